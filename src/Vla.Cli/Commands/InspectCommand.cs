@@ -1,0 +1,66 @@
+using System.CommandLine;
+using Spectre.Console;
+using Vla.Data;
+
+namespace Vla.Cli.Commands;
+
+/// <summary><c>vla inspect --data PATH</c>: schema, episodes, prompts, value ranges and bad rows of a dataset.</summary>
+internal static class InspectCommand
+{
+    private static readonly Option<string[]> Data = CliOption.Create<string[]>("--data", "Parquet file(s), folder(s) or glob(s).", required: true, "--data-path", "--data_path");
+    private static readonly Option<int> MaxProblems = CliOption.Create<int>("--max-problems", "Bad rows to list (default 20).");
+
+    public static Command Create()
+    {
+        Data.AllowMultipleArgumentsPerToken = true;
+        MaxProblems.DefaultValueFactory = _ => 20;
+        var command = new Command("inspect", "Show a dataset's schema, episodes, prompts, value ranges and bad rows (exit 2 when any row is bad).")
+        {
+            Data, MaxProblems,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        var options = new DataOptions { CollectProblems = true, VerifyImages = true };
+        var dataset = await EpisodeDataset.OpenAsync(parse.GetValue(Data)!, options, ct: ct);
+        var report = DatasetReport.Create(dataset);
+
+        AnsiConsole.MarkupLine($"[bold]{dataset.Files.Count}[/] file(s), [bold]{dataset.StepCount}[/] steps, [bold]{dataset.Episodes.Count}[/] episodes");
+        foreach (var (file, columns) in dataset.Columns)
+            AnsiConsole.MarkupLine($"  {Markup.Escape(file)}: {Markup.Escape(string.Join(", ", columns))}");
+        if (report.Lengths is { } lengths)
+            AnsiConsole.MarkupLine($"Episode length: min {lengths.Min}, median {lengths.Median}, max {lengths.Max}");
+        foreach (var (camera, size) in report.ImageSizes)
+            AnsiConsole.MarkupLine($"{camera}: {size}");
+
+        if (report.Prompts.Count > 0)
+        {
+            var prompts = new Table().Title("prompts").AddColumn("prompt").AddColumn(new TableColumn("episodes").RightAligned());
+            foreach (var (prompt, count) in report.Prompts.Take(15)) prompts.AddRow(Markup.Escape(prompt), count.ToString());
+            if (report.Prompts.Count > 15) prompts.AddRow($"… {report.Prompts.Count - 15} more", "");
+            AnsiConsole.Write(prompts);
+        }
+        foreach (var (name, ranges) in new[] { ("state", report.State), ("action", report.Action) })
+        {
+            if (ranges.Count == 0) continue;
+            var table = new Table().Title($"{name} ranges").AddColumn("dim");
+            foreach (var c in new[] { "min", "max", "mean" }) table.AddColumn(new TableColumn(c).RightAligned());
+            foreach (var r in ranges) table.AddRow(r.Dim.ToString(), r.Min.ToString("G5"), r.Max.ToString("G5"), r.Mean.ToString("G5"));
+            AnsiConsole.Write(table);
+        }
+
+        if (dataset.Problems.Count == 0)
+        {
+            AnsiConsole.MarkupLine("[green]No bad rows.[/]");
+            return CliErrors.Ok;
+        }
+        int limit = parse.GetValue(MaxProblems);
+        AnsiConsole.MarkupLine($"[red]{dataset.Problems.Count} problem(s):[/]");
+        foreach (var problem in dataset.Problems.Take(limit)) AnsiConsole.MarkupLine($"  {Markup.Escape(problem.ToString())}");
+        if (dataset.Problems.Count > limit) AnsiConsole.MarkupLine($"  … and {dataset.Problems.Count - limit} more");
+        return CliErrors.BadInput;
+    }
+}

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using Spectre.Console;
+using Vla.Config;
+using Vla.Data;
+
+namespace Vla.Cli.Commands;
+
+/// <summary><c>vla stats --config CFG --output FILE [--train-data-override PATH]</c>: normalization statistics of the training data.</summary>
+internal static class StatsCommand
+{
+    private static readonly Option<string> Config = CliOption.Create<string>("--config", "Run configuration (YAML).", required: true, "--config-path", "--config_path");
+    private static readonly Option<string> Output = CliOption.Create<string>("--output", "Where to write the stats JSON.", required: true, "--output-path", "--output_path");
+    private static readonly Option<string[]> TrainData = CliOption.Create<string[]>("--train-data-override", "Training Parquet file(s), folder(s) or glob(s) instead of the config's.");
+
+    public static Command Create()
+    {
+        TrainData.AllowMultipleArgumentsPerToken = true;
+        var command = new Command("stats", "Compute normalization statistics (min, max, mean, std, q01, q99) of state and action.")
+        {
+            Config, Output, TrainData,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        var config = ConfigLoader.Load(parse.GetValue(Config)!);
+        if (parse.GetValue(TrainData) is { Length: > 0 } paths)
+            config = config with { Data = config.Data with { TrainParquetFiles = [.. paths] }, BaseDirectory = null };
+        ConfigValidator.Validate(config, ConfigRequirements.TrainData);
+
+        var options = DataOptions.From(config) with { VerifyImages = false }; // stats read no images
+        var dataset = await EpisodeDataset.OpenAsync(config.Data.TrainParquetFiles, options, config.BaseDirectory, ct: ct);
+        var stats = NormalizationStats.Compute(dataset);
+        string output = parse.GetValue(Output)!;
+        stats.Save(output);
+
+        AnsiConsole.MarkupLine($"[bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s).");
+        Render("state", stats.State);
+        Render("action", stats.Action);
+        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(output)}[/].");
+        return CliErrors.Ok;
+    }
+
+    private static void Render(string name, DimensionStats s)
+    {
+        var table = new Table().Title($"{name} ({s.Count} vectors)");
+        foreach (var column in new[] { "dim", "min", "max", "mean", "std", "q01", "q99" }) table.AddColumn(new TableColumn(column).RightAligned());
+        for (int d = 0; d < s.Dim; d++)
+            table.AddRow(d.ToString(), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]), F(s.Q01[d]), F(s.Q99[d]));
+        AnsiConsole.Write(table);
+    }
+
+    private static string F(float v) => v.ToString("G5", System.Globalization.CultureInfo.InvariantCulture);
+}

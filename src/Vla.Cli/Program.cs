@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Globalization;
+using Vla.Cli;
+using Vla.Cli.Commands;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+return await VlaCommandLine.InvokeAsync(args);
+
+namespace Vla.Cli
+{
+    /// <summary>The <c>vla</c> root command and its verbs.</summary>
+    internal static class VlaCommandLine
+    {
+        /// <summary>Adds the stack trace to error messages.</summary>
+        public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Show stack traces with errors.", Recursive = true };
+
+        /// <summary>Builds the command tree.</summary>
+        public static RootCommand Create()
+        {
+            var root = new RootCommand("vla: Vision-Language-Action workbench (data, training, evaluation, inference).");
+            root.Options.Add(Verbose);
+            root.Subcommands.Add(MakeSampleDataCommand.Create());
+            root.Subcommands.Add(InspectCommand.Create());
+            root.Subcommands.Add(StatsCommand.Create());
+            root.Subcommands.Add(DiagnoseCommand.Create());
+            return root;
+        }
+
+        /// <summary>Parses and runs; parse errors are bad usage (exit 2).</summary>
+        public static async Task<int> InvokeAsync(string[] args)
+        {
+            var parse = Create().Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
+                Console.Error.WriteLine("Run 'vla --help' (or 'vla <command> --help') for usage.");
+                return CliErrors.BadInput;
+            }
+            return await parse.InvokeAsync();
+        }
+    }
+}

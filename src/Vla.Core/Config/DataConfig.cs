@@ -1,0 +1,50 @@
+namespace Vla.Config;
+
+/// <summary>The <c>data:</c> section: where episodes come from and how they become batches.</summary>
+public sealed record DataConfig
+{
+    /// <summary>Training Parquet: files, folders or globs (one string or a list).</summary>
+    public List<string> TrainParquetFiles { get; init; } = [];
+
+    /// <summary>Validation Parquet: files, folders or globs; empty skips validation.</summary>
+    public List<string> ValParquetFiles { get; init; } = [];
+
+    /// <summary>Folder holding <c>tokenizer.model</c>; empty means the model folder.</summary>
+    public string TokenizerNameOrPath { get; init; } = "";
+
+    /// <summary>Kept for seed configs; image preprocessing follows the vision tower's size.</summary>
+    public string ImageProcessorNameOrPath { get; init; } = "";
+
+    /// <summary>Kept for seed configs; unused (the SigLIP tower is PaliGemma's own).</summary>
+    public string SiglipModelName { get; init; } = "";
+
+    /// <summary>Observations per window, ending at the step whose action chunk is predicted.</summary>
+    public int MaxSeqLen { get; init; } = 4;
+
+    /// <summary>Prompt tokens kept after tokenization (longer prompts are truncated with a warning).</summary>
+    public int PromptMaxLen { get; init; } = 77;
+
+    /// <summary>Global batch size (split across ranks in distributed runs).</summary>
+    public int BatchSize { get; init; } = 20;
+
+    /// <summary>Image-decoding threads feeding the batch queue; 0 decodes on the consumer thread.</summary>
+    public int NumWorkers { get; init; } = 8;
+
+    /// <summary>Normalization stats JSON from <c>vla stats</c>; computed at start when missing.</summary>
+    public string NormalizationStatsPath { get; init; } = "";
+
+    /// <summary><c>min_max</c> (to [-1, 1], the seed's behaviour), <c>z_score</c> or <c>quantile</c> (q01/q99 to [-1, 1]).</summary>
+    public string NormalizationMode { get; init; } = "min_max";
+
+    /// <summary>Length of every <c>state</c> vector.</summary>
+    public int StateDim { get; init; } = 7;
+
+    /// <summary>Square side images are resized to; must equal the vision tower's image size (PaliGemma-3B-224: 224).</summary>
+    public int ImageSize { get; init; } = 224;
+
+    /// <summary>Largest decoded image accepted, in pixels (guards against decompression bombs).</summary>
+    public long MaxImagePixels { get; init; } = 4096L * 4096;
+
+    /// <summary>Batches decoded ahead of the model; bounds the memory the pipeline holds.</summary>
+    public int PrefetchBatches { get; init; } = 4;
+}

@@ -1,0 +1,29 @@
+namespace Vla.Config;
+
+/// <summary>The <c>training:</c> section.</summary>
+public sealed record TrainingConfig
+{
+    /// <summary>Passes over the training windows.</summary>
+    public int Epochs { get; init; } = 50;
+
+    /// <summary>Steps between logged training metrics.</summary>
+    public int LogInterval { get; init; } = 50;
+
+    /// <summary>Root of <c>&lt;experiment_name&gt;/checkpoints</c>, <c>logs</c> and <c>tensorboard</c>.</summary>
+    public string CheckpointDir { get; init; } = "./experiments";
+
+    /// <summary>Folder name of this run under <c>checkpoint_dir</c>.</summary>
+    public string ExperimentName { get; init; } = "vla_run";
+
+    /// <summary>Largest global gradient norm; 0 disables clipping.</summary>
+    public double GradClipNorm { get; init; } = 1.0;
+
+    /// <summary>Seeds weights, noise, flow times and the per-epoch shuffle.</summary>
+    public int Seed { get; init; } = 123;
+
+    /// <summary>Epochs between <c>checkpoint_epoch_N</c> saves (the best model is saved whenever validation improves).</summary>
+    public int SaveEveryNEpochs { get; init; } = 5;
+
+    /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>.</summary>
+    public string Device { get; init; } = "auto";
+}

@@ -1,0 +1,41 @@
+namespace Vla.Data;
+
+/// <summary>
+/// A batch in plain arrays, as the decoding workers build it; <see cref="VlaBatch.FromBuffers"/> turns it
+/// into tensors on the consuming thread.
+/// </summary>
+public sealed class BatchBuffers
+{
+    /// <summary>Allocates buffers for <paramref name="size"/> windows.</summary>
+    public BatchBuffers(BatchLayout layout, int size)
+    {
+        Layout = layout;
+        Size = size;
+        Images = new float[(long)size * layout.MaxSeqLen * layout.Cameras * layout.ImageFloats];
+        ObservationMask = new bool[size * layout.MaxSeqLen];
+        State = new float[size * layout.StateDim];
+        Actions = new float[size * layout.Horizon * layout.PerActionDim];
+        ActionMask = new bool[size * layout.Horizon];
+        Prompts = new string[size];
+        Windows = new Window[size];
+    }
+
+    /// <summary>The layout.</summary>
+    public BatchLayout Layout { get; }
+    /// <summary>Windows in the batch.</summary>
+    public int Size { get; }
+    /// <summary>(B, T, cameras, 3, H, W) in [-1, 1].</summary>
+    public float[] Images { get; }
+    /// <summary>(B, T): false where the window reaches before the episode start (the frame repeats the first one).</summary>
+    public bool[] ObservationMask { get; }
+    /// <summary>(B, state_dim), normalized, at the window's current step.</summary>
+    public float[] State { get; }
+    /// <summary>(B, horizon, per_action_dim), normalized; zero past the episode end.</summary>
+    public float[] Actions { get; }
+    /// <summary>(B, horizon): false for chunk steps past the episode end.</summary>
+    public bool[] ActionMask { get; }
+    /// <summary>The instruction of each window.</summary>
+    public string[] Prompts { get; }
+    /// <summary>Where each window comes from.</summary>
+    public Window[] Windows { get; }
+}

@@ -1,0 +1,218 @@
+using System.Collections.Concurrent;
+using Vla.Runtime;
+
+namespace Vla.Data;
+
+/// <summary>How the loader orders, splits and prefetches windows.</summary>
+public sealed record LoaderOptions
+{
+    /// <summary>Windows per batch on this rank.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Decoding threads; 0 builds each batch on the consuming thread.</summary>
+    public int NumWorkers { get; init; } = 2;
+    /// <summary>Batches built ahead of the consumer (bounds memory).</summary>
+    public int Prefetch { get; init; } = 4;
+    /// <summary>Shuffle windows each epoch (with <see cref="Seed"/> + epoch).</summary>
+    public bool Shuffle { get; init; } = true;
+    /// <summary>Seed of the per-epoch shuffle.</summary>
+    public int Seed { get; init; }
+    /// <summary>Drop a last batch smaller than <see cref="BatchSize"/>.</summary>
+    public bool DropLast { get; init; }
+    /// <summary>This process's rank (distributed runs read a disjoint shard).</summary>
+    public int Rank { get; init; }
+    /// <summary>Number of ranks sharing each epoch.</summary>
+    public int WorldSize { get; init; } = 1;
+    /// <summary>Largest decoded image accepted, in pixels.</summary>
+    public long MaxImagePixels { get; init; } = 4096L * 4096;
+}
+
+/// <summary>
+/// Streams an <see cref="EpisodeDataset"/> as batches: windows in a per-epoch order that depends only on the
+/// seed and the epoch, images decoded by <see cref="LoaderOptions.NumWorkers"/> threads into a bounded queue,
+/// batches delivered in order so results never depend on thread timing.
+/// </summary>
+public sealed class BatchLoader
+{
+    private readonly EpisodeDataset _dataset;
+    private readonly Normalizer _normalizer;
+    private readonly BatchLayout _layout;
+    private readonly LoaderOptions _options;
+
+    /// <summary>Every window of the dataset: one per step of every episode.</summary>
+    public IReadOnlyList<Window> Windows { get; }
+
+    /// <summary>Creates a loader; the dataset's vectors must match <paramref name="layout"/>.</summary>
+    public BatchLoader(EpisodeDataset dataset, Normalizer normalizer, BatchLayout layout, LoaderOptions options)
+    {
+        if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Batch size must be positive.");
+        if (options.WorldSize <= 0 || options.Rank < 0 || options.Rank >= options.WorldSize)
+            throw new ArgumentOutOfRangeException(nameof(options), $"Rank {options.Rank} is outside a world of {options.WorldSize}.");
+        if (dataset.StateDim != layout.StateDim)
+            throw new BadInputException($"{dataset.Files[0]}: state vectors have {dataset.StateDim} values but data.state_dim is {layout.StateDim}.");
+        if (dataset.ActionDim != layout.PerActionDim)
+            throw new BadInputException($"{dataset.Files[0]}: action vectors have {dataset.ActionDim} values but model.action_head_config.per_action_dim is {layout.PerActionDim}.");
+        if (normalizer.Stats.State.Dim != layout.StateDim || normalizer.Stats.Action.Dim != layout.PerActionDim)
+            throw new BadInputException($"The normalization stats cover {normalizer.Stats.State.Dim} state and {normalizer.Stats.Action.Dim} action dimensions, but the config has {layout.StateDim} and {layout.PerActionDim}.");
+        _dataset = dataset;
+        _normalizer = normalizer;
+        _layout = layout;
+        _options = options;
+        Windows = dataset.Episodes.SelectMany(e => Enumerable.Range(0, e.Length).Select(t => new Window(e.Index, t))).ToList();
+    }
+
+    /// <summary>The order of all windows in <paramref name="epoch"/> (before sharding).</summary>
+    public Window[] EpochOrder(int epoch)
+    {
+        var order = Windows.ToArray();
+        // A seeded System.Random is stable across runs and platforms (HashCode is not: it is salted per process).
+        if (_options.Shuffle) new Random(unchecked(_options.Seed * 1_000_003 + epoch) & int.MaxValue).Shuffle(order);
+        return order;
+    }
+
+    /// <summary>
+    /// This rank's windows of an epoch, grouped into batches: each global batch of
+    /// <c>BatchSize × WorldSize</c> windows is cut into equal contiguous slices, one per rank.
+    /// With several ranks an incomplete last global batch is dropped so every rank takes the same steps.
+    /// </summary>
+    public List<Window[]> EpochBatches(int epoch)
+    {
+        var order = EpochOrder(epoch);
+        int global = _options.BatchSize * _options.WorldSize;
+        var batches = new List<Window[]>();
+        for (int start = 0; start < order.Length; start += global)
+        {
+            int count = Math.Min(global, order.Length - start);
+            if (count < global && (_options.DropLast || _options.WorldSize > 1)) break;
+            int per = count / _options.WorldSize;
+            batches.Add(order.AsSpan(start + _options.Rank * per, per).ToArray());
+        }
+        return batches;
+    }
+
+    /// <summary>Number of batches this rank sees per epoch.</summary>
+    public int BatchesPerEpoch => EpochBatches(0).Count;
+
+    /// <summary>Streams the batches of one epoch as tensors; dispose each after use.</summary>
+    public IEnumerable<VlaBatch> Epoch(int epoch, CancellationToken ct = default)
+    {
+        foreach (var buffers in EpochBuffers(epoch, ct))
+            yield return VlaBatch.FromBuffers(buffers);
+    }
+
+    /// <summary>Streams the batches of one epoch as plain arrays (decoding runs ahead on worker threads).</summary>
+    public IEnumerable<BatchBuffers> EpochBuffers(int epoch, CancellationToken ct = default)
+    {
+        var batches = EpochBatches(epoch);
+        if (_options.NumWorkers == 0)
+        {
+            foreach (var windows in batches)
+            {
+                ct.ThrowIfCancellationRequested();
+                yield return Build(windows);
+            }
+            yield break;
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var permits = new SemaphoreSlim(Math.Max(1, _options.Prefetch));
+        var ready = new ConcurrentDictionary<int, Task<BatchBuffers>>();
+        var arrived = new SemaphoreSlim(0);
+        int next = -1;
+        // A worker takes a permit before it takes a batch number, so the lowest unfinished batch always
+        // belongs to a worker that can finish it: the in-order consumer can never wait on a blocked worker.
+        var workers = Enumerable.Range(0, _options.NumWorkers).Select(_ => Task.Run(() =>
+        {
+            while (!cts.IsCancellationRequested)
+            {
+                permits.Wait(cts.Token);
+                int index = Interlocked.Increment(ref next);
+                if (index >= batches.Count) { permits.Release(); return; }
+                try
+                {
+                    ready[index] = Task.FromResult(Build(batches[index]));
+                }
+                catch (Exception e)
+                {
+                    ready[index] = Task.FromException<BatchBuffers>(e);
+                }
+                arrived.Release();
+            }
+        }, cts.Token)).ToArray();
+
+        try
+        {
+            for (int i = 0; i < batches.Count; i++)
+            {
+                Task<BatchBuffers>? done;
+                while (!ready.TryRemove(i, out done)) arrived.Wait(cts.Token);
+                permits.Release();
+                yield return done.GetAwaiter().GetResult();
+            }
+        }
+        finally
+        {
+            cts.Cancel();
+            try { Task.WaitAll(workers); } catch (AggregateException) { } // cancelled or already reported
+            arrived.Dispose();
+        }
+    }
+
+    /// <summary>Builds one batch: decodes images, normalizes state and actions, pads and masks.</summary>
+    public BatchBuffers Build(IReadOnlyList<Window> windows)
+    {
+        var l = _layout;
+        var b = new BatchBuffers(l, windows.Count);
+        for (int i = 0; i < windows.Count; i++)
+        {
+            var w = windows[i];
+            var episode = _dataset.Episodes[w.Episode];
+            b.Windows[i] = w;
+            b.Prompts[i] = episode.Steps[w.Step].Prompt;
+
+            for (int k = 0; k < l.MaxSeqLen; k++)
+            {
+                int step = w.Step - (l.MaxSeqLen - 1 - k);
+                b.ObservationMask[i * l.MaxSeqLen + k] = step >= 0;
+                var record = episode.Steps[Math.Max(step, 0)]; // before the start: the first frame, masked
+                for (int c = 0; c < l.Cameras; c++)
+                {
+                    long offset = (((long)i * l.MaxSeqLen + k) * l.Cameras + c) * l.ImageFloats;
+                    DecodeInto(record, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
+                }
+            }
+
+            var current = episode.Steps[w.Step];
+            var state = b.State.AsSpan(i * l.StateDim, l.StateDim);
+            current.State.CopyTo(state);
+            _normalizer.NormalizeState(state);
+
+            for (int h = 0; h < l.Horizon; h++)
+            {
+                int step = w.Step + h;
+                bool inside = step < episode.Length;
+                b.ActionMask[i * l.Horizon + h] = inside;
+                if (!inside) continue; // padded steps stay 0 and are masked out of loss and metrics
+                var action = b.Actions.AsSpan((i * l.Horizon + h) * l.PerActionDim, l.PerActionDim);
+                episode.Steps[step].Action.CopyTo(action);
+                _normalizer.NormalizeActions(action);
+            }
+        }
+        return b;
+    }
+
+    private void DecodeInto(StepRecord record, int camera, Span<float> destination)
+    {
+        string column = camera == 1 ? StepColumns.Image1[0] : StepColumns.Image2[0];
+        string file = _dataset.Files[record.FileIndex];
+        var bytes = _dataset.Images.Get(record, camera)
+            ?? throw new BadInputException(new DataProblem(file, record.Row, column, "the image is missing.").ToString());
+        try
+        {
+            ImagePreprocessor.Preprocess(bytes, _layout.ImageSize, _options.MaxImagePixels, destination);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new BadInputException(new DataProblem(file, record.Row, column, e.Message).ToString(), e);
+        }
+    }
+}

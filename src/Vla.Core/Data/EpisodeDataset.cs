@@ -1,0 +1,115 @@
+using Vla.Config;
+using Vla.Runtime;
+
+namespace Vla.Data;
+
+/// <summary>
+/// The episodes of one or more Parquet files (files, folders or globs), indexed in memory without their
+/// images. Episodes open at <c>is_first</c> and never span files. Opening checks every row and reports
+/// bad data by file, row and column.
+/// </summary>
+public sealed class EpisodeDataset
+{
+    /// <summary>The Parquet files, in the order episodes are numbered.</summary>
+    public IReadOnlyList<string> Files { get; }
+
+    /// <summary>The episodes in file order.</summary>
+    public IReadOnlyList<Episode> Episodes { get; }
+
+    /// <summary>Everything wrong found while opening (only filled when <see cref="DataOptions.CollectProblems"/> is set; otherwise the first problem throws).</summary>
+    public IReadOnlyList<DataProblem> Problems { get; }
+
+    /// <summary>The columns of each file, by file.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Columns { get; }
+
+    /// <summary>Encoded images, read on demand.</summary>
+    public ImageStore Images { get; }
+
+    /// <summary>Length of the state vectors (0 when there are no rows).</summary>
+    public int StateDim => Episodes.Count == 0 ? 0 : Episodes[0].Steps[0].State.Length;
+
+    /// <summary>Length of the action vectors (0 when there is no action column).</summary>
+    public int ActionDim => Episodes.Count == 0 ? 0 : Episodes[0].Steps[0].Action.Length;
+
+    /// <summary>Total number of steps.</summary>
+    public int StepCount => Episodes.Sum(e => e.Length);
+
+    private EpisodeDataset(IReadOnlyList<string> files, List<Episode> episodes, List<DataProblem> problems,
+        Dictionary<string, IReadOnlyList<string>> columns, long imageCacheBytes)
+    {
+        Files = files;
+        Episodes = episodes;
+        Problems = problems;
+        Columns = columns;
+        Images = new ImageStore(files, imageCacheBytes);
+    }
+
+    /// <summary>Opens the files that <paramref name="patterns"/> name (relative to the current folder, else <paramref name="baseDir"/>).</summary>
+    public static async Task<EpisodeDataset> OpenAsync(IEnumerable<string> patterns, DataOptions options,
+        string? baseDir = null, long imageCacheBytes = 512L << 20, CancellationToken ct = default)
+    {
+        var files = new List<string>();
+        foreach (var pattern in patterns)
+        {
+            var matched = PathResolver.ExpandParquet(pattern, baseDir);
+            if (matched.Count == 0) throw new BadInputException($"{pattern}: no Parquet file found (give a file, a folder or a glob).");
+            files.AddRange(matched.Where(f => !files.Contains(f)));
+        }
+        if (files.Count == 0) throw new BadInputException("No data path was given.");
+
+        var problems = new List<DataProblem>();
+        var episodes = new List<Episode>();
+        var columns = new Dictionary<string, IReadOnlyList<string>>();
+        int? stateDim = options.StateDim, actionDim = options.PerActionDim;
+        for (int f = 0; f < files.Count; f++)
+        {
+            var read = await ParquetStepReader.ReadAsync(files[f], f, options with { StateDim = stateDim, PerActionDim = actionDim }, ct);
+            columns[files[f]] = read.Columns;
+            problems.AddRange(read.Problems);
+            if (read.Problems.Count == 0 && read.Steps.Count > 0)
+            {
+                // Without a configured length, the first file fixes it for the rest.
+                stateDim ??= read.Steps[0].State.Length;
+                if (read.Steps[0].Action.Length > 0) actionDim ??= read.Steps[0].Action.Length;
+            }
+            SplitEpisodes(files[f], read.Steps, episodes, problems);
+            ThrowIfStrict(options, problems);
+        }
+        if (episodes.Count == 0 && problems.Count == 0)
+            problems.Add(new DataProblem(string.Join(", ", files), null, null, "the dataset has no episodes (no rows)."));
+        ThrowIfStrict(options, problems);
+        return new EpisodeDataset(files, episodes, problems, columns, imageCacheBytes);
+    }
+
+    /// <summary>Opens the configured training or validation data.</summary>
+    public static Task<EpisodeDataset> OpenAsync(VlaConfig config, bool validation, CancellationToken ct = default) =>
+        OpenAsync(validation ? config.Data.ValParquetFiles : config.Data.TrainParquetFiles, DataOptions.From(config), config.BaseDirectory, ct: ct);
+
+    private static void SplitEpisodes(string file, IReadOnlyList<StepRecord> steps, List<Episode> episodes, List<DataProblem> problems)
+    {
+        List<StepRecord>? current = null;
+        int orphans = 0;
+        foreach (var step in steps)
+        {
+            if (step.IsFirst)
+            {
+                if (current is { Count: > 0 }) episodes.Add(new Episode(episodes.Count, file, current));
+                current = [step];
+            }
+            else if (current is null)
+            {
+                if (orphans++ == 0)
+                    problems.Add(new DataProblem(file, step.Row, StepColumns.IsFirst[0], "rows come before the first is_first = true, so they belong to no episode."));
+            }
+            else current.Add(step);
+        }
+        if (current is { Count: > 0 }) episodes.Add(new Episode(episodes.Count, file, current));
+    }
+
+    private static void ThrowIfStrict(DataOptions options, List<DataProblem> problems)
+    {
+        if (options.CollectProblems || problems.Count == 0) return;
+        string more = problems.Count > 1 ? $" ({problems.Count - 1} more problem(s); run 'vla inspect' to list them)" : "";
+        throw new BadInputException(problems[0] + more);
+    }
+}

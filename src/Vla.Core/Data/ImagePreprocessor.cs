@@ -1,0 +1,109 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace Vla.Data;
+
+/// <summary>
+/// Turns encoded camera images into the vision tower's input, as Hugging Face's SigLIP image processor
+/// does: decode, bicubic resize to a square of <c>size</c>, scale to [-1, 1] (mean 0.5, std 0.5), channels first.
+/// Only PNG and JPEG are decoded, and only below a pixel-count limit.
+/// </summary>
+public static class ImagePreprocessor
+{
+    /// <summary>An ImageSharp configuration that knows PNG and JPEG and nothing else.</summary>
+    private static readonly Configuration Formats = new(new PngConfigurationModule(), new JpegConfigurationModule());
+
+    /// <summary>Why <paramref name="bytes"/> cannot be used as an image, or null when its header is fine.</summary>
+    public static string? CheckHeader(byte[] bytes, long maxPixels)
+    {
+        IImageInfo? info;
+        try
+        {
+            using var stream = new MemoryStream(bytes, writable: false);
+            info = Image.Identify(Formats, stream);
+        }
+        catch (Exception e) when (e is ImageFormatException or InvalidImageContentException or NotSupportedException)
+        {
+            return $"the image cannot be read ({e.Message.TrimEnd('.')}).";
+        }
+        if (info is null) return "the bytes are not a PNG or JPEG image.";
+        long pixels = (long)info.Width * info.Height;
+        return pixels > maxPixels
+            ? $"the image is {info.Width}×{info.Height} = {pixels} pixels, above the limit of {maxPixels} (data.max_image_pixels)."
+            : null;
+    }
+
+    /// <summary>
+    /// Decodes, resizes and writes one image into <paramref name="chw"/> (length 3·size·size, layout C,H,W).
+    /// Throws <see cref="InvalidDataException"/> with the reason when the image is unusable.
+    /// </summary>
+    public static void Preprocess(byte[] bytes, int size, long maxPixels, Span<float> chw)
+    {
+        if (chw.Length != 3 * size * size)
+            throw new ArgumentException($"Destination holds {chw.Length} floats, expected {3 * size * size}.", nameof(chw));
+        using var image = Decode(bytes, maxPixels);
+        Resize(image, size);
+        WriteChw(image, chw);
+    }
+
+    /// <summary>Decodes PNG or JPEG bytes to RGB after checking the header.</summary>
+    public static Image<Rgb24> Decode(byte[] bytes, long maxPixels)
+    {
+        if (CheckHeader(bytes, maxPixels) is string why) throw new InvalidDataException(why);
+        try
+        {
+            return Image.Load<Rgb24>(Formats, bytes);
+        }
+        catch (Exception e) when (e is ImageFormatException or InvalidImageContentException or UnknownImageFormatException)
+        {
+            throw new InvalidDataException($"the image cannot be decoded ({e.Message.TrimEnd('.')}).", e);
+        }
+    }
+
+    /// <summary>Bicubic resize to <paramref name="size"/>×<paramref name="size"/>, ignoring aspect ratio as SigLIP's processor does.</summary>
+    public static void Resize(Image<Rgb24> image, int size)
+    {
+        if (image.Width == size && image.Height == size) return;
+        image.Mutate(x => x.Resize(new ResizeOptions
+        {
+            Size = new Size(size, size),
+            Sampler = KnownResamplers.Bicubic,
+            Mode = ResizeMode.Stretch,
+        }));
+    }
+
+    /// <summary>Writes pixels as (value / 255 − 0.5) / 0.5 in channel-first order.</summary>
+    public static void WriteChw(Image<Rgb24> image, Span<float> chw)
+    {
+        int h = image.Height, w = image.Width, plane = h * w;
+        if (chw.Length != 3 * plane) throw new ArgumentException("Destination size does not match the image.", nameof(chw));
+        Rgb24[]? copy = null;
+        ReadOnlySpan<Rgb24> pixels;
+        if (image.DangerousTryGetSinglePixelMemory(out var memory)) pixels = memory.Span;
+        else
+        {
+            copy = new Rgb24[plane];
+            image.CopyPixelDataTo(copy);
+            pixels = copy;
+        }
+        var r = chw[..plane];
+        var g = chw.Slice(plane, plane);
+        var b = chw.Slice(2 * plane, plane);
+        const float scale = 2f / 255f;
+        for (int y = 0; y < h; y++)
+        {
+            int o = y * w;
+            var row = pixels.Slice(o, w);
+            for (int x = 0; x < w; x++)
+            {
+                var p = row[x];
+                r[o + x] = p.R * scale - 1f;
+                g[o + x] = p.G * scale - 1f;
+                b[o + x] = p.B * scale - 1f;
+            }
+        }
+    }
+}
