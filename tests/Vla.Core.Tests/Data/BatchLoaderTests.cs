@@ -1,0 +1,129 @@
+using TorchSharp;
+using Vla.Data;
+
+namespace Vla.Tests.Data;
+
+public sealed class BatchLoaderTests : IDisposable
+{
+    private readonly TestFiles _files = new();
+    private readonly EpisodeDataset _dataset;
+    private readonly Normalizer _normalizer;
+    private static readonly BatchLayout Layout = new(MaxSeqLen: 2, Cameras: 2, ImageSize: 4, StateDim: 3, Horizon: 3, PerActionDim: 2);
+
+    public BatchLoaderTests()
+    {
+        _files.Write("a.parquet", [TestFiles.Episode(3), TestFiles.Episode(5, "other", offset: 50)]);
+        _dataset = EpisodeDataset.OpenAsync([_files.Root], new DataOptions { StateDim = 3, PerActionDim = 2 }).GetAwaiter().GetResult();
+        _normalizer = new Normalizer(NormalizationStats.Compute(_dataset), NormalizationMode.MinMax);
+    }
+
+    public void Dispose() => _files.Dispose();
+
+    private BatchLoader Loader(LoaderOptions? options = null) => new(_dataset, _normalizer, Layout, options ?? new LoaderOptions { BatchSize = 3 });
+
+    [Fact]
+    public void There_is_one_window_per_step()
+    {
+        Assert.Equal(8, Loader().Windows.Count);
+        Assert.Equal(new Window(1, 4), Loader().Windows[^1]);
+    }
+
+    [Fact]
+    public void Chunk_steps_past_the_episode_end_are_zero_and_masked()
+    {
+        var b = Loader().Build([new Window(0, 1)]); // episode of 3: chunk covers steps 1, 2, (3 = past the end)
+        Assert.Equal([true, true, false], b.ActionMask);
+        Assert.Equal([0f, 0f], b.Actions[4..6]);
+        float[] expected = [101f, 111f, 102f, 112f];
+        _normalizer.NormalizeActions(expected);
+        Assert.Equal(expected, b.Actions[..4]);
+    }
+
+    [Fact]
+    public void History_before_the_episode_start_repeats_the_first_frame_masked()
+    {
+        var b = Loader().Build([new Window(1, 0), new Window(1, 2)]);
+        Assert.Equal([false, true, true, true], b.ObservationMask);
+        int image = Layout.ImageFloats, perWindow = Layout.MaxSeqLen * Layout.Cameras * image;
+        // Window (1, 2) holds steps 1 and 2: camera 1's red channel is 10·t / 127.5 − 1.
+        Assert.Equal(10f / 127.5f - 1f, b.Images[perWindow], 1e-5f);
+        Assert.Equal(20f / 127.5f - 1f, b.Images[perWindow + 2 * image], 1e-5f);
+        // Camera 2 is green: its red channel is -1, its green channel carries the step.
+        Assert.Equal(-1f, b.Images[perWindow + image], 1e-5f);
+        Assert.Equal(10f / 127.5f - 1f, b.Images[perWindow + image + 16], 1e-5f);
+    }
+
+    [Fact]
+    public void State_is_the_normalized_state_of_the_current_step()
+    {
+        var b = Loader().Build([new Window(1, 4)]);
+        float[] expected = [54f, 64f, 74f];
+        _normalizer.NormalizeState(expected);
+        Assert.Equal(expected, b.State);
+        Assert.Equal("other", b.Prompts[0]);
+    }
+
+    [Fact]
+    public void The_epoch_order_depends_only_on_seed_and_epoch()
+    {
+        var a = Loader(new LoaderOptions { BatchSize = 3, Seed = 5 });
+        var b = Loader(new LoaderOptions { BatchSize = 3, Seed = 5 });
+        Assert.Equal(a.EpochOrder(2), b.EpochOrder(2));
+        Assert.NotEqual(a.EpochOrder(2), a.EpochOrder(3));
+        Assert.Equal(a.Windows.ToHashSet(), a.EpochOrder(2).ToHashSet());
+    }
+
+    [Fact]
+    public void Worker_threads_deliver_exactly_what_the_consumer_thread_builds()
+    {
+        var serial = Loader(new LoaderOptions { BatchSize = 3, NumWorkers = 0, Seed = 1 }).EpochBuffers(0).ToList();
+        var parallel = Loader(new LoaderOptions { BatchSize = 3, NumWorkers = 3, Prefetch = 1, Seed = 1 }).EpochBuffers(0).ToList();
+        Assert.Equal(3, serial.Count);
+        Assert.Equal(serial.Select(b => b.Windows), parallel.Select(b => b.Windows));
+        Assert.Equal(serial.Select(b => b.Images), parallel.Select(b => b.Images));
+        Assert.Equal(serial.Select(b => b.Actions), parallel.Select(b => b.Actions));
+    }
+
+    [Fact]
+    public void Ranks_read_disjoint_equal_shards_of_each_global_batch()
+    {
+        var rank0 = Loader(new LoaderOptions { BatchSize = 2, Rank = 0, WorldSize = 2, Seed = 3 }).EpochBatches(1);
+        var rank1 = Loader(new LoaderOptions { BatchSize = 2, Rank = 1, WorldSize = 2, Seed = 3 }).EpochBatches(1);
+        Assert.Equal(2, rank0.Count); // 8 windows = 2 global batches of 4
+        Assert.Equal(rank0.Count, rank1.Count);
+        var all = rank0.Concat(rank1).SelectMany(b => b).ToList();
+        Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(8, all.Count);
+    }
+
+    [Fact]
+    public void Tensors_have_the_documented_shapes()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var batch = Loader().Epoch(0).First();
+        Assert.Equal([3L, 2, 2, 3, 4, 4], batch.Images.shape);
+        Assert.Equal([3L, 2], batch.ObservationMask.shape);
+        Assert.Equal([3L, 3], batch.State.shape);
+        Assert.Equal([3L, 3, 2], batch.Actions.shape);
+        Assert.Equal([3L, 3], batch.ActionMask.shape);
+        Assert.Equal(torch.ScalarType.Bool, batch.ActionMask.dtype);
+    }
+
+    [Fact]
+    public void No_tensor_outlives_its_batch_across_epochs()
+    {
+        var loader = Loader(new LoaderOptions { BatchSize = 2, NumWorkers = 2 });
+        long Live() => DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        long before = Live();
+        for (int epoch = 0; epoch < 3; epoch++)
+            foreach (var batch in loader.Epoch(epoch)) batch.Dispose();
+        Assert.Equal(before, Live());
+    }
+
+    [Fact]
+    public void A_loader_refuses_data_that_disagrees_with_the_layout()
+    {
+        var e = Assert.Throws<Vla.Runtime.BadInputException>(() => new BatchLoader(_dataset, _normalizer, Layout with { PerActionDim = 7 }, new LoaderOptions()));
+        Assert.Contains("action vectors have 2 values but model.action_head_config.per_action_dim is 7", e.Message);
+    }
+}

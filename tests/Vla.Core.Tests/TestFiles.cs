@@ -1,0 +1,66 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using Vla.Data;
+
+namespace Vla.Tests;
+
+/// <summary>Temporary folders and small Parquet fixtures for tests.</summary>
+internal sealed class TestFiles : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("vla-test-").FullName;
+
+    public string PathOf(string name) => Path.Combine(Root, name);
+
+    /// <summary>The repository root (the folder holding Vla.sln).</summary>
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Vla.sln"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("Vla.sln not found above the test folder.");
+        }
+    }
+
+    public static byte[] Png(int width, int height, Rgb24 color)
+    {
+        using var image = new Image<Rgb24>(width, height, color);
+        using var stream = new MemoryStream();
+        image.SaveAsPng(stream);
+        return stream.ToArray();
+    }
+
+    public static byte[] Jpeg(int width, int height, Rgb24 color)
+    {
+        using var image = new Image<Rgb24>(width, height, color);
+        using var stream = new MemoryStream();
+        image.SaveAsJpeg(stream);
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// An episode whose step t has state [t, 10 + t, …] and action [100 + t, …] (dims as given), and
+    /// an image whose red channel is 10·t, so tests can tell steps apart in every field.
+    /// </summary>
+    public static List<StepRow> Episode(int length, string prompt = "pick up the red cube", int stateDim = 3, int actionDim = 2, int offset = 0)
+    {
+        return Enumerable.Range(0, length).Select(t => new StepRow(
+            Png(8, 8, new Rgb24((byte)(10 * t), 0, 0)),
+            Png(8, 8, new Rgb24(0, (byte)(10 * t), 0)),
+            Enumerable.Range(0, stateDim).Select(d => (float)(offset + t + 10 * d)).ToArray(),
+            Enumerable.Range(0, actionDim).Select(d => (float)(offset + 100 + t + 10 * d)).ToArray(),
+            t == 0, t == length - 1, t == length - 1, prompt)).ToList();
+    }
+
+    public string Write(string name, IEnumerable<IReadOnlyList<StepRow>> episodes, params string[] omit)
+    {
+        string path = PathOf(name);
+        ParquetEpisodeWriter.WriteAsync(path, episodes, omit.ToHashSet()).GetAwaiter().GetResult();
+        return path;
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+}
