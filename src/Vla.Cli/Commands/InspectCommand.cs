@@ -29,8 +29,9 @@ internal static class InspectCommand
         var report = DatasetReport.Create(dataset);
 
         AnsiConsole.MarkupLine($"[bold]{dataset.Files.Count}[/] file(s), [bold]{dataset.StepCount}[/] steps, [bold]{dataset.Episodes.Count}[/] episodes");
+        // Paths and problems are printed plainly: wrapped at the console width they could not be copied or grepped.
         foreach (var (file, columns) in dataset.Columns)
-            AnsiConsole.MarkupLine($"  {Markup.Escape(file)}: {Markup.Escape(string.Join(", ", columns))}");
+            Console.WriteLine($"  {file}: {string.Join(", ", columns)}");
         if (report.Lengths is { } lengths)
             AnsiConsole.MarkupLine($"Episode length: min {lengths.Min}, median {lengths.Median}, max {lengths.Max}");
         foreach (var (camera, size) in report.ImageSizes)
@@ -59,7 +60,7 @@ internal static class InspectCommand
         }
         int limit = parse.GetValue(MaxProblems);
         AnsiConsole.MarkupLine($"[red]{dataset.Problems.Count} problem(s):[/]");
-        foreach (var problem in dataset.Problems.Take(limit)) AnsiConsole.MarkupLine($"  {Markup.Escape(problem.ToString())}");
+        foreach (var problem in dataset.Problems.Take(limit)) Console.WriteLine($"  {problem}");
         if (dataset.Problems.Count > limit) AnsiConsole.MarkupLine($"  … and {dataset.Problems.Count - limit} more");
         return CliErrors.BadInput;
     }

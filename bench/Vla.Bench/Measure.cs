@@ -1,0 +1,27 @@
+using System.Diagnostics;
+
+namespace Vla.Bench;
+
+/// <summary>Warm-up, repeated runs and the median: the small harness every benchmark here uses.</summary>
+internal static class Measure
+{
+    /// <summary>Runs <paramref name="body"/> <paramref name="warmup"/> times unrecorded, then <paramref name="runs"/> times; returns seconds per run.</summary>
+    public static double[] Seconds(Action body, int runs, int warmup = 1)
+    {
+        for (int i = 0; i < warmup; i++) body();
+        var times = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            body();
+            times[i] = watch.Elapsed.TotalSeconds;
+        }
+        return times;
+    }
+
+    public static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

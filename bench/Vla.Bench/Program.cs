@@ -1,0 +1,17 @@
+using Vla.Bench;
+
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- data [--quick]
+string repoRoot = AppContext.BaseDirectory;
+while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
+bool quick = args.Contains("--quick");
+string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "data";
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}");
+switch (what)
+{
+    case "data":
+        await DataPipelineBench.RunAsync(repoRoot, quick);
+        return 0;
+    default:
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: data)");
+        return 2;
+}
