@@ -65,7 +65,7 @@ public static class TorchRuntime
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
             return new TorchRuntimeStatus(false, null, null, [], null);
 
-        string? original = FindOriginal();
+        string? original = FindOriginal(typeof(TorchSharp.torch).Assembly.Location);
         if (original is null)
             return new TorchRuntimeStatus(false, null, null, [], null); // TorchSharp will report what it cannot find.
 
@@ -101,9 +101,9 @@ public static class TorchRuntime
         return missing;
     }
 
-    private static string? FindOriginal()
+    /// <summary>TorchSharp's native library for the managed <c>TorchSharp.dll</c> at <paramref name="managed"/>, in a build folder or the NuGet cache.</summary>
+    internal static string? FindOriginal(string? managed)
     {
-        string? managed = typeof(TorchSharp.torch).Assembly.Location;
         if (string.IsNullOrEmpty(managed)) return null;
         string dir = Path.GetDirectoryName(managed)!;
         string[] candidates =
@@ -115,13 +115,12 @@ public static class TorchRuntime
         return candidates.FirstOrDefault(File.Exists);
     }
 
-    private static string? FindLibTorchDirectory(string original)
+    /// <summary>The folder holding libtorch.so for <paramref name="original"/>: beside it, on the host's probing paths, or in the NuGet cache.</summary>
+    internal static string? FindLibTorchDirectory(string original)
     {
         var dirs = new List<string> { Path.GetDirectoryName(original)! };
-        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string probing)
-            dirs.AddRange(probing.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
         // From the NuGet cache (notebooks): <root>/torchsharp/<v>/runtimes/linux-x64/native → <root>/libtorch-*-linux-x64/<v>/runtimes/linux-x64/native.
-        var packagesRoot = Directory.GetParent(original)?.Parent?.Parent?.Parent?.Parent;
+        var packagesRoot = Directory.GetParent(original)?.Parent?.Parent?.Parent?.Parent?.Parent;
         if (packagesRoot is { Exists: true })
         {
             dirs.AddRange(packagesRoot.EnumerateDirectories("libtorch-*-linux-x64")
@@ -129,6 +128,8 @@ public static class TorchRuntime
                 .OrderByDescending(v => v.Name, StringComparer.Ordinal)
                 .Select(v => Path.Combine(v.FullName, "runtimes", "linux-x64", "native")));
         }
+        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string probing)
+            dirs.AddRange(probing.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
         return dirs.FirstOrDefault(d => File.Exists(Path.Combine(d, "libtorch.so")));
     }
 

@@ -40,3 +40,28 @@ public class TorchRuntimeTests
         Assert.DoesNotContain(ElfVersionNeeds.Load(status.OriginalPath).Needs, n => n.IsWeak);
     }
 }
+
+public class TorchRuntimeLocationTests
+{
+    private static string NuGetRoot => Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
+    [Fact]
+    public void Finds_the_native_library_and_libtorch_in_the_NuGet_cache_as_notebooks_load_them()
+    {
+        string managed = Path.Combine(NuGetRoot, "torchsharp", "0.107.0", "lib", "net8.0", "TorchSharp.dll");
+        Assert.SkipUnless(File.Exists(managed), $"{managed} is not in the NuGet cache.");
+        string? original = TorchRuntime.FindOriginal(managed);
+        Assert.Equal(Path.Combine(NuGetRoot, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so"), original);
+        string? libtorch = TorchRuntime.FindLibTorchDirectory(original!);
+        Assert.NotNull(libtorch);
+        Assert.StartsWith(Path.Combine(NuGetRoot, "libtorch-cpu-linux-x64"), libtorch);
+    }
+
+    [Fact]
+    public void Finds_the_native_library_in_a_build_folder()
+    {
+        string managed = typeof(torch).Assembly.Location;
+        Assert.Equal(Path.Combine(Path.GetDirectoryName(managed)!, "runtimes", "linux-x64", "native", "libLibTorchSharp.so"), TorchRuntime.FindOriginal(managed));
+    }
+}
