@@ -73,5 +73,20 @@ internal static class DataPipelineBench
             VlaBatch.FromBuffers(buffers);
         }, runs * 4));
         Console.WriteLine($"| tensor build, per image of a {config.Data.BatchSize}×2-camera batch | {tensor / (config.Data.BatchSize * 2) * 1e6:F1} |");
+    
+        Console.WriteLine();
+        Console.WriteLine("| epochs (224 px, 2 workers) | process RSS, MB |");
+        Console.WriteLine("|---:|---:|");
+        var rssLoader = new BatchLoader(dataset, normalizer, layout224, new LoaderOptions { BatchSize = config.Data.BatchSize, NumWorkers = 2, Seed = 1 });
+        int epochs = quick ? 4 : 10;
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            foreach (var batch in rssLoader.Epoch(epoch)) batch.Dispose();
+            if (epoch == 1 || epoch == epochs / 2 || epoch == epochs)
+            {
+                GC.Collect();
+                Console.WriteLine($"| {epoch} | {System.Diagnostics.Process.GetCurrentProcess().WorkingSet64 / 1048576.0:F0} |");
+            }
+        }
     }
 }
