@@ -1,0 +1,56 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>
+/// Gemma's grouped-query self-attention: <c>num_attention_heads</c> query heads share
+/// <c>num_key_value_heads</c> key/value heads (PaliGemma-3B: 8 and 1), rotary positions, no biases,
+/// scores scaled by 1/√head_dim.
+/// </summary>
+public sealed class GemmaAttention : nn.Module
+{
+    private readonly Linear q_proj;
+    private readonly Linear k_proj;
+    private readonly Linear v_proj;
+    private readonly Linear o_proj;
+    private readonly int _heads, _kvHeads, _headDim;
+
+    /// <summary>Creates the attention of one decoder layer.</summary>
+    public GemmaAttention(GemmaConfig config) : base(nameof(GemmaAttention))
+    {
+        _heads = config.NumAttentionHeads;
+        _kvHeads = config.NumKeyValueHeads;
+        _headDim = config.HeadDim;
+        q_proj = nn.Linear(config.HiddenSize, _heads * _headDim, hasBias: false);
+        k_proj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
+        v_proj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
+        o_proj = nn.Linear(_heads * _headDim, config.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// Attends from <paramref name="x"/> (B, T, D) to the cached tokens plus these; <paramref name="mask"/>
+    /// (B, 1, T, S) is true where a query may see a key. Appends this step's keys/values to <paramref name="cache"/>.
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);   // (B, heads, T, head_dim)
+        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, kv_heads, T, head_dim)
+        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        q = RotaryEmbedding.Apply(q, cos, sin);
+        k = RotaryEmbedding.Apply(k, cos, sin);
+        if (cache is not null) (k, v) = cache.Append(layer, k, v);               // (B, kv_heads, S, head_dim)
+        if (_kvHeads != _heads)
+        {
+            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);                   // (B, heads, S, head_dim)
+            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+        }
+        var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask); // (B, heads, T, head_dim)
+        var merged = attended.transpose(1, 2).reshape(b, t, _heads * _headDim);
+        return o_proj.forward(merged).MoveToOuterDisposeScope();
+    }
+}

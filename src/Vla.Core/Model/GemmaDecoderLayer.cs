@@ -1,0 +1,34 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>One pre-norm Gemma block: <c>x + attn(norm(x))</c>, then <c>x + mlp(norm(x))</c>.</summary>
+public sealed class GemmaDecoderLayer : nn.Module
+{
+    private readonly RmsNorm input_layernorm;
+    private readonly GemmaAttention self_attn;
+    private readonly RmsNorm post_attention_layernorm;
+    private readonly GemmaMlp mlp;
+    private readonly int _index;
+
+    /// <summary>Creates layer number <paramref name="index"/>.</summary>
+    public GemmaDecoderLayer(GemmaConfig config, int index) : base(nameof(GemmaDecoderLayer))
+    {
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        self_attn = new GemmaAttention(config);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        mlp = new GemmaMlp(config);
+        _index = index;
+        RegisterComponents();
+    }
+
+    /// <summary>Runs the block; see <see cref="GemmaAttention.forward"/> for the arguments.</summary>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        x = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache, _index);
+        x = x + mlp.forward(post_attention_layernorm.forward(x));
+        return x.MoveToOuterDisposeScope();
+    }
+}

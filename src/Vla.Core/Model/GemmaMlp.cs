@@ -1,0 +1,30 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>Gemma's GeGLU feed-forward: <c>down(gelu_tanh(gate(x)) · up(x))</c>, no biases.</summary>
+public sealed class GemmaMlp : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear gate_proj;
+    private readonly Linear up_proj;
+    private readonly Linear down_proj;
+
+    /// <summary>Creates the MLP of one decoder layer.</summary>
+    public GemmaMlp(GemmaConfig config) : base(nameof(GemmaMlp))
+    {
+        gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false);
+        up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false);
+        down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var gated = nn.functional.gelu(gate_proj.forward(x), GELU.Approximate.tanh) * up_proj.forward(x);
+        return down_proj.forward(gated).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,39 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>SigLIP's multi-head self-attention over image patches: biased projections, every patch sees every patch.</summary>
+public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear k_proj;
+    private readonly Linear v_proj;
+    private readonly Linear q_proj;
+    private readonly Linear out_proj;
+    private readonly int _heads, _headDim;
+
+    /// <summary>Creates the attention of one encoder layer.</summary>
+    public SiglipAttention(SiglipConfig config) : base(nameof(SiglipAttention))
+    {
+        _heads = config.NumAttentionHeads;
+        _headDim = config.HeadDim;
+        k_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        v_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        q_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        out_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], n = x.shape[1];
+        var q = q_proj.forward(x).view(b, n, _heads, _headDim).transpose(1, 2); // (B, heads, N, head_dim)
+        var k = k_proj.forward(x).view(b, n, _heads, _headDim).transpose(1, 2);
+        var v = v_proj.forward(x).view(b, n, _heads, _headDim).transpose(1, 2);
+        var attended = nn.functional.scaled_dot_product_attention(q, k, v);      // (B, heads, N, head_dim)
+        return out_proj.forward(attended.transpose(1, 2).reshape(b, n, _heads * _headDim)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,33 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>One pre-LayerNorm SigLIP block: <c>x + attn(ln1(x))</c>, then <c>x + mlp(ln2(x))</c>.</summary>
+public sealed class SiglipEncoderLayer : nn.Module<Tensor, Tensor>
+{
+    private readonly LayerNorm layer_norm1;
+    private readonly SiglipAttention self_attn;
+    private readonly LayerNorm layer_norm2;
+    private readonly SiglipMlp mlp;
+
+    /// <summary>Creates one encoder layer.</summary>
+    public SiglipEncoderLayer(SiglipConfig config) : base(nameof(SiglipEncoderLayer))
+    {
+        layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        self_attn = new SiglipAttention(config);
+        layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        mlp = new SiglipMlp(config);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        x = x + self_attn.forward(layer_norm1.forward(x));
+        x = x + mlp.forward(layer_norm2.forward(x));
+        return x.MoveToOuterDisposeScope();
+    }
+}

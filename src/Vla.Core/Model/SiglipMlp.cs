@@ -1,0 +1,27 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>SigLIP's feed-forward: <c>fc2(gelu_tanh(fc1(x)))</c> with biases.</summary>
+public sealed class SiglipMlp : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear fc1;
+    private readonly Linear fc2;
+
+    /// <summary>Creates the MLP of one encoder layer.</summary>
+    public SiglipMlp(SiglipConfig config) : base(nameof(SiglipMlp))
+    {
+        fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize);
+        fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return fc2.forward(nn.functional.gelu(fc1.forward(x), GELU.Approximate.tanh)).MoveToOuterDisposeScope();
+    }
+}

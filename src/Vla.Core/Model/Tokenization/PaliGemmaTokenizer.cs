@@ -1,0 +1,85 @@
+using Microsoft.ML.Tokenizers;
+using Vla.Runtime;
+
+namespace Vla.Model.Tokenization;
+
+/// <summary>
+/// PaliGemma's text side: the model folder's SentencePiece <c>tokenizer.model</c> through
+/// Microsoft.ML.Tokenizers, laid out as the Hugging Face processor does after the image tokens:
+/// BOS + tokens of <c>prompt + "\n"</c> (one string, no dummy prefix).
+/// </summary>
+public sealed class PaliGemmaTokenizer
+{
+    private readonly SentencePieceTokenizer _tokenizer;
+
+    /// <summary>Beginning-of-sequence id (Gemma: 2).</summary>
+    public int BosId { get; }
+    /// <summary>End-of-sequence id (Gemma: 1).</summary>
+    public int EosId { get; }
+    /// <summary>Padding id (Gemma: 0).</summary>
+    public int PadId { get; }
+
+    /// <summary>Entries in the SentencePiece vocabulary.</summary>
+    public int VocabularySize => _tokenizer.Vocabulary.Count;
+
+    private PaliGemmaTokenizer(SentencePieceTokenizer tokenizer)
+    {
+        _tokenizer = tokenizer;
+        BosId = tokenizer.BeginningOfSentenceId;
+        EosId = tokenizer.EndOfSentenceId;
+        PadId = tokenizer.Vocabulary.TryGetValue("<pad>", out int pad) ? pad : 0;
+    }
+
+    /// <summary>Loads <c>tokenizer.model</c> from <paramref name="folder"/> (or a path to the file itself).</summary>
+    public static PaliGemmaTokenizer Load(string folder)
+    {
+        string path = File.Exists(folder) ? folder : Path.Combine(folder, "tokenizer.model");
+        if (!File.Exists(path)) throw new BadInputException($"{path} does not exist; the model folder needs its SentencePiece tokenizer.model.");
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return new PaliGemmaTokenizer(SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false));
+        }
+        catch (Exception e) when (e is not BadInputException and not IOException)
+        {
+            throw new BadInputException($"{path}: not a SentencePiece model ({e.Message.TrimEnd('.')}).", e);
+        }
+    }
+
+    /// <summary>BOS + the ids of <c>prompt + "\n"</c>, cut to at most <paramref name="maxLength"/> ids.</summary>
+    public long[] EncodePrompt(string prompt, int maxLength, out bool truncated)
+    {
+        var text = _tokenizer.EncodeToIds(prompt + "\n", addBeginningOfSentence: false, addEndOfSentence: false);
+        var ids = new long[text.Count + 1];
+        ids[0] = BosId;
+        for (int i = 0; i < text.Count; i++) ids[i + 1] = text[i];
+        truncated = ids.Length > maxLength;
+        return truncated ? ids[..maxLength] : ids;
+    }
+
+    /// <summary>Encodes several prompts, right-padded with PAD to the longest (at most <paramref name="maxLength"/>).</summary>
+    public TokenBatch EncodeBatch(IReadOnlyList<string> prompts, int maxLength)
+    {
+        int truncated = 0;
+        var rows = prompts.Select(p =>
+        {
+            var ids = EncodePrompt(p, maxLength, out bool cut);
+            if (cut) truncated++;
+            return ids;
+        }).ToList();
+        int length = rows.Count == 0 ? 0 : rows.Max(r => r.Length);
+        var flat = new long[rows.Count * length];
+        var mask = new bool[rows.Count * length];
+        Array.Fill(flat, PadId);
+        for (int b = 0; b < rows.Count; b++)
+        {
+            rows[b].CopyTo(flat, b * length);
+            mask.AsSpan(b * length, rows[b].Length).Fill(true);
+        }
+        return new TokenBatch(flat, mask, rows.Count, length, truncated);
+    }
+
+    /// <summary>Text of <paramref name="ids"/>, without BOS, EOS or padding.</summary>
+    public string Decode(IEnumerable<long> ids) =>
+        _tokenizer.Decode(ids.Where(i => i != BosId && i != EosId && i != PadId && i < VocabularySize).Select(i => (int)i)) ?? "";
+}

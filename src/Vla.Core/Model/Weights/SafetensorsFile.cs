@@ -1,0 +1,224 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Vla.Runtime;
+using static TorchSharp.torch;
+
+namespace Vla.Model.Weights;
+
+/// <summary>
+/// A safetensors file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+/// shape and byte range, then the raw little-endian data. Written by hand rather than through
+/// TorchSharp.PyBridge so tensors can be streamed in bounded chunks straight into existing parameters
+/// (peak memory one copy of the weights) and every error can name the file and tensor.
+/// </summary>
+public sealed class SafetensorsFile
+{
+    /// <summary>One tensor's entry in the header.</summary>
+    public sealed record Entry(string Name, string Dtype, long[] Shape, long Begin, long End)
+    {
+        /// <summary>Number of elements.</summary>
+        public long Count => Shape.Aggregate(1L, (a, b) => a * b);
+    }
+
+    private const long ChunkBytes = 64L << 20;
+
+    /// <summary>The file.</summary>
+    public string Path { get; }
+
+    /// <summary>The tensors in the file, in header order.</summary>
+    public IReadOnlyList<Entry> Entries { get; }
+
+    /// <summary>The <c>__metadata__</c> strings.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    private readonly long _dataStart;
+
+    private SafetensorsFile(string path, List<Entry> entries, Dictionary<string, string> metadata, long dataStart)
+    {
+        Path = path;
+        Entries = entries;
+        Metadata = metadata;
+        _dataStart = dataStart;
+    }
+
+    /// <summary>Reads the header of <paramref name="path"/>.</summary>
+    public static SafetensorsFile Open(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> lengthBytes = stackalloc byte[8];
+        if (stream.Read(lengthBytes) != 8) throw new BadInputException($"{path}: too short to be a safetensors file.");
+        long headerLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (headerLength <= 0 || headerLength > 100_000_000 || 8 + headerLength > stream.Length)
+            throw new BadInputException($"{path}: not a safetensors file (header length {headerLength}).");
+        var header = new byte[headerLength];
+        stream.ReadExactly(header);
+        var entries = new List<Entry>();
+        var metadata = new Dictionary<string, string>();
+        long dataLength = stream.Length - 8 - headerLength;
+        try
+        {
+            using var doc = JsonDocument.Parse(header);
+            foreach (var property in doc.RootElement.EnumerateObject())
+            {
+                if (property.Name == "__metadata__")
+                {
+                    foreach (var m in property.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
+                    continue;
+                }
+                var value = property.Value;
+                var offsets = value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+                var entry = new Entry(property.Name, value.GetProperty("dtype").GetString()!,
+                    value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray(), offsets[0], offsets[1]);
+                if (entry.End > dataLength || entry.Begin > entry.End || entry.End - entry.Begin != entry.Count * ElementSize(entry.Dtype, path, entry.Name))
+                    throw new BadInputException($"{path}: tensor '{entry.Name}' has a byte range that does not fit its shape or the file (truncated?).");
+                entries.Add(entry);
+            }
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            throw new BadInputException($"{path}: the safetensors header is malformed ({e.Message.TrimEnd('.')}).", e);
+        }
+        return new SafetensorsFile(path, entries, metadata, 8 + headerLength);
+    }
+
+    /// <summary>Bytes per element of a safetensors dtype; only the dtypes model weights use are accepted.</summary>
+    public static int ElementSize(string dtype, string path, string name) => dtype switch
+    {
+        "F32" or "I32" => 4,
+        "BF16" or "F16" => 2,
+        "F64" or "I64" => 8,
+        "BOOL" or "U8" => 1,
+        _ => throw new BadInputException($"{path}: tensor '{name}' has dtype {dtype}; F32, BF16, F16, F64, I64, I32, U8 and BOOL are supported."),
+    };
+
+    private static ScalarType ScalarTypeOf(string dtype) => dtype switch
+    {
+        "F32" => ScalarType.Float32, "BF16" => ScalarType.BFloat16, "F16" => ScalarType.Float16, "F64" => ScalarType.Float64,
+        "I64" => ScalarType.Int64, "I32" => ScalarType.Int32, "U8" => ScalarType.Byte, "BOOL" => ScalarType.Bool,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+    };
+
+    /// <summary>
+    /// Copies tensor <paramref name="entry"/> into <paramref name="destination"/> (same element count,
+    /// contiguous), converting dtype on the way, in chunks of at most 64 MB of file data.
+    /// </summary>
+    public void CopyInto(Entry entry, Tensor destination)
+    {
+        if (destination.numel() != entry.Count) throw new ArgumentException($"'{entry.Name}' has {entry.Count} elements, the destination {destination.numel()}.");
+        int size = ElementSize(entry.Dtype, Path, entry.Name);
+        long perChunk = Math.Max(1, ChunkBytes / size);
+        var buffer = new byte[Math.Min(entry.End - entry.Begin, perChunk * size)];
+        using var stream = File.OpenRead(Path);
+        stream.Seek(_dataStart + entry.Begin, SeekOrigin.Begin);
+        using var noGrad = no_grad();
+        var flat = destination.view(-1);
+        for (long done = 0; done < entry.Count; done += perChunk)
+        {
+            int count = (int)Math.Min(perChunk, entry.Count - done);
+            stream.ReadExactly(buffer, 0, count * size);
+            using var scope = NewDisposeScope();
+            flat.narrow(0, done, count).copy_(Decode(entry.Dtype, buffer.AsSpan(0, count * size), count));
+        }
+    }
+
+    /// <summary>
+    /// Little-endian bytes → a CPU tensor. Half-precision values are widened to float32 exactly (BF16 is
+    /// the top half of a float32); <c>copy_</c> then narrows to the destination's dtype.
+    /// </summary>
+    private static Tensor Decode(string dtype, ReadOnlySpan<byte> bytes, int count)
+    {
+        switch (dtype)
+        {
+            case "F32":
+                return frombuffer(MemoryMarshal.Cast<byte, float>(bytes).ToArray(), ScalarType.Float32, count);
+            case "BF16":
+            {
+                var halves = MemoryMarshal.Cast<byte, ushort>(bytes);
+                var floats = new float[count];
+                for (int i = 0; i < count; i++) floats[i] = BitConverter.Int32BitsToSingle(halves[i] << 16);
+                return frombuffer(floats, ScalarType.Float32, count);
+            }
+            case "F16":
+            {
+                var halves = MemoryMarshal.Cast<byte, Half>(bytes);
+                var floats = new float[count];
+                for (int i = 0; i < count; i++) floats[i] = (float)halves[i];
+                return frombuffer(floats, ScalarType.Float32, count);
+            }
+            case "F64": return frombuffer(MemoryMarshal.Cast<byte, double>(bytes).ToArray(), ScalarType.Float64, count);
+            case "I64": return frombuffer(MemoryMarshal.Cast<byte, long>(bytes).ToArray(), ScalarType.Int64, count);
+            case "I32": return frombuffer(MemoryMarshal.Cast<byte, int>(bytes).ToArray(), ScalarType.Int32, count);
+            case "U8": return frombuffer(bytes.ToArray(), ScalarType.Byte, count);
+            case "BOOL":
+            {
+                var flags = new bool[count];
+                for (int i = 0; i < count; i++) flags[i] = bytes[i] != 0;
+                return frombuffer(flags, ScalarType.Bool, count);
+            }
+            default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null);
+        }
+    }
+
+    /// <summary>Reads tensor <paramref name="name"/> into a new tensor of its own dtype.</summary>
+    public Tensor Read(string name)
+    {
+        var entry = Entries.FirstOrDefault(e => e.Name == name) ?? throw new KeyNotFoundException($"{Path} has no tensor '{name}'.");
+        var result = empty(entry.Shape, ScalarTypeOf(entry.Dtype));
+        CopyInto(entry, result);
+        return result;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> (name → CPU tensor, written contiguous in its own dtype) as a
+    /// safetensors file, atomically: a temporary file renamed into place.
+    /// </summary>
+    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var items = tensors.ToList();
+        var header = new Dictionary<string, object>();
+        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        long offset = 0;
+        foreach (var (name, t) in items)
+        {
+            long bytes = t.numel() * t.ElementSize;
+            header[name] = new { dtype = DtypeName(t.dtype), shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
+            offset += bytes;
+        }
+        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        int padding = (8 - json.Length % 8) % 8; // keep the data 8-byte aligned, as the reference writer does
+        var headerBytes = new byte[json.Length + padding];
+        json.CopyTo(headerBytes, 0);
+        headerBytes.AsSpan(json.Length).Fill((byte)' ');
+
+        string full = System.IO.Path.GetFullPath(path);
+        string temp = full + $".tmp-{Environment.ProcessId}";
+        try
+        {
+            using (var stream = File.Create(temp))
+            {
+                Span<byte> length = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)headerBytes.Length);
+                stream.Write(length);
+                stream.Write(headerBytes);
+                foreach (var (_, t) in items)
+                {
+                    using var contiguous = t.detach().cpu().contiguous();
+                    stream.Write(contiguous.bytes);
+                }
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    private static string DtypeName(ScalarType type) => type switch
+    {
+        ScalarType.Float32 => "F32", ScalarType.BFloat16 => "BF16", ScalarType.Float16 => "F16", ScalarType.Float64 => "F64",
+        ScalarType.Int64 => "I64", ScalarType.Int32 => "I32", ScalarType.Byte => "U8", ScalarType.Bool => "BOOL",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "no safetensors dtype"),
+    };
+}
