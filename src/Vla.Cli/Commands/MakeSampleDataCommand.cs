@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Vla.Data.Synthetic;
+using Vla.Model;
 
 namespace Vla.Cli.Commands;
 
@@ -15,7 +16,7 @@ internal static class MakeSampleDataCommand
     public static Command Create()
     {
         Out.DefaultValueFactory = _ => "data-samples";
-        var command = new Command("make-sample-data", "Write the synthetic tabletop episode dataset (deterministic).")
+        var command = new Command("make-sample-data", "Write the synthetic tabletop episode dataset and the tiny sample PaliGemma (deterministic).")
         {
             Out, TrainEpisodes, ValEpisodes, ImageSize, Seed,
         };
@@ -45,6 +46,9 @@ internal static class MakeSampleDataCommand
         var files = await SampleDataGenerator.WriteAsync(output, options, ct);
         long bytes = files.Sum(f => new FileInfo(f).Length);
         Console.WriteLine($"Wrote {options.TrainEpisodes} training and {options.ValEpisodes} validation episodes to {output} ({files.Count} files, {bytes / 1024.0 / 1024.0:F2} MB).");
+        string modelDir = Path.Combine(output, "tiny-paligemma");
+        SampleModel.Write(modelDir, options.Seed);
+        Console.WriteLine($"Wrote the sample PaliGemma (random initial weights) and its tokenizer to {modelDir}.");
         return CliErrors.Ok;
     }
 }

@@ -37,6 +37,27 @@ public sealed class PaliGemmaBackbone : nn.Module
     /// <summary>Total number of parameters.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
+    /// <summary>Standard deviation of Hugging Face's PaliGemma initializer (<c>initializer_range</c>).</summary>
+    public const double InitializerRange = 0.02;
+
+    /// <summary>
+    /// Re-initializes every weight as Hugging Face does for a model trained from scratch, seeded: linear,
+    /// convolution and embedding weights ~ N(0, 0.02), biases 0, LayerNorm (1, 0), RMSNorm offsets 0.
+    /// </summary>
+    public void InitializeWeights(long seed)
+    {
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed);
+        foreach (var (name, p) in named_parameters())
+        {
+            bool isNorm = name.Contains("norm", StringComparison.Ordinal);
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else if (isNorm && name.Contains("vision_tower", StringComparison.Ordinal)) p.fill_(1);   // LayerNorm scale
+            else if (isNorm) p.zero_();                                                               // RMSNorm stores w in (1 + w)
+            else p.normal_(0, InitializerRange, generator);
+        }
+    }
+
     /// <summary>Stops gradients into the vision tower and/or the language model.</summary>
     public void Freeze(bool visionTower, bool languageModel)
     {

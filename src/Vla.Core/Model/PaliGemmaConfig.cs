@@ -71,6 +71,18 @@ public sealed record PaliGemmaConfig
         ProjectionDim = 64,
     };
 
+    /// <summary>
+    /// The sample model in <c>data-samples/tiny-paligemma</c>: 64 px images in 8 px patches (64 tokens per
+    /// camera), a 300-piece SentencePiece vocabulary with <c>&lt;image&gt;</c> at 300, about 0.4 M parameters.
+    /// </summary>
+    public static PaliGemmaConfig Sample() => new()
+    {
+        Vision = new SiglipConfig { HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 4, ImageSize = 64, PatchSize = 8 },
+        Text = new GemmaConfig { VocabSize = 304, HiddenSize = 128, IntermediateSize = 256, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 1, HeadDim = 32 },
+        ImageTokenIndex = 300,
+        ProjectionDim = 128,
+    };
+
     /// <summary>Reads a Hugging Face <c>config.json</c>.</summary>
     public static PaliGemmaConfig Load(string path)
     {

@@ -14,3 +14,10 @@ internal static class Tolerance
         Assert.True(error <= relative * scale, $"{what}: max error {error:G3} exceeds {relative:G2} × {scale:G3}");
     }
 }
+
+/// <summary>Compares floats within an absolute tolerance (for Assert.Equal on sequences).</summary>
+internal sealed class FloatTolerance(float tolerance) : IEqualityComparer<float>
+{
+    public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance;
+    public int GetHashCode(float obj) => 0;
+}

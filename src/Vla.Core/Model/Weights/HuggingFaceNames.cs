@@ -30,6 +30,14 @@ public static class HuggingFaceNames
     /// <summary>Buffers some exports include that carry no learned values.</summary>
     private static readonly string[] IgnoredSuffixes = [".position_ids"];
 
+    /// <summary>The Hub's (transformers &lt; 4.52) name for a backbone parameter, for writing Hugging Face folders.</summary>
+    public static string ToHubName(string parameter)
+    {
+        foreach (var (from, to) in Prefixes.Take(5).Reverse())
+            if (parameter.StartsWith(to, StringComparison.Ordinal)) return from + parameter[to.Length..];
+        return parameter;
+    }
+
     /// <summary>The backbone parameter name for <paramref name="name"/>, or null for a tensor that is deliberately not loaded.</summary>
     public static string? ToParameterName(string name)
     {

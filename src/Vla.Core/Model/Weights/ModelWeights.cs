@@ -52,6 +52,19 @@ public static class ModelWeights
     }
 
     /// <summary>
+    /// Writes <paramref name="model"/> as a Hugging Face folder (<c>config.json</c> and
+    /// <c>model.safetensors</c> with the Hub's tensor names), loadable by <see cref="LoadBackbone"/> and by transformers.
+    /// </summary>
+    public static void SaveBackbone(PaliGemmaBackbone model, string modelDir)
+    {
+        Directory.CreateDirectory(modelDir);
+        File.WriteAllText(Path.Combine(modelDir, "config.json"), model.Config.ToJson());
+        SafetensorsFile.Write(Path.Combine(modelDir, "model.safetensors"),
+            model.named_parameters().Select(p => (HuggingFaceNames.ToHubName(p.name), (Tensor)p.parameter)),
+            new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>
     /// Loads the tensors of <paramref name="modelDir"/> into <paramref name="module"/>'s parameters,
     /// renaming each through <paramref name="rename"/> (null skips a tensor).
     /// </summary>

@@ -1,0 +1,58 @@
+using TorchSharp;
+using Vla.Data;
+using Vla.Model.Tokenization;
+using Vla.Model.Weights;
+using Vla.Runtime;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>
+/// The backbone check behind <c>vla caption</c>: loads a PaliGemma folder, preprocesses one image as the
+/// Hugging Face processor does, and decodes greedily from <c>&lt;image&gt;… + BOS + prompt + "\n"</c>.
+/// </summary>
+public sealed class PaliGemmaCaptioner : IDisposable
+{
+    private readonly PaliGemmaBackbone _model;
+    private readonly PaliGemmaTokenizer _tokenizer;
+
+    private PaliGemmaCaptioner(PaliGemmaBackbone model, PaliGemmaTokenizer tokenizer)
+    {
+        _model = model;
+        _tokenizer = tokenizer;
+    }
+
+    /// <summary>Loads the model and tokenizer of <paramref name="modelDir"/>.</summary>
+    public static PaliGemmaCaptioner Load(string modelDir)
+    {
+        var tokenizer = PaliGemmaTokenizer.Load(modelDir);
+        return new PaliGemmaCaptioner(ModelWeights.LoadBackbone(modelDir), tokenizer);
+    }
+
+    /// <summary>The loaded backbone.</summary>
+    public PaliGemmaBackbone Model => _model;
+
+    /// <summary>Greedy continuation of <paramref name="prompt"/> for the image in <paramref name="imagePath"/>.</summary>
+    public (string Text, GenerationResult Result) Caption(string imagePath, string prompt, int maxNewTokens)
+    {
+        if (!File.Exists(imagePath)) throw new BadInputException($"Image {imagePath} does not exist.");
+        int size = _model.Config.Vision.ImageSize;
+        var pixels = new float[3 * size * size];
+        try
+        {
+            ImagePreprocessor.Preprocess(File.ReadAllBytes(imagePath), size, long.MaxValue, pixels);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new BadInputException($"{imagePath}: {e.Message}", e);
+        }
+        using var scope = NewDisposeScope();
+        var images = tensor(pixels, [1, 1, 3, size, size]);
+        var ids = _tokenizer.EncodePrompt(prompt, int.MaxValue, out _);
+        var result = _model.GenerateGreedy(images, ids, maxNewTokens);
+        return (_tokenizer.Decode(result.TokenIds), result);
+    }
+
+    /// <summary>Frees the model.</summary>
+    public void Dispose() => _model.Dispose();
+}
