@@ -1,6 +1,6 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- data [--quick]
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- data|backbone [--quick]
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
@@ -11,7 +11,10 @@ switch (what)
     case "data":
         await DataPipelineBench.RunAsync(repoRoot, quick);
         return 0;
+    case "backbone":
+        BackboneBench.Run(quick);
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: data)");
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: data, backbone)");
         return 2;
 }
