@@ -23,6 +23,7 @@ namespace Vla.Cli
             root.Subcommands.Add(MakeSampleDataCommand.Create());
             root.Subcommands.Add(InspectCommand.Create());
             root.Subcommands.Add(StatsCommand.Create());
+            root.Subcommands.Add(TrainCommand.Create());
             root.Subcommands.Add(CaptionCommand.Create());
             root.Subcommands.Add(DiagnoseCommand.Create());
             return root;

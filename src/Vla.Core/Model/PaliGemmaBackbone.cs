@@ -109,6 +109,7 @@ public sealed class PaliGemmaBackbone : nn.Module
     /// </summary>
     public GenerationResult GenerateGreedy(Tensor images, long[] promptIds, int maxNewTokens)
     {
+        using var guard = Runtime.NativeCallGuard.Enter();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var ids = tensor(promptIds, [1, promptIds.Length], ScalarType.Int64, images.device);

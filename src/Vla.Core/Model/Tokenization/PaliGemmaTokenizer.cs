@@ -19,12 +19,16 @@ public sealed class PaliGemmaTokenizer
     /// <summary>Padding id (Gemma: 0).</summary>
     public int PadId { get; }
 
+    /// <summary>The <c>tokenizer.model</c> file this tokenizer was read from.</summary>
+    public string SourcePath { get; }
+
     /// <summary>Entries in the SentencePiece vocabulary.</summary>
     public int VocabularySize => _tokenizer.Vocabulary.Count;
 
-    private PaliGemmaTokenizer(SentencePieceTokenizer tokenizer)
+    private PaliGemmaTokenizer(SentencePieceTokenizer tokenizer, string sourcePath)
     {
         _tokenizer = tokenizer;
+        SourcePath = sourcePath;
         BosId = tokenizer.BeginningOfSentenceId;
         EosId = tokenizer.EndOfSentenceId;
         PadId = tokenizer.Vocabulary.TryGetValue("<pad>", out int pad) ? pad : 0;
@@ -38,7 +42,7 @@ public sealed class PaliGemmaTokenizer
         try
         {
             using var stream = File.OpenRead(path);
-            return new PaliGemmaTokenizer(SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false));
+            return new PaliGemmaTokenizer(SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false), Path.GetFullPath(path));
         }
         catch (Exception e) when (e is not BadInputException and not IOException)
         {

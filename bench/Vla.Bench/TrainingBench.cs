@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using TorchSharp;
+using Vla.Config;
+using Vla.Data;
+using Vla.Model;
+using Vla.Model.Tokenization;
+using static TorchSharp.torch;
+
+namespace Vla.Bench;
+
+/// <summary>
+/// Training throughput (samples/s) and where a step's time goes — data wait, forward (backbone + head
+/// loss), backward, optimizer — for the sample config and a mid-size one, with peak memory.
+/// </summary>
+internal static class TrainingBench
+{
+    public static async Task RunAsync(string repoRoot, bool quick)
+    {
+        int steps = quick ? 10 : 30;
+        var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
+        var mid = sample with
+        {
+            Data = sample.Data with { ImageSize = 224, BatchSize = 8 },
+            Model = sample.Model with
+            {
+                VlmConfig = sample.Model.VlmConfig with { NumImageTokens = 256 },
+                VisionResamplerConfig = new VisionResamplerConfig { OutputDim = 256 },
+                ActionHeadConfig = sample.Model.ActionHeadConfig with { HiddenDim = 256, NumLayers = 4, MlpHiddenDims = [256] },
+            },
+        };
+        Console.WriteLine($"threads: {get_num_threads()}, {steps} measured steps after 3 warm-up steps, 2 cameras, float32");
+        Console.WriteLine();
+        Console.WriteLine("| config | params | batch | samples/s | step ms | data wait | forward | backward | optimizer | peak RSS MB |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, BackboneBench.Mid() with { Text = BackboneBench.Mid().Text with { VocabSize = 304 }, ImageTokenIndex = 300 }) })
+        {
+            var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
+            var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
+            var loader = new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions { BatchSize = config.Data.BatchSize, NumWorkers = 2, Seed = 1 });
+            manual_seed(1);
+            var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
+            using var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
+            model.Backbone.InitializeWeights(1);
+            var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+            using var optimizer = optim.AdamW(parameters, 1e-4);
+            using var generator = new Generator(1);
+            var phases = new double[4];
+            int done = 0, windows = 0;
+            var total = Stopwatch.StartNew();
+            var watch = Stopwatch.StartNew();
+            foreach (var batch in loader.Epoch(1))
+            {
+                using var _ = batch;
+                bool measured = done >= 3;
+                if (done == 3) { total.Restart(); Array.Clear(phases); }
+                if (measured) phases[0] += watch.Elapsed.TotalMilliseconds;
+                using var scope = NewDisposeScope();
+                watch.Restart();
+                var loss = model.ComputeLoss(batch, generator: generator);
+                loss.item<float>();
+                if (measured) phases[1] += watch.Elapsed.TotalMilliseconds;
+                watch.Restart();
+                loss.backward();
+                if (measured) phases[2] += watch.Elapsed.TotalMilliseconds;
+                watch.Restart();
+                nn.utils.clip_grad_norm_(parameters, 1.0);
+                optimizer.step();
+                optimizer.zero_grad();
+                if (measured) { phases[3] += watch.Elapsed.TotalMilliseconds; windows += batch.Size; }
+                if (++done == steps + 3) break;
+                watch.Restart();
+            }
+            double seconds = total.Elapsed.TotalSeconds;
+            double stepMs = phases.Sum() / steps;
+            string Share(double ms) => $"{100 * ms / phases.Sum():F0} %";
+            Console.WriteLine($"| {name} | {model.parameters().Sum(p => p.numel()) / 1e6:F1} M | {config.Data.BatchSize} | {windows / seconds:F1} | {stepMs:F0} | {Share(phases[0])} | {Share(phases[1])} | {Share(phases[2])} | {Share(phases[3])} | {BackboneBench.PeakRssMb():F0} |");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using Spectre.Console;
+using Vla.Config;
+using Vla.Training;
+
+namespace Vla.Cli.Commands;
+
+/// <summary><c>vla train --config CFG [overrides]</c>: trains a policy, with a live progress bar.</summary>
+internal static class TrainCommand
+{
+    private static readonly Option<string> Config = CliOption.Create<string>("--config", "Run configuration (YAML).", required: true, "--config-path", "--config_path");
+    private static readonly Option<int?> Epochs = CliOption.Create<int?>("--epochs", "Override training.epochs.");
+    private static readonly Option<int?> BatchSize = CliOption.Create<int?>("--batch-size", "Override data.batch_size (global).");
+    private static readonly Option<double?> Lr = CliOption.Create<double?>("--lr", "Override optimizer.lr.");
+    private static readonly Option<string?> ExperimentName = CliOption.Create<string?>("--experiment-name", "Override training.experiment_name.");
+    private static readonly Option<string?> Resume = CliOption.Create<string?>("--resume-checkpoint", "Checkpoint folder to resume from.");
+    private static readonly Option<string[]> TrainData = CliOption.Create<string[]>("--train-data-override", "Training Parquet path(s) instead of the config's.");
+    private static readonly Option<string[]> ValData = CliOption.Create<string[]>("--val-data-override", "Validation Parquet path(s) instead of the config's.");
+    private static readonly Option<string?> ModelPath = CliOption.Create<string?>("--model-path-override", "PaliGemma folder instead of model.vlm_config.model_name_or_path.");
+    private static readonly Option<int> NprocPerNode = CliOption.Create<int>("--nproc-per-node", "Worker processes (data parallel); 1 trains in this process.");
+    private static readonly Option<string?> Device = CliOption.Create<string?>("--device", "cpu, cuda, cuda:N or auto (overrides training.device).");
+    private static readonly Option<bool> UseWandb = CliOption.Create<bool>("--use-wandb", "Explain how to sync the TensorBoard logs to Weights & Biases.");
+    private static readonly Option<string?> WandbProject = CliOption.Create<string?>("--wandb-project-name", "Used in the printed wandb command.");
+
+    public static Command Create()
+    {
+        TrainData.AllowMultipleArgumentsPerToken = true;
+        ValData.AllowMultipleArgumentsPerToken = true;
+        NprocPerNode.DefaultValueFactory = _ => 1;
+        var command = new Command("train", "Train a VLA policy (flow-matching action head on a PaliGemma backbone).")
+        {
+            Config, Epochs, BatchSize, Lr, ExperimentName, Resume, TrainData, ValData, ModelPath, NprocPerNode, Device, UseWandb, WandbProject,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
+        return command;
+    }
+
+    /// <summary>The config file with the command line's overrides applied.</summary>
+    internal static VlaConfig Overridden(ParseResult parse)
+    {
+        var c = ConfigLoader.Load(parse.GetValue(Config)!);
+        return c with
+        {
+            Data = c.Data with
+            {
+                BatchSize = parse.GetValue(BatchSize) ?? c.Data.BatchSize,
+                TrainParquetFiles = parse.GetValue(TrainData) is { Length: > 0 } train ? [.. train] : c.Data.TrainParquetFiles,
+                ValParquetFiles = parse.GetValue(ValData) is { Length: > 0 } val ? [.. val] : c.Data.ValParquetFiles,
+            },
+            Model = c.Model with { VlmConfig = c.Model.VlmConfig with { ModelNameOrPath = parse.GetValue(ModelPath) ?? c.Model.VlmConfig.ModelNameOrPath } },
+            Training = c.Training with
+            {
+                Epochs = parse.GetValue(Epochs) ?? c.Training.Epochs,
+                ExperimentName = parse.GetValue(ExperimentName) ?? c.Training.ExperimentName,
+                Device = parse.GetValue(Device) ?? c.Training.Device,
+            },
+            Optimizer = c.Optimizer with { Lr = parse.GetValue(Lr) ?? c.Optimizer.Lr },
+        };
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
+    {
+        var config = Overridden(parse);
+        if (parse.GetValue(NprocPerNode) > 1)
+            throw new Runtime.BadInputException("--nproc-per-node > 1 (data-parallel training) is not available yet; train with one process.");
+        if (config.Training.Device.StartsWith("cuda", StringComparison.Ordinal) && !TorchSharp.torch.cuda.is_available())
+            throw new Runtime.BadInputException($"training.device is {config.Training.Device} but CUDA is not available in this build (it uses TorchSharp-cpu); use cpu or auto.");
+        string tensorboard = Path.Combine(config.Training.CheckpointDir, config.Training.ExperimentName, "tensorboard");
+        if (parse.GetValue(UseWandb))
+        {
+            string project = parse.GetValue(WandbProject) ?? "vla";
+            Console.WriteLine($"W&B: training logs go to TensorBoard; sync them with: wandb sync --sync-tensorboard --project {project} {tensorboard}");
+        }
+
+        TrainingResult result;
+        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+        {
+            result = await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async progress =>
+                {
+                    var task = progress.AddTask("training", maxValue: 1);
+                    return await Trainer.RunAsync(config, new Trainer.Options
+                    {
+                        ResumeCheckpoint = parse.GetValue(Resume),
+                        Log = line => AnsiConsole.MarkupLine(Markup.Escape(line)),
+                        Progress = p =>
+                        {
+                            task.MaxValue = (double)p.Epochs * p.StepsPerEpoch;
+                            task.Value = (double)(p.Epoch - 1) * p.StepsPerEpoch + p.StepInEpoch;
+                            task.Description = $"epoch {p.Epoch}/{p.Epochs} step {p.StepInEpoch}/{p.StepsPerEpoch} loss {p.Loss:F4} {p.SamplesPerSecond:F0} samples/s";
+                        },
+                    }, ct);
+                });
+        }
+        else
+        {
+            result = await Trainer.RunAsync(config, new Trainer.Options { ResumeCheckpoint = parse.GetValue(Resume), Log = Console.WriteLine }, ct);
+        }
+
+        Console.WriteLine($"Finished {result.Epochs} epochs ({result.Steps} steps); final train loss {result.FinalTrainLoss:F4}.");
+        if (result.Validation is { } v)
+            Console.WriteLine($"Validation: sampled-chunk MSE {v.ActionMse:F4} vs mean-chunk baseline {v.BaselineMse:F4} ({v.BaselineMse / v.ActionMse:F1}× lower), normalized units.");
+        Console.WriteLine($"Checkpoints: {Path.Combine(result.ExperimentDir, "checkpoints")}; logs: {Path.Combine(result.ExperimentDir, "logs")}; TensorBoard: {Path.Combine(result.ExperimentDir, "tensorboard")}");
+        return CliErrors.Ok;
+    }
+}

@@ -1,0 +1,106 @@
+using System.Reflection;
+using TorchSharp;
+using Vla.Config;
+using Vla.Model;
+using Vla.Model.Tokenization;
+using Vla.Model.Weights;
+using Vla.Runtime;
+using static TorchSharp.torch;
+
+namespace Vla.Checkpoints;
+
+/// <summary>
+/// A checkpoint folder: weights (plain safetensors), optimizer state, trainer state with the config
+/// snapshot and normalization stats, the backbone's config and the tokenizer, so inference needs
+/// nothing but this folder. Written aside and published atomically.
+/// </summary>
+public static class Checkpoint
+{
+    /// <summary>A checkpoint read back.</summary>
+    public sealed record Loaded(VlaModel Model, TrainerState State, VlaConfig Config, string Directory);
+
+    /// <summary>Writes the checkpoint to <paramref name="directory"/>, replacing any previous one there atomically.</summary>
+    public static void Save(string directory, VlaModel model, TorchSharp.Modules.OptimizerHelper? optimizer, TrainerState state)
+    {
+        string target = Path.GetFullPath(directory);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        string staging = $"{target}.tmp-{Environment.ProcessId}";
+        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        Directory.CreateDirectory(staging);
+        try
+        {
+            SafetensorsFile.Write(Path.Combine(staging, CheckpointFiles.Model),
+                model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)),
+                new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "vla" });
+            optimizer?.save_state_dict(Path.Combine(staging, CheckpointFiles.Optimizer));
+            var stamped = state with { Versions = Versions() };
+            File.WriteAllText(Path.Combine(staging, CheckpointFiles.TrainerState), stamped.ToJson());
+            File.WriteAllText(Path.Combine(staging, CheckpointFiles.ConfigYaml), state.ConfigYaml);
+            File.WriteAllText(Path.Combine(staging, CheckpointFiles.Stats), state.NormalizationStats.ToJson());
+            File.WriteAllText(Path.Combine(staging, CheckpointFiles.BackboneConfig), model.Backbone.Config.ToJson());
+            File.Copy(model.Tokenizer.SourcePath, Path.Combine(staging, CheckpointFiles.Tokenizer));
+            AtomicDirectory.Publish(staging, target);
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    /// <summary>Reads a checkpoint folder into a model, naming any missing or damaged file.</summary>
+    public static Loaded Load(string directory)
+    {
+        TorchRuntime.EnsureReady();
+        if (!Directory.Exists(directory)) throw new BadInputException($"Checkpoint folder {directory} does not exist.");
+        foreach (var file in new[] { CheckpointFiles.Model, CheckpointFiles.TrainerState, CheckpointFiles.BackboneConfig, CheckpointFiles.Tokenizer })
+            if (!File.Exists(Path.Combine(directory, file)))
+                throw new BadInputException($"{Path.Combine(directory, file)} is missing: {directory} is not a complete checkpoint.");
+        var state = TrainerState.Load(Path.Combine(directory, CheckpointFiles.TrainerState));
+        var config = ConfigLoader.Parse(state.ConfigYaml, Path.Combine(directory, CheckpointFiles.TrainerState) + " (config_yaml)");
+        var backboneConfig = PaliGemmaConfig.Load(Path.Combine(directory, CheckpointFiles.BackboneConfig));
+        VlaModel.CheckFits(config, backboneConfig);
+        var model = new VlaModel(config, new PaliGemmaBackbone(backboneConfig), PaliGemmaTokenizer.Load(Path.Combine(directory, CheckpointFiles.Tokenizer)));
+        ModelWeights.Load(model, directory, name => name);
+        return new Loaded(model, state, config, directory);
+    }
+
+    /// <summary>Restores the optimizer state saved with the checkpoint.</summary>
+    public static void LoadOptimizer(string directory, TorchSharp.Modules.OptimizerHelper optimizer)
+    {
+        string path = Path.Combine(directory, CheckpointFiles.Optimizer);
+        if (!File.Exists(path)) throw new BadInputException($"{path} is missing: the checkpoint cannot resume training (it holds no optimizer state).");
+        optimizer.load_state_dict(path);
+    }
+
+    /// <summary>
+    /// Throws when <paramref name="current"/> describes a different model than the checkpoint's
+    /// <paramref name="saved"/> config, naming the first differing key and both values.
+    /// </summary>
+    public static void CheckCompatible(VlaConfig current, VlaConfig saved, string checkpoint)
+    {
+        var pairs = new (string Key, object A, object B)[]
+        {
+            ("data.state_dim", current.Data.StateDim, saved.Data.StateDim),
+            ("data.image_size", current.Data.ImageSize, saved.Data.ImageSize),
+            ("model.vlm_config.use_aux_camera", current.Model.VlmConfig.UseAuxCamera, saved.Model.VlmConfig.UseAuxCamera),
+            ("model.vision_resampler_config.output_dim", current.Model.VisionResamplerConfig.OutputDim, saved.Model.VisionResamplerConfig.OutputDim),
+            ("model.action_head_config.use_state_input", current.Model.ActionHeadConfig.UseStateInput, saved.Model.ActionHeadConfig.UseStateInput),
+            ("model.action_head_config.horizon", current.Model.ActionHeadConfig.Horizon, saved.Model.ActionHeadConfig.Horizon),
+            ("model.action_head_config.per_action_dim", current.Model.ActionHeadConfig.PerActionDim, saved.Model.ActionHeadConfig.PerActionDim),
+            ("model.action_head_config.hidden_dim", current.Model.ActionHeadConfig.HiddenDim, saved.Model.ActionHeadConfig.HiddenDim),
+            ("model.action_head_config.num_layers", current.Model.ActionHeadConfig.NumLayers, saved.Model.ActionHeadConfig.NumLayers),
+            ("model.action_head_config.num_heads", current.Model.ActionHeadConfig.NumHeads, saved.Model.ActionHeadConfig.NumHeads),
+            ("model.action_head_config.mlp_hidden_dims", string.Join(",", current.Model.ActionHeadConfig.MlpHiddenDims), string.Join(",", saved.Model.ActionHeadConfig.MlpHiddenDims)),
+        };
+        foreach (var (key, a, b) in pairs)
+            if (!a.Equals(b))
+                throw new BadInputException($"{checkpoint} was trained with {key} = {b}, but the config says {a}; the checkpoint does not fit this model.");
+    }
+
+    private static Dictionary<string, string> Versions() => new()
+    {
+        ["vla"] = typeof(Checkpoint).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?",
+        ["torchsharp"] = typeof(torch).Assembly.GetName().Version?.ToString() ?? "?",
+        ["libtorch"] = torch.__version__,
+    };
+}

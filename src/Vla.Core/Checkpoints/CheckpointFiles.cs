@@ -1,0 +1,20 @@
+namespace Vla.Checkpoints;
+
+/// <summary>The files of a checkpoint folder.</summary>
+public static class CheckpointFiles
+{
+    /// <summary>All learned weights, plain parameter names (loadable by Python's safetensors).</summary>
+    public const string Model = "model.safetensors";
+    /// <summary>AdamW state (TorchSharp format).</summary>
+    public const string Optimizer = "optimizer.bin";
+    /// <summary>Epoch, step, scheduler, RNG, config snapshot, normalization stats, versions.</summary>
+    public const string TrainerState = "trainer_state.json";
+    /// <summary>The backbone's shape, in Hugging Face's config.json layout.</summary>
+    public const string BackboneConfig = "backbone_config.json";
+    /// <summary>The prompt tokenizer.</summary>
+    public const string Tokenizer = "tokenizer.model";
+    /// <summary>The run configuration, for people (the copy in trainer_state.json is what loads).</summary>
+    public const string ConfigYaml = "config.yaml";
+    /// <summary>The normalization statistics, for people and other tools.</summary>
+    public const string Stats = "normalization_stats.json";
+}

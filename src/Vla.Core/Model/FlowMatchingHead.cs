@@ -1,0 +1,69 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Vla.Config;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>
+/// The flow-matching action head. Flow convention (as pi0): t = 1 is pure noise, t = 0 is data;
+/// <c>x_t = t·ε + (1 − t)·a</c> and the head predicts the velocity <c>u = ε − a</c>, so integrating
+/// dx/dt = v from t = 1 down to t = 0 turns noise into an action chunk.
+/// The noisy chunk (B, horizon, per_action_dim) becomes one token per step (per-step MLP plus a learned
+/// position over the horizon); blocks attend among the steps and to the context, conditioned on t; a
+/// per-token projection gives the velocity of each step.
+/// </summary>
+public sealed class FlowMatchingHead : nn.Module
+{
+    private readonly Sequential action_encoder;
+    private readonly Parameter horizon_embedding;
+    private readonly Sequential time_mlp;
+    private readonly ModuleList<FlowMatchingBlock> blocks;
+    private readonly LayerNorm final_norm;
+    private readonly Linear final_ada_ln;
+    private readonly Linear output;
+    private readonly int _width;
+
+    /// <summary>Shortest and longest period of the sinusoidal time embedding (pi0's values).</summary>
+    private const double MinPeriod = 4e-3, MaxPeriod = 4.0;
+
+    /// <summary>Creates the head for context tokens of width <paramref name="contextDim"/>.</summary>
+    public FlowMatchingHead(ActionHeadConfig config, int contextDim) : base(nameof(FlowMatchingHead))
+    {
+        _width = config.HiddenDim;
+        action_encoder = Mlp.Create(config.PerActionDim, config.MlpHiddenDims, _width);
+        horizon_embedding = new Parameter(randn(config.Horizon, _width) * 0.02);
+        time_mlp = nn.Sequential(nn.Linear(_width, _width), nn.SiLU(), nn.Linear(_width, _width));
+        blocks = nn.ModuleList(Enumerable.Range(0, config.NumLayers)
+            .Select(_ => new FlowMatchingBlock(_width, contextDim, config.NumHeads, config.DropoutProb)).ToArray());
+        final_norm = nn.LayerNorm(_width, elementwise_affine: false, eps: 1e-6);
+        final_ada_ln = nn.Linear(_width, 2 * _width);
+        output = nn.Linear(_width, config.PerActionDim);
+        RegisterComponents();
+        using var noGrad = no_grad();
+        final_ada_ln.weight!.zero_();
+        final_ada_ln.bias!.zero_();
+    }
+
+    /// <summary>Sinusoidal embedding of flow times (B) → (B, width), periods from 4e-3 to 4.</summary>
+    public static Tensor TimeEmbedding(Tensor time, int width)
+    {
+        using var scope = NewDisposeScope();
+        var fraction = linspace(0, 1, width / 2, ScalarType.Float32, time.device);
+        var period = MinPeriod * pow(MaxPeriod / MinPeriod, fraction);
+        var angle = time.to_type(ScalarType.Float32).unsqueeze(-1) * (2 * Math.PI / period); // (B, width / 2)
+        return cat([angle.sin(), angle.cos()], -1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Velocity (B, horizon, per_action_dim) of the noisy chunk <paramref name="noisy"/> at times <paramref name="time"/> (B).</summary>
+    public Tensor forward(Tensor noisy, Tensor time, Tensor context, Tensor contextMask)
+    {
+        using var scope = NewDisposeScope();
+        var x = action_encoder.forward(noisy) + horizon_embedding.unsqueeze(0);          // (B, horizon, W)
+        var condition = time_mlp.forward(TimeEmbedding(time, _width).to_type(x.dtype));    // (B, W)
+        foreach (var block in blocks) x = block.forward(x, condition, context, contextMask);
+        var shiftScale = final_ada_ln.forward(nn.functional.silu(condition)).unsqueeze(1).chunk(2, -1);
+        x = final_norm.forward(x) * (shiftScale[1] + 1) + shiftScale[0];
+        return output.forward(x).MoveToOuterDisposeScope();
+    }
+}

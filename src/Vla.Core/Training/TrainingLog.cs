@@ -1,0 +1,54 @@
+using System.Globalization;
+using System.Text.Json;
+using TorchSharp;
+using TorchSharp.Modules;
+
+namespace Vla.Training;
+
+/// <summary>
+/// A run's records: <c>logs/train.log</c> (human lines), <c>logs/metrics.jsonl</c> (one JSON object per
+/// logged step and per epoch) and TensorBoard event files in <c>tensorboard/</c>.
+/// </summary>
+public sealed class TrainingLog : IDisposable
+{
+    private readonly StreamWriter _text;
+    private readonly StreamWriter _metrics;
+    private readonly SummaryWriter _tensorboard;
+
+    /// <summary>Opens (appending) the logs under <paramref name="experimentDir"/>.</summary>
+    public TrainingLog(string experimentDir)
+    {
+        string logs = Path.Combine(experimentDir, "logs");
+        Directory.CreateDirectory(logs);
+        _text = new StreamWriter(Path.Combine(logs, "train.log"), append: true) { AutoFlush = true };
+        _metrics = new StreamWriter(Path.Combine(logs, "metrics.jsonl"), append: true) { AutoFlush = true };
+        _tensorboard = torch.utils.tensorboard.SummaryWriter(Path.Combine(experimentDir, "tensorboard"));
+    }
+
+    /// <summary>Raised for every line written to train.log (the command line shows them).</summary>
+    public event Action<string>? Line;
+
+    /// <summary>Writes a timestamped line to train.log.</summary>
+    public void Info(string message)
+    {
+        string line = $"{DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} {message}";
+        _text.WriteLine(line);
+        Line?.Invoke(message);
+    }
+
+    /// <summary>Appends one metrics record and sends its numbers to TensorBoard under <paramref name="prefix"/>.</summary>
+    public void Metrics(string prefix, long step, IReadOnlyDictionary<string, object> values)
+    {
+        _metrics.WriteLine(JsonSerializer.Serialize(values));
+        foreach (var (key, value) in values)
+            if (value is double or float && key is not ("step" or "epoch"))
+                _tensorboard.add_scalar($"{prefix}/{key}", Convert.ToSingle(value, CultureInfo.InvariantCulture), (int)step);
+    }
+
+    /// <summary>Flushes and closes the files.</summary>
+    public void Dispose()
+    {
+        _text.Dispose();
+        _metrics.Dispose();
+    }
+}

@@ -1,0 +1,53 @@
+using Vla.Checkpoints;
+using Vla.Cli.Commands;
+
+namespace Vla.Tests.Commands;
+
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("vla-train-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    [Fact]
+    public void Command_line_options_override_the_config_file()
+    {
+        var parse = Vla.Cli.VlaCommandLine.Create().Parse(["train", "--config", Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"),
+            "--epochs", "3", "--batch_size", "4", "--lr", "0.01", "--experiment_name", "x", "--train-data-override", "a/", "b/"]);
+        Assert.Empty(parse.Errors);
+        var config = TrainCommand.Overridden(parse);
+        Assert.Equal((3, 4, 0.01, "x"), (config.Training.Epochs, config.Data.BatchSize, config.Optimizer.Lr, config.Training.ExperimentName));
+        Assert.Equal(["a/", "b/"], config.Data.TrainParquetFiles);
+        Assert.Equal(["data-samples/val"], config.Data.ValParquetFiles);
+    }
+
+    [Fact]
+    public async Task Killing_a_run_while_it_saves_leaves_every_published_checkpoint_loadable()
+    {
+        // One-episode-per-batch training that saves model_best and checkpoint_epoch_N after every short epoch.
+        string config = Path.Combine(_temp, "c.yaml");
+        File.WriteAllText(config, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
+            .Replace("data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
+            .Replace("save_every_n_epochs: 5", "save_every_n_epochs: 1")
+            .Replace("epochs: 20", "epochs: 1000")
+            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));
+        File.AppendAllText(config, "");
+        using var process = VlaProcess.Start(["train", "--config", config, "--train-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val"),
+            "--val-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val", "episodes-000.parquet")], VlaProcess.RepoRoot);
+        string checkpoints = Path.Combine(_temp, "sample", "checkpoints");
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (!(Directory.Exists(checkpoints) && Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2) && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        await Task.Delay(new Random().Next(0, 1500)); // land somewhere in the next save
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+
+        var published = Directory.GetDirectories(checkpoints).Where(d => !Path.GetFileName(d).Contains(".tmp-")).ToList();
+        Assert.Contains(published, d => Path.GetFileName(d) == "model_best");
+        foreach (var dir in published)
+        {
+            var loaded = Checkpoint.Load(dir);
+            loaded.Model.Dispose();
+        }
+    }
+}

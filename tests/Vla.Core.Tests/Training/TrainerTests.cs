@@ -1,0 +1,83 @@
+using Vla.Checkpoints;
+using Vla.Runtime;
+using Vla.Training;
+
+namespace Vla.Tests.Training;
+
+public sealed class TrainerTests : IDisposable
+{
+    private readonly TrainingFixture _fixture = new();
+
+    public void Dispose() => _fixture.Dispose();
+
+    [Fact]
+    public async Task The_same_config_and_seed_give_the_same_loss_curve()
+    {
+        var a = await Trainer.RunAsync(_fixture.Config(experiment: "a"), new Trainer.Options());
+        var b = await Trainer.RunAsync(_fixture.Config(experiment: "b"), new Trainer.Options());
+        Assert.Equal(a.EpochTrainLosses, b.EpochTrainLosses);
+        Assert.Equal(a.Validation, b.Validation);
+    }
+
+    [Fact]
+    public async Task Resuming_after_epoch_2_of_4_reproduces_the_uninterrupted_run()
+    {
+        var whole = await Trainer.RunAsync(_fixture.Config(epochs: 4, experiment: "whole"), new Trainer.Options());
+        var half = await Trainer.RunAsync(_fixture.Config(epochs: 2, experiment: "half"), new Trainer.Options());
+        string checkpoint = Path.Combine(half.ExperimentDir, "checkpoints", "checkpoint_epoch_2");
+        var resumed = await Trainer.RunAsync(_fixture.Config(epochs: 4, experiment: "half"), new Trainer.Options { ResumeCheckpoint = checkpoint });
+        Assert.Equal([3, 4], resumed.EpochTrainLosses.Keys);
+        Assert.Equal(whole.EpochTrainLosses[4], resumed.EpochTrainLosses[4], 1e-5);
+        Assert.Equal(whole.Validation!.Loss, resumed.Validation!.Loss, 1e-5);
+        Assert.Equal(whole.Steps, resumed.Steps);
+    }
+
+    [Fact]
+    public async Task A_run_writes_checkpoints_logs_metrics_and_tensorboard_files()
+    {
+        var result = await Trainer.RunAsync(_fixture.Config(epochs: 2), new Trainer.Options());
+        string checkpoints = Path.Combine(result.ExperimentDir, "checkpoints");
+        foreach (var dir in new[] { "model_best", "checkpoint_epoch_1", "checkpoint_epoch_2" })
+            foreach (var file in new[] { CheckpointFiles.Model, CheckpointFiles.Optimizer, CheckpointFiles.TrainerState, CheckpointFiles.Tokenizer, CheckpointFiles.BackboneConfig })
+                Assert.True(File.Exists(Path.Combine(checkpoints, dir, file)), $"{dir}/{file}");
+        var metrics = File.ReadAllLines(Path.Combine(result.ExperimentDir, "logs", "metrics.jsonl"));
+        Assert.Contains(metrics, l => l.Contains("\"type\":\"step\"") && l.Contains("\"grad_norm\"") && l.Contains("\"samples_per_s\""));
+        Assert.Contains(metrics, l => l.Contains("\"type\":\"epoch\"") && l.Contains("\"val_action_mse\""));
+        Assert.Contains("normalization stats", File.ReadAllText(Path.Combine(result.ExperimentDir, "logs", "train.log")));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(result.ExperimentDir, "tensorboard"), "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetDirectories(checkpoints, "*.tmp-*"));
+
+        var loaded = Checkpoint.Load(Path.Combine(checkpoints, "checkpoint_epoch_2"));
+        Assert.Equal(2, loaded.State.Epoch);
+        Assert.Equal(result.Steps, loaded.State.Step);
+        Assert.Equal(3, loaded.State.NormalizationStats.State.Dim);
+    }
+
+    [Fact]
+    public async Task A_diverging_loss_stops_with_the_step_and_a_hint_and_writes_no_weights()
+    {
+        var config = _fixture.Config(epochs: 3) with { Training = _fixture.Config().Training with { GradClipNorm = 0 } };
+        config = config with { Optimizer = config.Optimizer with { Lr = 1e10 }, LrScheduler = config.LrScheduler with { WarmupSteps = 0 } };
+        var e = await Assert.ThrowsAsync<VlaException>(() => Trainer.RunAsync(config, new Trainer.Options()));
+        Assert.Matches("The training loss became .* at step \\d+ \\(epoch \\d\\); no weights were written\\. Try a lower optimizer\\.lr", e.Message);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_from_another_model_shape_is_refused_naming_the_key()
+    {
+        var result = await Trainer.RunAsync(_fixture.Config(epochs: 1), new Trainer.Options());
+        var other = _fixture.Config(epochs: 2) with { Model = _fixture.Config().Model with { ActionHeadConfig = _fixture.Config().Model.ActionHeadConfig with { HiddenDim = 64 } } };
+        var e = await Assert.ThrowsAsync<BadInputException>(() => Trainer.RunAsync(other, new Trainer.Options { ResumeCheckpoint = result.BestCheckpoint }));
+        Assert.Contains("was trained with model.action_head_config.hidden_dim = 32, but the config says 64", e.Message);
+    }
+
+    [Fact]
+    public void A_checkpoint_folder_missing_a_file_is_named()
+    {
+        string dir = _fixture.Files.PathOf("broken-checkpoint");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, CheckpointFiles.Model), "");
+        var e = Assert.Throws<BadInputException>(() => Checkpoint.Load(dir));
+        Assert.Contains($"{Path.Combine(dir, CheckpointFiles.TrainerState)} is missing", e.Message);
+    }
+}
