@@ -62,6 +62,7 @@ public sealed class Trainer
 
         manual_seed(t.Seed);
         using var model = resumed?.Model ?? VlaModel.Create(config, t.Seed);
+        WarnAboutLongPrompts(model, train, config, log);
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         log.Info($"model: {model.parameters().Sum(p => p.numel()) / 1e6:F2} M parameters ({parameters.Sum(p => p.numel()) / 1e6:F2} M trainable)");
         var o = config.Optimizer;
@@ -228,6 +229,17 @@ public sealed class Trainer
         }
         model.train();
         return new ValidationMetrics(loss / weight, mse / weight, baseline / weight);
+    }
+
+    /// <summary>Says once, up front, when prompts will be cut to <c>data.prompt_max_len</c> tokens.</summary>
+    private static void WarnAboutLongPrompts(VlaModel model, EpisodeDataset train, VlaConfig config, TrainingLog log)
+    {
+        var lengths = train.Episodes.Select(e => e.Prompt).Distinct()
+            .Select(p => (Prompt: p, Tokens: model.Tokenizer.EncodePrompt(p, int.MaxValue, out _).Length)).ToList();
+        var cut = lengths.Where(p => p.Tokens > config.Data.PromptMaxLen).ToList();
+        if (cut.Count > 0)
+            log.Info($"warning: {cut.Count} of {lengths.Count} prompts are longer than data.prompt_max_len = {config.Data.PromptMaxLen} tokens " +
+                     $"and will be cut (longest: {cut.Max(p => p.Tokens)} tokens, \"{cut.MaxBy(p => p.Tokens).Prompt}\")");
     }
 
     /// <summary>The global L2 norm of all gradients (what clipping would measure), without clipping.</summary>

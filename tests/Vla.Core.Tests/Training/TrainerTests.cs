@@ -81,3 +81,21 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains($"{Path.Combine(dir, CheckpointFiles.TrainerState)} is missing", e.Message);
     }
 }
+
+public sealed class LongPromptTests : IDisposable
+{
+    private readonly TrainingFixture _fixture = new();
+
+    public void Dispose() => _fixture.Dispose();
+
+    [Fact]
+    public async Task Prompts_longer_than_prompt_max_len_are_reported_once_up_front()
+    {
+        var config = _fixture.Config(epochs: 1);
+        config = config with { Data = config.Data with { PromptMaxLen = 4 } };
+        var lines = new List<string>();
+        await Trainer.RunAsync(config, new Trainer.Options { Log = lines.Add });
+        var warning = Assert.Single(lines, l => l.StartsWith("warning:", StringComparison.Ordinal));
+        Assert.Contains("2 of 2 prompts are longer than data.prompt_max_len = 4 tokens", warning);
+    }
+}
