@@ -24,6 +24,8 @@ namespace Vla.Cli
             root.Subcommands.Add(InspectCommand.Create());
             root.Subcommands.Add(StatsCommand.Create());
             root.Subcommands.Add(TrainCommand.Create());
+            root.Subcommands.Add(EvalCommand.Create());
+            root.Subcommands.Add(PredictCommand.Create());
             root.Subcommands.Add(CaptionCommand.Create());
             root.Subcommands.Add(DiagnoseCommand.Create());
             return root;

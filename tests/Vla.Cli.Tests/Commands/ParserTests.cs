@@ -36,6 +36,6 @@ public class ParserTests
     public void Every_documented_verb_of_this_stage_exists()
     {
         var names = VlaCommandLine.Create().Subcommands.Select(c => c.Name).ToHashSet();
-        Assert.Superset(new HashSet<string> { "make-sample-data", "inspect", "stats", "caption", "diagnose" }, names);
+        Assert.Superset(new HashSet<string> { "make-sample-data", "inspect", "stats", "train", "eval", "predict", "caption", "diagnose" }, names);
     }
 }

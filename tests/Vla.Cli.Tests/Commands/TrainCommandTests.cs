@@ -18,7 +18,7 @@ public sealed class TrainCommandTests : IDisposable
         var config = TrainCommand.Overridden(parse);
         Assert.Equal((3, 4, 0.01, "x"), (config.Training.Epochs, config.Data.BatchSize, config.Optimizer.Lr, config.Training.ExperimentName));
         Assert.Equal(["a/", "b/"], config.Data.TrainParquetFiles);
-        Assert.Equal(["data-samples/val"], config.Data.ValParquetFiles);
+        Assert.Equal(["../data-samples/val"], config.Data.ValParquetFiles);
     }
 
     [Fact]
@@ -27,7 +27,7 @@ public sealed class TrainCommandTests : IDisposable
         // One-episode-per-batch training that saves model_best and checkpoint_epoch_N after every short epoch.
         string config = Path.Combine(_temp, "c.yaml");
         File.WriteAllText(config, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
-            .Replace("data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
+            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
             .Replace("save_every_n_epochs: 5", "save_every_n_epochs: 1")
             .Replace("epochs: 20", "epochs: 1000")
             .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));

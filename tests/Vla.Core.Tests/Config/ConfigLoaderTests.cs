@@ -19,7 +19,7 @@ public class ConfigLoaderTests
     public void Sample_config_reads_every_section()
     {
         var config = ConfigLoader.Load(Path.Combine(TestFiles.RepoRoot, "configs/sample.yaml"));
-        Assert.Equal(["data-samples/train"], config.Data.TrainParquetFiles);
+        Assert.Equal(["../data-samples/train"], config.Data.TrainParquetFiles);
         Assert.Equal(64, config.Data.ImageSize);
         Assert.True(config.Model.VlmConfig.UseAuxCamera);
         Assert.Equal(28, config.Model.ActionHeadConfig.ActionDim);

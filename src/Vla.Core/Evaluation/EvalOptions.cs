@@ -1,0 +1,16 @@
+namespace Vla.Evaluation;
+
+/// <summary>How an evaluation runs.</summary>
+public sealed record EvalOptions
+{
+    /// <summary>Windows per batch; null uses the checkpoint's data.batch_size.</summary>
+    public int? BatchSize { get; init; }
+    /// <summary>Euler steps; null uses the checkpoint's num_inference_steps.</summary>
+    public int? NumInferenceSteps { get; init; }
+    /// <summary>Seeds the sampled noise, so the same checkpoint and seed give the same metrics.</summary>
+    public long Seed { get; init; }
+    /// <summary>Write predictions.csv.</summary>
+    public bool SavePredictions { get; init; }
+    /// <summary>Episodes drawn as predicted vs true trajectories in the report.</summary>
+    public int TrajectoryEpisodes { get; init; } = 3;
+}

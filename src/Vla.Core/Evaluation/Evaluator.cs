@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using Vla.Data;
+using Vla.Inference;
+using Vla.Runtime;
+using static TorchSharp.torch;
+
+namespace Vla.Evaluation;
+
+/// <summary>
+/// Evaluates a checkpoint on one or more datasets: samples every window's chunk (seeded), and scores it
+/// against the recorded actions per dataset and combined (<see cref="EvalMetrics"/> defines the figures).
+/// </summary>
+public static class Evaluator
+{
+    /// <summary>
+    /// Runs the evaluation. With <paramref name="predictionsCsv"/> set, writes one row per predicted value:
+    /// <c>episode,step,horizon_step,dim,predicted,truth,dataset</c> (data units; padded steps skipped).
+    /// </summary>
+    public static async Task<EvalResult> RunAsync(VlaPredictor predictor, IReadOnlyList<string> datasets, EvalOptions options,
+        TextWriter? predictionsCsv = null, CancellationToken ct = default)
+    {
+        var config = predictor.Config;
+        var head = config.Model.ActionHeadConfig;
+        int steps = options.NumInferenceSteps ?? head.NumInferenceSteps;
+        int batchSize = options.BatchSize ?? config.Data.BatchSize;
+        if (steps < 1) throw new BadInputException("--num-inference-steps must be at least 1.");
+        if (batchSize < 1) throw new BadInputException("--batch-size must be at least 1.");
+        var log = new List<string>
+        {
+            $"checkpoint: {predictor.Checkpoint}",
+            $"model: horizon {head.Horizon}, per_action_dim {head.PerActionDim}, {steps} Euler steps, seed {options.Seed}, batch {batchSize}",
+        };
+        var combined = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
+        var sections = new Dictionary<string, EvalMetrics>();
+        var trajectories = new List<Trajectory>();
+        using var generator = new Generator((ulong)options.Seed);
+        predictionsCsv?.WriteLine("episode,step,horizon_step,dim,predicted,truth,dataset");
+
+        foreach (var path in datasets)
+        {
+            var watch = Stopwatch.StartNew();
+            var dataOptions = DataOptions.From(config) with { PerActionDim = null, VerifyImages = false };
+            var dataset = await EpisodeDataset.OpenAsync([path], dataOptions, ct: ct);
+            if (dataset.ActionDim != head.PerActionDim)
+                throw new BadInputException($"{path}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {head.PerActionDim}.");
+            var loader = new BatchLoader(dataset, predictor.Normalizer, BatchLayout.From(config),
+                new LoaderOptions { BatchSize = batchSize, NumWorkers = config.Data.NumWorkers, Shuffle = false, MaxImagePixels = config.Data.MaxImagePixels });
+            var metrics = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
+            var drawn = dataset.Episodes.Take(Math.Max(0, options.TrajectoryEpisodes - trajectories.Count))
+                .ToDictionary(e => e.Index, e => new Trajectory(path, e.Index, e.Prompt, [], []));
+            double modelSeconds = 0;
+            foreach (var batch in loader.Epoch(0, ct))
+            {
+                using var _ = batch;
+                using var guard = NativeCallGuard.Enter();
+                using var scope = NewDisposeScope();
+                var modelWatch = Stopwatch.StartNew();
+                var sampled = predictor.Model.SampleActions(batch.Images, batch.Prompts, batch.State, steps, generator: generator);
+                var predicted = sampled.contiguous().data<float>().ToArray();
+                modelSeconds += modelWatch.Elapsed.TotalSeconds;
+                var truth = batch.Actions.contiguous().data<float>().ToArray();
+                var mask = batch.ActionMask.contiguous().data<bool>().ToArray();
+                int chunk = head.Horizon * head.PerActionDim;
+                for (int i = 0; i < batch.Size; i++)
+                {
+                    var p = predicted.AsSpan(i * chunk, chunk);
+                    var t = truth.AsSpan(i * chunk, chunk);
+                    var m = mask.AsSpan(i * head.Horizon, head.Horizon);
+                    metrics.Add(p, t, m);
+                    var window = batch.Windows[i];
+                    if (predictionsCsv is not null || drawn.ContainsKey(window.Episode))
+                        Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), t.ToArray(), m.ToArray(), window, path, predictionsCsv, drawn);
+                }
+            }
+            sections[path] = metrics;
+            combined.Add(metrics);
+            trajectories.AddRange(drawn.Values);
+            log.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: {dataset.Episodes.Count} episodes, {metrics.Windows} windows in {watch.Elapsed.TotalSeconds:F1} s " +
+                $"(model {1000 * modelSeconds / Math.Max(1, metrics.Windows):F1} ms per window); MSE {metrics.Overall.Mse:G4} vs baseline {metrics.Baseline.Mse:G4}"));
+            if (metrics.Overall.Mse >= metrics.Baseline.Mse)
+                log.Add($"warning: on {path} the model does not beat the mean-chunk baseline (MSE {metrics.Overall.Mse:G4} ≥ {metrics.Baseline.Mse:G4}).");
+        }
+        return new EvalResult
+        {
+            Checkpoint = predictor.Checkpoint, NumInferenceSteps = steps, Seed = options.Seed, NumActionBins = head.NumActionBins,
+            Combined = combined, Datasets = sections, Trajectories = trajectories, Log = log,
+        };
+    }
+
+    private static void Record(Normalizer normalizer, int horizon, int dim, float[] predicted, float[] truth, bool[] mask, Window window,
+        string path, TextWriter? csv, Dictionary<int, Trajectory> drawn)
+    {
+        normalizer.DenormalizeActions(predicted);
+        normalizer.DenormalizeActions(truth);
+        if (drawn.TryGetValue(window.Episode, out var trajectory))
+        {
+            trajectory.Truth.Add(truth[..dim]);
+            trajectory.Predicted.Add(predicted[..dim]);
+        }
+        if (csv is null) return;
+        string dataset = path.Contains(',') ? $"\"{path.Replace("\"", "\"\"")}\"" : path;
+        for (int h = 0; h < horizon; h++)
+        {
+            if (!mask[h]) continue;
+            for (int d = 0; d < dim; d++)
+                csv.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{window.Episode},{window.Step},{h},{d},{predicted[h * dim + d]:R},{truth[h * dim + d]:R},{dataset}"));
+        }
+    }
+}

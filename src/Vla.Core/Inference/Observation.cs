@@ -1,0 +1,29 @@
+using Vla.Data;
+using Vla.Runtime;
+
+namespace Vla.Inference;
+
+/// <summary>
+/// What the policy sees at one moment: one or several frames per camera (oldest first; the policy
+/// conditions on the newest), the instruction and the robot state in the data's own units.
+/// </summary>
+/// <param name="Camera1">Encoded PNG/JPEG frames of the main camera, oldest first.</param>
+/// <param name="Camera2">Frames of the wrist camera (needed when the model uses it), or null.</param>
+/// <param name="Prompt">The instruction.</param>
+/// <param name="State">The robot state, or null for a model trained without state input.</param>
+public sealed record Observation(IReadOnlyList<byte[]> Camera1, IReadOnlyList<byte[]>? Camera2, string Prompt, float[]? State)
+{
+    /// <summary>Reads image files, naming any that is missing or not a usable PNG/JPEG.</summary>
+    public static Observation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096)
+    {
+        byte[] Read(string path)
+        {
+            if (!File.Exists(path)) throw new BadInputException($"Image {path} does not exist.");
+            var bytes = File.ReadAllBytes(path);
+            if (ImagePreprocessor.CheckHeader(bytes, maxPixels) is string why) throw new BadInputException($"Image {path}: {why}");
+            return bytes;
+        }
+        if (camera1.Count == 0) throw new BadInputException("At least one main-camera image (--image1) is needed.");
+        return new Observation(camera1.Select(Read).ToList(), camera2?.Select(Read).ToList(), prompt, state);
+    }
+}

@@ -1,0 +1,106 @@
+using System.Text.Json;
+using Vla.Config;
+using Vla.Training;
+
+namespace Vla.Tests.Commands;
+
+/// <summary>A sample-config checkpoint trained for one short epoch (on the validation split, to be quick).</summary>
+public sealed class SampleCheckpoint : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("vla-ckpt-").FullName;
+    public string Checkpoint { get; }
+
+    public SampleCheckpoint()
+    {
+        var config = ConfigLoader.Load(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"));
+        string val = Path.Combine(VlaProcess.RepoRoot, "data-samples", "val");
+        config = config with
+        {
+            Data = config.Data with { TrainParquetFiles = [val], ValParquetFiles = [val] },
+            Training = config.Training with { Epochs = 1, CheckpointDir = Root, ExperimentName = "tiny" },
+        };
+        Checkpoint = Trainer.RunAsync(config, new Trainer.Options()).GetAwaiter().GetResult().BestCheckpoint!;
+    }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
+
+public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixture<SampleCheckpoint>, IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("vla-infer-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private string Frame(int camera)
+    {
+        var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(VlaProcess.RepoRoot, "data-samples", "val")], new Vla.Data.DataOptions()).GetAwaiter().GetResult();
+        string path = Path.Combine(_temp, $"camera{camera}.png");
+        File.WriteAllBytes(path, dataset.Images.Get(dataset.Episodes[0].Steps[0], camera)!);
+        return path;
+    }
+
+    [Fact]
+    public async Task Eval_writes_metrics_predictions_log_and_report()
+    {
+        string output = Path.Combine(_temp, "eval");
+        var result = await VlaProcess.RunAsync("eval", "--checkpoint", sample.Checkpoint, "--eval-data", "data-samples/val", "--output-dir", output, "--save-predictions", "--seed", "3");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        foreach (var file in new[] { "metrics.json", "predictions.csv", "inference_log.txt", "report.html" })
+            Assert.True(File.Exists(Path.Combine(output, file)), file);
+        using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var root = metrics.RootElement;
+        Assert.Equal(331, root.GetProperty("num_windows").GetInt64());
+        Assert.Equal(4, root.GetProperty("per_step").GetArrayLength());
+        Assert.Equal(7, root.GetProperty("per_dim").GetArrayLength());
+        foreach (var key in new[] { "mse", "mae", "mse_normalized", "mae_normalized", "accuracy", "baseline_mse", "baseline_mae" })
+            Assert.True(root.GetProperty("overall").TryGetProperty(key, out _), key);
+        Assert.True(root.GetProperty("datasets").TryGetProperty("data-samples/val", out _));
+        Assert.StartsWith("episode,step,horizon_step,dim,predicted,truth", File.ReadLines(Path.Combine(output, "predictions.csv")).First());
+        string html = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.Contains("<svg", html);
+        Assert.DoesNotContain("<script", html);
+        Assert.DoesNotContain("http://cdn", html);
+    }
+
+    [Fact]
+    public async Task Predict_prints_a_chunk_and_writes_json()
+    {
+        string json = Path.Combine(_temp, "chunk.json");
+        var result = await VlaProcess.RunAsync("predict", "--checkpoint", sample.Checkpoint, "--image1", Frame(1), "--image2", Frame(2),
+            "--prompt", "pick up the red cube", "--state", "0.1", "0.2", "0.15", "0", "0", "0", "1", "--output", json, "--seed", "1");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("a6", result.Stdout);
+        using var chunk = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(4, chunk.RootElement.GetProperty("horizon").GetInt32());
+        Assert.Equal(7, chunk.RootElement.GetProperty("per_action_dim").GetInt32());
+        Assert.Equal(4, chunk.RootElement.GetProperty("actions").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Predict_with_the_wrong_number_of_state_values_exits_2()
+    {
+        var result = await VlaProcess.RunAsync("predict", "--checkpoint", sample.Checkpoint, "--image1", Frame(1), "--image2", Frame(2),
+            "--prompt", "x", "--state", "1", "2");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: Observation 0: expected 7 state values (data.state_dim), got 2.", result.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Predict_with_an_unreadable_image_exits_2_naming_it()
+    {
+        string bad = Path.Combine(_temp, "bad.png");
+        File.WriteAllText(bad, "not an image");
+        var result = await VlaProcess.RunAsync("predict", "--checkpoint", sample.Checkpoint, "--image1", bad, "--image2", Frame(2), "--prompt", "x",
+            "--state", "0", "0", "0", "0", "0", "0", "0");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: Image {bad}: the bytes are not a PNG or JPEG image.", result.Stderr.Trim());
+    }
+
+    [Fact]
+    public async Task Eval_of_a_missing_checkpoint_exits_2()
+    {
+        var result = await VlaProcess.RunAsync("eval", "--checkpoint", "/nonexistent", "--eval-data", "data-samples/val", "--output-dir", _temp);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: Checkpoint folder /nonexistent does not exist.", result.Stderr.Trim());
+    }
+}

@@ -1,0 +1,66 @@
+using Vla.Data;
+using Vla.Evaluation;
+
+namespace Vla.Tests.Evaluation;
+
+public class EvalMetricsTests
+{
+    /// <summary>One action dimension spanning [0, 10] (mean 4): normalized = x / 5 − 1.</summary>
+    private static Normalizer Normalizer()
+    {
+        DimensionStats Dims() => new() { Min = [0f], Max = [10f], Mean = [4f], Std = [1f], Q01 = [0f], Q99 = [10f], Count = 10 };
+        return new Normalizer(new NormalizationStats { State = Dims(), Action = Dims() }, NormalizationMode.MinMax);
+    }
+
+    private static float[] N(params float[] raw) => raw.Select(x => x / 5f - 1f).ToArray();
+
+    [Fact]
+    public void Errors_are_in_data_units_and_padded_steps_never_count()
+    {
+        var metrics = new EvalMetrics(Normalizer(), horizon: 3, bins: 4);
+        // Window 1: predicted [2, 6, 9], truth [4, 5, 0]; the last step is padding.
+        metrics.Add(N(2, 6, 9), N(4, 5, 0), [true, true, false]);
+        // Window 2: predicted [5, 5, 5], truth [5, 8, 1]: all real.
+        metrics.Add(N(5, 5, 5), N(5, 8, 1), [true, true, true]);
+        // Errors counted: −2, 1 | 0, −3, 4 → squares 4, 1, 0, 9, 16.
+        Assert.Equal(5, metrics.Overall.Count);
+        Assert.Equal(30.0 / 5, metrics.Overall.Mse, 1e-5);
+        Assert.Equal(10.0 / 5, metrics.Overall.Mae, 1e-5);
+        Assert.Equal(30.0 / 5 / 25, metrics.Normalized.Mse, 1e-5); // the normalized scale is 1/5
+        Assert.Equal((4.0 + 0) / 2, metrics.PerStep[0].Mse, 1e-5);  // step 0: −2, 0
+        Assert.Equal((1.0 + 9) / 2, metrics.PerStep[1].Mse, 1e-5);  // step 1: 1, −3
+        Assert.Equal(16.0, metrics.PerStep[2].Mse, 1e-5);           // step 2: only window 2's 4
+        // Baseline predicts the mean 4: errors 0, −1 | −1, −4, 3 → squares 0, 1, 1, 16, 9.
+        Assert.Equal(27.0 / 5, metrics.Baseline.Mse, 1e-5);
+        Assert.Equal(2, metrics.Windows);
+    }
+
+    [Fact]
+    public void Accuracy_counts_values_in_the_same_bin_of_the_normalized_range()
+    {
+        // 4 bins over [-1, 1]: [-1, -0.5) [-0.5, 0) [0, 0.5) [0.5, 1]; raw x → x / 5 − 1.
+        Assert.Equal(0, EvalMetrics.Bin(-1f, 4));
+        Assert.Equal(3, EvalMetrics.Bin(1f, 4));
+        Assert.Equal(3, EvalMetrics.Bin(7f, 4));   // beyond the range: the end bin
+        Assert.Equal(2, EvalMetrics.Bin(0.2f, 4));
+        var metrics = new EvalMetrics(Normalizer(), horizon: 2, bins: 4);
+        // raw 6 → 0.2 (bin 2) vs 7 → 0.4 (bin 2): same; raw 1 → −0.8 (bin 0) vs 3 → −0.4 (bin 1): different.
+        metrics.Add(N(6, 1), N(7, 3), [true, true]);
+        Assert.Equal(0.5, metrics.Accuracy, 1e-9);
+    }
+
+    [Fact]
+    public void Sections_combine_by_counts_not_by_averaging_averages()
+    {
+        var a = new EvalMetrics(Normalizer(), 1, 4);
+        var b = new EvalMetrics(Normalizer(), 1, 4);
+        a.Add(N(0), N(2), [true]);      // error² 4
+        b.Add(N(1), N(1), [true]);      // 0
+        b.Add(N(1), N(1), [true]);      // 0
+        var all = new EvalMetrics(Normalizer(), 1, 4);
+        all.Add(a);
+        all.Add(b);
+        Assert.Equal(4.0 / 3, all.Overall.Mse, 1e-5);
+        Assert.Equal(3, all.Windows);
+    }
+}
