@@ -1,6 +1,6 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- data|backbone|train [--quick]
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- data|backbone|train|predict [--quick]
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
@@ -14,10 +14,13 @@ switch (what)
     case "train":
         await TrainingBench.RunAsync(repoRoot, quick);
         return 0;
+    case "predict":
+        InferenceBench.Run(repoRoot, quick);
+        return 0;
     case "backbone":
         BackboneBench.Run(quick);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: data, backbone, train)");
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: data, backbone, train, predict)");
         return 2;
 }

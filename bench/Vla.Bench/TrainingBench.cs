@@ -14,25 +14,31 @@ namespace Vla.Bench;
 /// </summary>
 internal static class TrainingBench
 {
+    /// <summary>The mid-size run: 224 px images, the mid backbone, a 4-layer × 256 head, batch 8.</summary>
+    public static VlaConfig Mid(VlaConfig sample) => sample with
+    {
+        Data = sample.Data with { ImageSize = 224, BatchSize = 8 },
+        Model = sample.Model with
+        {
+            VlmConfig = sample.Model.VlmConfig with { NumImageTokens = 256 },
+            VisionResamplerConfig = new VisionResamplerConfig { OutputDim = 256 },
+            ActionHeadConfig = sample.Model.ActionHeadConfig with { HiddenDim = 256, NumLayers = 4, MlpHiddenDims = [256] },
+        },
+    };
+
+    /// <summary>The mid backbone with the sample tokenizer's vocabulary.</summary>
+    public static PaliGemmaConfig MidBackbone() => BackboneBench.Mid() with { Text = BackboneBench.Mid().Text with { VocabSize = 304 }, ImageTokenIndex = 300 };
+
     public static async Task RunAsync(string repoRoot, bool quick)
     {
         int steps = quick ? 10 : 30;
         var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
-        var mid = sample with
-        {
-            Data = sample.Data with { ImageSize = 224, BatchSize = 8 },
-            Model = sample.Model with
-            {
-                VlmConfig = sample.Model.VlmConfig with { NumImageTokens = 256 },
-                VisionResamplerConfig = new VisionResamplerConfig { OutputDim = 256 },
-                ActionHeadConfig = sample.Model.ActionHeadConfig with { HiddenDim = 256, NumLayers = 4, MlpHiddenDims = [256] },
-            },
-        };
+        var mid = Mid(sample);
         Console.WriteLine($"threads: {get_num_threads()}, {steps} measured steps after 3 warm-up steps, 2 cameras, float32");
         Console.WriteLine();
         Console.WriteLine("| config | params | batch | samples/s | step ms | data wait | forward | backward | optimizer | peak RSS MB |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, BackboneBench.Mid() with { Text = BackboneBench.Mid().Text with { VocabSize = 304 }, ImageTokenIndex = 300 }) })
+        foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, MidBackbone()) })
         {
             var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
             var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);

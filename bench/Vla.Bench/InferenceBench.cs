@@ -1,0 +1,58 @@
+using TorchSharp;
+using Vla.Config;
+using Vla.Model;
+using Vla.Model.Tokenization;
+using static TorchSharp.torch;
+
+namespace Vla.Bench;
+
+/// <summary>
+/// One action chunk for one observation (batch 1): the backbone runs once, the head once per Euler
+/// step. Reports the split and the whole call for 1, 5, 10 and 50 steps.
+/// </summary>
+internal static class InferenceBench
+{
+    public static void Run(string repoRoot, bool quick)
+    {
+        int runs = quick ? 5 : 15;
+        var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
+        var mid = TrainingBench.Mid(sample);
+        Console.WriteLine($"threads: {get_num_threads()}, batch 1, 2 cameras, medians of {runs} calls");
+        Console.WriteLine();
+        Console.WriteLine("| config | backbone + context ms | head step ms | 1 step ms | 5 steps ms | 10 steps ms | 50 steps ms |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
+        foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, TrainingBench.MidBackbone()) })
+        {
+            manual_seed(1);
+            using var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
+            model.eval();
+            using var noGrad = no_grad();
+            int size = config.Data.ImageSize;
+            var images = rand([1, 1, 2, 3, size, size]) * 2 - 1;
+            var state = zeros(1, config.Data.StateDim);
+            string[] prompt = ["pick up the red cube"];
+            var head = config.Model.ActionHeadConfig;
+
+            double backboneMs = 1000 * Measure.Median(Measure.Seconds(() =>
+            {
+                using var scope = NewDisposeScope();
+                model.EncodeContext(images, prompt, state);
+            }, runs));
+            var (context, mask) = model.EncodeContext(images, prompt, state);
+            var x = randn(1, head.Horizon, head.PerActionDim);
+            var t = full([1], 0.5f);
+            double headMs = 1000 * Measure.Median(Measure.Seconds(() =>
+            {
+                using var scope = NewDisposeScope();
+                model.DenoiseStep(x, t, context, mask);
+            }, runs * 4));
+            var totals = new[] { 1, 5, 10, 50 }.Select(steps => 1000 * Measure.Median(Measure.Seconds(() =>
+            {
+                using var scope = NewDisposeScope();
+                model.SampleActions(images, prompt, state, steps);
+            }, runs))).ToArray();
+            Console.WriteLine($"| {name} | {backboneMs:F2} | {headMs:F2} | {string.Join(" | ", totals.Select(v => v.ToString("F2")))} |");
+        }
+    }
+}
