@@ -31,9 +31,13 @@ namespace Vla.Cli
             return root;
         }
 
+        /// <summary>The arguments this process was started with (the launcher passes them on to its workers).</summary>
+        public static IReadOnlyList<string> Arguments { get; private set; } = [];
+
         /// <summary>Parses and runs; parse errors are bad usage (exit 2).</summary>
         public static async Task<int> InvokeAsync(string[] args)
         {
+            Arguments = args;
             var parse = Create().Parse(args);
             if (parse.Errors.Count > 0)
             {

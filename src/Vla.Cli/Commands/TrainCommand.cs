@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Vla.Config;
+using Vla.Distributed;
 using Vla.Training;
 
 namespace Vla.Cli.Commands;
@@ -10,6 +11,7 @@ internal static class TrainCommand
 {
     private static readonly Option<string> Config = CliOption.Create<string>("--config", "Run configuration (YAML).", required: true, "--config-path", "--config_path");
     private static readonly Option<int?> Epochs = CliOption.Create<int?>("--epochs", "Override training.epochs.");
+    private static readonly Option<int?> MaxSteps = CliOption.Create<int?>("--max-steps", "Stop after this many optimizer steps (overrides training.max_steps).");
     private static readonly Option<int?> BatchSize = CliOption.Create<int?>("--batch-size", "Override data.batch_size (global).");
     private static readonly Option<double?> Lr = CliOption.Create<double?>("--lr", "Override optimizer.lr.");
     private static readonly Option<string?> ExperimentName = CliOption.Create<string?>("--experiment-name", "Override training.experiment_name.");
@@ -18,6 +20,7 @@ internal static class TrainCommand
     private static readonly Option<string[]> ValData = CliOption.Create<string[]>("--val-data-override", "Validation Parquet path(s) instead of the config's.");
     private static readonly Option<string?> ModelPath = CliOption.Create<string?>("--model-path-override", "PaliGemma folder instead of model.vlm_config.model_name_or_path.");
     private static readonly Option<int> NprocPerNode = CliOption.Create<int>("--nproc-per-node", "Worker processes (data parallel); 1 trains in this process.");
+    private static readonly Option<string> Backend = CliOption.Create<string>("--backend", "Collectives for several processes: mpi, nccl or auto (default).");
     private static readonly Option<string?> Device = CliOption.Create<string?>("--device", "cpu, cuda, cuda:N or auto (overrides training.device).");
     private static readonly Option<bool> UseWandb = CliOption.Create<bool>("--use-wandb", "Explain how to sync the TensorBoard logs to Weights & Biases.");
     private static readonly Option<string?> WandbProject = CliOption.Create<string?>("--wandb-project-name", "Used in the printed wandb command.");
@@ -27,12 +30,27 @@ internal static class TrainCommand
         TrainData.AllowMultipleArgumentsPerToken = true;
         ValData.AllowMultipleArgumentsPerToken = true;
         NprocPerNode.DefaultValueFactory = _ => 1;
+        Backend.DefaultValueFactory = _ => "auto";
         var command = new Command("train", "Train a VLA policy (flow-matching action head on a PaliGemma backbone).")
         {
-            Config, Epochs, BatchSize, Lr, ExperimentName, Resume, TrainData, ValData, ModelPath, NprocPerNode, Device, UseWandb, WandbProject,
+            Config, Epochs, MaxSteps, BatchSize, Lr, ExperimentName, Resume, TrainData, ValData, ModelPath, NprocPerNode, Backend, Device, UseWandb, WandbProject,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
+    }
+
+    /// <summary>This command's arguments without <c>--nproc-per-node</c>: what each worker runs.</summary>
+    internal static List<string> WorkerArguments(IReadOnlyList<string> args)
+    {
+        var result = new List<string>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string a = args[i];
+            if (a is "--nproc-per-node" or "--nproc_per_node") { i++; continue; }
+            if (a.StartsWith("--nproc-per-node=", StringComparison.Ordinal) || a.StartsWith("--nproc_per_node=", StringComparison.Ordinal)) continue;
+            result.Add(a);
+        }
+        return result;
     }
 
     /// <summary>The config file with the command line's overrides applied.</summary>
@@ -51,6 +69,7 @@ internal static class TrainCommand
             Training = c.Training with
             {
                 Epochs = parse.GetValue(Epochs) ?? c.Training.Epochs,
+                MaxSteps = parse.GetValue(MaxSteps) ?? c.Training.MaxSteps,
                 ExperimentName = parse.GetValue(ExperimentName) ?? c.Training.ExperimentName,
                 Device = parse.GetValue(Device) ?? c.Training.Device,
             },
@@ -61,8 +80,15 @@ internal static class TrainCommand
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var config = Overridden(parse);
-        if (parse.GetValue(NprocPerNode) > 1)
-            throw new Runtime.BadInputException("--nproc-per-node > 1 (data-parallel training) is not available yet; train with one process.");
+        int processes = parse.GetValue(NprocPerNode);
+        if (processes < 1) throw new Runtime.BadInputException("--nproc-per-node must be at least 1.");
+        if (processes > 1 && DistributedEnvironment.Detect().WorldSize == 1)
+        {
+            ConfigValidator.Validate(config, ConfigRequirements.TrainData | ConfigRequirements.ValData);
+            int code = WorkerLauncher.Run(processes, WorkerArguments(VlaCommandLine.Arguments), Console.WriteLine, Console.Error.WriteLine);
+            if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training failed (exit code {code}); mpirun's message above names the rank that stopped first.");
+            return code == 0 ? CliErrors.Ok : CliErrors.RuntimeFailure;
+        }
         if (config.Training.Device.StartsWith("cuda", StringComparison.Ordinal) && !TorchSharp.torch.cuda.is_available())
             throw new Runtime.BadInputException($"training.device is {config.Training.Device} but CUDA is not available in this build (it uses TorchSharp-cpu); use cpu or auto.");
         string tensorboard = Path.Combine(config.Training.CheckpointDir, config.Training.ExperimentName, "tensorboard");
@@ -72,8 +98,9 @@ internal static class TrainCommand
             Console.WriteLine($"W&B: training logs go to TensorBoard; sync them with: wandb sync --sync-tensorboard --project {project} {tensorboard}");
         }
 
+        using var group = DistributedEnvironment.Create(parse.GetValue(Backend)!);
         TrainingResult result;
-        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+        if (group.WorldSize == 1 && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
             result = await AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
@@ -83,6 +110,7 @@ internal static class TrainCommand
                     return await Trainer.RunAsync(config, new Trainer.Options
                     {
                         ResumeCheckpoint = parse.GetValue(Resume),
+                        ProcessGroup = group,
                         Log = line => AnsiConsole.MarkupLine(Markup.Escape(line)),
                         Progress = p =>
                         {
@@ -95,12 +123,14 @@ internal static class TrainCommand
         }
         else
         {
-            result = await Trainer.RunAsync(config, new Trainer.Options { ResumeCheckpoint = parse.GetValue(Resume), Log = Console.WriteLine }, ct);
+            result = await Trainer.RunAsync(config, new Trainer.Options { ResumeCheckpoint = parse.GetValue(Resume), Log = Console.WriteLine, ProcessGroup = group }, ct);
         }
+        if (group.Rank != 0) return CliErrors.Ok;
 
         Console.WriteLine($"Finished {result.Epochs} epochs ({result.Steps} steps); final train loss {result.FinalTrainLoss:F4}.");
         if (result.Validation is { } v)
-            Console.WriteLine($"Validation: sampled-chunk MSE {v.ActionMse:F4} vs mean-chunk baseline {v.BaselineMse:F4} ({v.BaselineMse / v.ActionMse:F1}× lower), normalized units.");
+            Console.WriteLine($"Validation: sampled-chunk MSE {v.ActionMse:F4} vs mean-chunk baseline {v.BaselineMse:F4} " +
+                (v.ActionMse < v.BaselineMse ? $"({v.BaselineMse / v.ActionMse:F1}× lower)" : "(not better than the baseline yet)") + ", normalized units.");
         Console.WriteLine($"Checkpoints: {Path.Combine(result.ExperimentDir, "checkpoints")}; logs: {Path.Combine(result.ExperimentDir, "logs")}; TensorBoard: {Path.Combine(result.ExperimentDir, "tensorboard")}");
         return CliErrors.Ok;
     }

@@ -24,6 +24,11 @@ public sealed record LoaderOptions
     public int WorldSize { get; init; } = 1;
     /// <summary>Largest decoded image accepted, in pixels.</summary>
     public long MaxImagePixels { get; init; } = 4096L * 4096;
+    /// <summary>
+    /// Evaluation sharding: rank r takes windows r, r + W, r + 2W, … and nothing is dropped (ranks may get
+    /// one window more or less). Training sharding (false) cuts each global batch into equal slices.
+    /// </summary>
+    public bool StridedShards { get; init; }
 }
 
 /// <summary>
@@ -77,6 +82,8 @@ public sealed class BatchLoader
     public List<Window[]> EpochBatches(int epoch)
     {
         var order = EpochOrder(epoch);
+        if (_options.StridedShards)
+            return order.Where((_, i) => i % _options.WorldSize == _options.Rank).Chunk(_options.BatchSize).ToList();
         int global = _options.BatchSize * _options.WorldSize;
         var batches = new List<Window[]>();
         for (int start = 0; start < order.Length; start += global)

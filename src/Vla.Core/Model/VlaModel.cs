@@ -113,7 +113,12 @@ public sealed class VlaModel : nn.Module
     /// The flow-matching loss of a batch: the MSE between predicted and target velocity (ε − a), over the
     /// chunk steps inside the episode. <paramref name="noise"/> and <paramref name="time"/> may be given for determinism.
     /// </summary>
-    public Tensor ComputeLoss(VlaBatch batch, Tensor? noise = null, Tensor? time = null, Generator? generator = null)
+    /// <remarks>
+    /// <paramref name="stepsPerRank"/>, in data-parallel training, is the global count of chunk steps inside
+    /// their episodes divided by the number of ranks: dividing by it (rather than by this rank's own count)
+    /// makes the average of the ranks' gradients exactly the gradient of the whole batch's loss.
+    /// </remarks>
+    public Tensor ComputeLoss(VlaBatch batch, Tensor? noise = null, Tensor? time = null, Generator? generator = null, double? stepsPerRank = null)
     {
         using var scope = NewDisposeScope();
         var actions = batch.Actions;                                                      // (B, horizon, D)
@@ -124,16 +129,20 @@ public sealed class VlaModel : nn.Module
         var target = noise - actions;
         var (context, mask) = EncodeContext(batch.Images, batch.Prompts, batch.State);
         var velocity = DenoiseStep(noisy, time, context, mask);
-        return MaskedMse(velocity, target, batch.ActionMask).MoveToOuterDisposeScope();
+        return MaskedMse(velocity, target, batch.ActionMask, stepsPerRank).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Mean squared error over the chunk steps where <paramref name="stepMask"/> (B, horizon) is true.</summary>
-    public static Tensor MaskedMse(Tensor predicted, Tensor target, Tensor stepMask)
+    /// <summary>
+    /// Mean squared error over the chunk steps where <paramref name="stepMask"/> (B, horizon) is true,
+    /// divided by their count, or by <paramref name="denominator"/> when given.
+    /// </summary>
+    public static Tensor MaskedMse(Tensor predicted, Tensor target, Tensor stepMask, double? denominator = null)
     {
         using var scope = NewDisposeScope();
         var perStep = (predicted - target).pow(2).mean([-1]);                             // (B, horizon)
         var weights = stepMask.to_type(perStep.dtype);
-        return ((perStep * weights).sum() / weights.sum().clamp_min(1)).MoveToOuterDisposeScope();
+        var sum = (perStep * weights).sum();
+        return (denominator is double d ? sum / Math.Max(d, 1e-12) : sum / weights.sum().clamp_min(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -4,6 +4,7 @@ using TorchSharp.Modules;
 using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Data;
+using Vla.Distributed;
 using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
@@ -26,6 +27,8 @@ public sealed class Trainer
         public Action<TrainProgress>? Progress { get; init; }
         /// <summary>Called with every train.log line.</summary>
         public Action<string>? Log { get; init; }
+        /// <summary>The data-parallel group this process belongs to (single process when null).</summary>
+        public IProcessGroup? ProcessGroup { get; init; }
     }
 
     private const int ValidationSeedOffset = 7919; // fixed noise and times for validation, apart from training's
@@ -36,6 +39,12 @@ public sealed class Trainer
         bool resuming = options.ResumeCheckpoint is not null;
         ConfigValidator.Validate(config, ConfigRequirements.TrainData | ConfigRequirements.ValData | (resuming ? 0 : ConfigRequirements.Model));
         TorchRuntime.EnsureReady();
+        var group = options.ProcessGroup ?? new SingleProcessGroup();
+        bool leader = group.Rank == 0;
+        if (config.Data.BatchSize % group.WorldSize != 0)
+            throw new BadInputException($"data.batch_size ({config.Data.BatchSize}) is the global batch and must be divisible by the {group.WorldSize} processes.");
+        if (int.TryParse(Environment.GetEnvironmentVariable(WorkerLauncher.ThreadsVariable), out int threads) && threads > 0)
+            set_num_threads(threads);
         var t = config.Training;
         string root = PathResolver.ResolveExisting(t.CheckpointDir, null) ?? Path.GetFullPath(t.CheckpointDir);
         string experimentDir = Path.Combine(root, t.ExperimentName);
@@ -44,9 +53,10 @@ public sealed class Trainer
         var train = await EpisodeDataset.OpenAsync(config, validation: false, ct);
         var val = config.Data.ValParquetFiles.Count > 0 ? await EpisodeDataset.OpenAsync(config, validation: true, ct) : null;
 
-        Directory.CreateDirectory(experimentDir);
-        using var log = new TrainingLog(experimentDir);
-        if (options.Log is not null) log.Line += options.Log;
+        if (leader) Directory.CreateDirectory(experimentDir);
+        using var log = new TrainingLog(leader ? experimentDir : null); // only rank 0 writes logs and checkpoints
+        if (options.Log is not null && leader) log.Line += options.Log;
+        if (group.WorldSize > 1) log.Info($"data parallel: {group.WorldSize} processes ({group.Description}), {config.Data.BatchSize / group.WorldSize} windows per process per step, {get_num_threads()} threads each");
         log.Info($"experiment {experimentDir}: {train.Episodes.Count} training episodes ({train.StepCount} windows)" +
                  (val is null ? ", no validation data" : $", {val.Episodes.Count} validation episodes ({val.StepCount} windows)"));
 
@@ -57,21 +67,26 @@ public sealed class Trainer
             Checkpoint.CheckCompatible(config, resumed.Config, options.ResumeCheckpoint!);
             log.Info($"resuming from {options.ResumeCheckpoint} after epoch {resumed.State.Epoch}, step {resumed.State.Step}");
         }
-        var stats = resumed?.State.NormalizationStats ?? LoadOrComputeStats(config, train, experimentDir, log);
+        var stats = resumed?.State.NormalizationStats ?? LoadOrComputeStats(config, train, experimentDir, log, leader);
         var normalizer = new Normalizer(stats, Normalizer.ParseMode(config.Data.NormalizationMode));
 
         manual_seed(t.Seed);
         using var model = resumed?.Model ?? VlaModel.Create(config, t.Seed);
         WarnAboutLongPrompts(model, train, config, log);
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
+        foreach (var p in model.parameters())
+        {
+            using var data = p.detach();
+            group.Broadcast(data, root: 0); // every rank starts from rank 0's weights
+        }
         log.Info($"model: {model.parameters().Sum(p => p.numel()) / 1e6:F2} M parameters ({parameters.Sum(p => p.numel()) / 1e6:F2} M trainable)");
         var o = config.Optimizer;
         using var optimizer = optim.AdamW(parameters, o.Lr, o.Betas[0], o.Betas[1], weight_decay: o.WeightDecay);
         if (resumed is not null) Checkpoint.LoadOptimizer(options.ResumeCheckpoint!, optimizer);
 
         var layout = BatchLayout.From(config);
-        var loader = new BatchLoader(train, normalizer, layout, LoaderOptionsFor(config, shuffle: true));
-        var valLoader = val is null ? null : new BatchLoader(val, normalizer, layout, LoaderOptionsFor(config, shuffle: false));
+        var loader = new BatchLoader(train, normalizer, layout, LoaderOptionsFor(config, group, shuffle: true));
+        var valLoader = val is null ? null : new BatchLoader(val, normalizer, layout, LoaderOptionsFor(config, group, shuffle: false) with { StridedShards = true });
         var schedule = new LearningRateSchedule(o, config.LrScheduler, loader.BatchesPerEpoch);
         using var generator = new Generator((ulong)t.Seed);
         if (resumed is not null) RestoreRng(generator, resumed.State.RngState);
@@ -85,7 +100,8 @@ public sealed class Trainer
         int firstEpoch = (resumed?.State.Epoch ?? 0) + 1;
         double lr = schedule.At(step);
 
-        for (int epoch = firstEpoch; epoch <= t.Epochs; epoch++)
+        bool stop = false;
+        for (int epoch = firstEpoch; epoch <= t.Epochs && !stop; epoch++)
         {
             model.train();
             double lossSum = 0;
@@ -99,11 +115,15 @@ public sealed class Trainer
                 using var guard = NativeCallGuard.Enter();
                 using var scope = NewDisposeScope();
                 lr = schedule.At(step);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                foreach (var paramGroup in optimizer.ParamGroups) paramGroup.LearningRate = lr;
 
                 watch.Restart();
-                var loss = model.ComputeLoss(batch, generator: generator);
-                float lossValue = loss.item<float>();
+                // Noise and flow times are drawn for the whole global batch and sliced, so any number of
+                // processes trains on exactly the same numbers as one process would.
+                var (noise, time) = GlobalNoise(batch, group, generator);
+                double stepsPerRank = group.AllReduceSum([batch.ActionMask.sum().item<long>()])[0] / group.WorldSize;
+                var loss = model.ComputeLoss(batch, noise, time, stepsPerRank: stepsPerRank);
+                float lossValue = (float)(group.AllReduceSum([loss.item<float>()])[0] / group.WorldSize);
                 timing["forward"] += watch.Elapsed.TotalSeconds;
                 if (!float.IsFinite(lossValue))
                     throw new VlaException($"The training loss became {lossValue} at step {step + 1} (epoch {epoch}); no weights were written. " +
@@ -112,6 +132,7 @@ public sealed class Trainer
                 watch.Restart();
                 loss.backward();
                 timing["backward"] += watch.Elapsed.TotalSeconds;
+                if (group.WorldSize > 1) AverageGradients(parameters, group, timing);
                 watch.Restart();
                 double gradNorm = t.GradClipNorm > 0 ? nn.utils.clip_grad_norm_(parameters, t.GradClipNorm) : GradientNorm(parameters);
                 optimizer.step();
@@ -120,10 +141,11 @@ public sealed class Trainer
 
                 step++;
                 batches++;
+                if (t.MaxSteps > 0 && step >= t.MaxSteps) stop = true;
                 lossSum += lossValue;
                 windowsSinceLog += batch.Size;
                 double samplesPerSecond = windowsSinceLog / Math.Max(logWatch.Elapsed.TotalSeconds, 1e-9);
-                options.Progress?.Invoke(new TrainProgress(epoch, t.Epochs, batches, loader.BatchesPerEpoch, lossValue, samplesPerSecond));
+                if (leader) options.Progress?.Invoke(new TrainProgress(epoch, t.Epochs, batches, loader.BatchesPerEpoch, lossValue, samplesPerSecond));
                 if (step % t.LogInterval == 0)
                 {
                     log.Metrics("train", step, new Dictionary<string, object>
@@ -136,12 +158,13 @@ public sealed class Trainer
                     windowsSinceLog = 0;
                 }
                 watch.Restart();
+                if (stop) break;
             }
             double trainLoss = lossSum / Math.Max(1, batches);
             epochLosses[epoch] = trainLoss;
 
             var validationWatch = Stopwatch.StartNew();
-            lastValidation = valLoader is null ? null : Validate(model, valLoader, normalizer, config, ct);
+            lastValidation = valLoader is null ? null : Validate(model, valLoader, normalizer, config, group, ct);
             timing["validation"] += validationWatch.Elapsed.TotalSeconds;
             var record = new Dictionary<string, object> { ["type"] = "epoch", ["step"] = step, ["epoch"] = epoch, ["train_loss"] = trainLoss, ["lr"] = lr };
             if (lastValidation is not null)
@@ -161,28 +184,32 @@ public sealed class Trainer
                 RngState = Convert.ToBase64String(generator.get_state().bytes.ToArray()),
                 ConfigYaml = ConfigWriter.ToYaml(config), NormalizationStats = stats,
             };
+            group.Barrier();
             if (best is null || score < best)
             {
                 best = score;
                 bestDir = Path.Combine(checkpoints, "model_best");
-                Checkpoint.Save(bestDir, model, optimizer, state with { BestValLoss = best });
+                if (leader) Checkpoint.Save(bestDir, model, optimizer, state with { BestValLoss = best });
                 log.Info($"saved {bestDir} ({(lastValidation is null ? "train" : "validation")} loss {score:F4})");
             }
-            if (epoch % t.SaveEveryNEpochs == 0 || epoch == t.Epochs)
+            if (epoch % t.SaveEveryNEpochs == 0 || epoch == t.Epochs || stop)
             {
                 string dir = Path.Combine(checkpoints, $"checkpoint_epoch_{epoch}");
-                Checkpoint.Save(dir, model, optimizer, state with { BestValLoss = best });
+                if (leader) Checkpoint.Save(dir, model, optimizer, state with { BestValLoss = best });
                 log.Info($"saved {dir}");
             }
+            group.Barrier(); // no rank runs ahead of a save in progress
         }
         log.Info("time per phase (s): " + string.Join(", ", timing.Select(kv => $"{kv.Key} {kv.Value:F1}")));
-        return new TrainingResult(experimentDir, t.Epochs, step, epochLosses.Count > 0 ? epochLosses.Values.Last() : double.NaN,
+        return new TrainingResult(experimentDir, epochLosses.Count > 0 ? epochLosses.Keys.Max() : firstEpoch - 1, step, epochLosses.Count > 0 ? epochLosses.Values.Last() : double.NaN,
             epochLosses, lastValidation, bestDir ?? (Directory.Exists(Path.Combine(checkpoints, "model_best")) ? Path.Combine(checkpoints, "model_best") : null), timing);
     }
 
-    private static LoaderOptions LoaderOptionsFor(VlaConfig config, bool shuffle) => new()
+    private static LoaderOptions LoaderOptionsFor(VlaConfig config, IProcessGroup group, bool shuffle) => new()
     {
-        BatchSize = config.Data.BatchSize,
+        BatchSize = config.Data.BatchSize / group.WorldSize,
+        Rank = group.Rank,
+        WorldSize = group.WorldSize,
         NumWorkers = config.Data.NumWorkers,
         Prefetch = config.Data.PrefetchBatches,
         Shuffle = shuffle,
@@ -190,7 +217,7 @@ public sealed class Trainer
         MaxImagePixels = config.Data.MaxImagePixels,
     };
 
-    private static NormalizationStats LoadOrComputeStats(VlaConfig config, EpisodeDataset train, string experimentDir, TrainingLog log)
+    private static NormalizationStats LoadOrComputeStats(VlaConfig config, EpisodeDataset train, string experimentDir, TrainingLog log, bool leader)
     {
         string configured = config.Data.NormalizationStatsPath;
         if (!string.IsNullOrEmpty(configured) && PathResolver.ResolveExisting(configured, config.BaseDirectory) is { } path && File.Exists(path))
@@ -200,13 +227,13 @@ public sealed class Trainer
         }
         var stats = NormalizationStats.Compute(train);
         string saved = Path.Combine(experimentDir, "normalization_stats.json");
-        stats.Save(saved);
+        if (leader) stats.Save(saved);
         log.Info($"normalization stats: data.normalization_stats_path ('{configured}') does not exist, so they were computed from the training data and saved to {saved}");
         return stats;
     }
 
     /// <summary>Validation loss (fixed noise and times), sampled-chunk MSE and the mean-chunk baseline, over every validation window.</summary>
-    public static ValidationMetrics Validate(VlaModel model, BatchLoader loader, Normalizer normalizer, VlaConfig config, CancellationToken ct = default)
+    public static ValidationMetrics Validate(VlaModel model, BatchLoader loader, Normalizer normalizer, VlaConfig config, IProcessGroup? group = null, CancellationToken ct = default)
     {
         model.eval();
         using var noGrad = no_grad();
@@ -228,7 +255,37 @@ public sealed class Trainer
             weight += steps;
         }
         model.train();
-        return new ValidationMetrics(loss / weight, mse / weight, baseline / weight);
+        var totals = (group ?? new SingleProcessGroup()).AllReduceSum([loss, mse, baseline, weight]); // each rank saw its own windows
+        return new ValidationMetrics(totals[0] / totals[3], totals[1] / totals[3], totals[2] / totals[3]);
+    }
+
+    /// <summary>Draws ε and t for the global batch and returns this rank's contiguous slice of both.</summary>
+    private static (Tensor Noise, Tensor Time) GlobalNoise(VlaBatch batch, IProcessGroup group, Generator generator)
+    {
+        long local = batch.Actions.shape[0], global = local * group.WorldSize;
+        var noise = randn([global, batch.Actions.shape[1], batch.Actions.shape[2]], batch.Actions.dtype, batch.Actions.device, generator: generator);
+        var time = VlaModel.SampleTime(global, generator, batch.Actions.device);
+        return (noise.narrow(0, group.Rank * local, local), time.narrow(0, group.Rank * local, local));
+    }
+
+    /// <summary>Averages the gradients of all ranks: packed into one buffer, one all-reduce, unpacked.</summary>
+    private static void AverageGradients(IReadOnlyList<Parameter> parameters, IProcessGroup group, Dictionary<string, double> timing)
+    {
+        var watch = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        var flat = cat(parameters.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray()).contiguous();
+        group.AllReduceSum(flat);
+        flat.div_(group.WorldSize);
+        long offset = 0;
+        using var noGrad = no_grad();
+        foreach (var p in parameters)
+        {
+            long n = p.numel();
+            if (p.grad is null) p.grad = zeros_like(p).DetachFromDisposeScope();
+            p.grad.copy_(flat.narrow(0, offset, n).view(p.shape));
+            offset += n;
+        }
+        timing["all_reduce"] = timing.GetValueOrDefault("all_reduce") + watch.Elapsed.TotalSeconds;
     }
 
     /// <summary>Says once, up front, when prompts will be cut to <c>data.prompt_max_len</c> tokens.</summary>

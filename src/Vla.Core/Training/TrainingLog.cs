@@ -11,13 +11,14 @@ namespace Vla.Training;
 /// </summary>
 public sealed class TrainingLog : IDisposable
 {
-    private readonly StreamWriter _text;
-    private readonly StreamWriter _metrics;
-    private readonly SummaryWriter _tensorboard;
+    private readonly StreamWriter? _text;
+    private readonly StreamWriter? _metrics;
+    private readonly SummaryWriter? _tensorboard;
 
-    /// <summary>Opens (appending) the logs under <paramref name="experimentDir"/>.</summary>
-    public TrainingLog(string experimentDir)
+    /// <summary>Opens (appending) the logs under <paramref name="experimentDir"/>; with null, records nothing (ranks other than 0).</summary>
+    public TrainingLog(string? experimentDir)
     {
+        if (experimentDir is null) return;
         string logs = Path.Combine(experimentDir, "logs");
         Directory.CreateDirectory(logs);
         _text = new StreamWriter(Path.Combine(logs, "train.log"), append: true) { AutoFlush = true };
@@ -32,13 +33,14 @@ public sealed class TrainingLog : IDisposable
     public void Info(string message)
     {
         string line = $"{DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} {message}";
-        _text.WriteLine(line);
+        _text?.WriteLine(line);
         Line?.Invoke(message);
     }
 
     /// <summary>Appends one metrics record and sends its numbers to TensorBoard under <paramref name="prefix"/>.</summary>
     public void Metrics(string prefix, long step, IReadOnlyDictionary<string, object> values)
     {
+        if (_metrics is null || _tensorboard is null) return;
         _metrics.WriteLine(JsonSerializer.Serialize(values));
         foreach (var (key, value) in values)
             if (value is double or float && key is not ("step" or "epoch"))
@@ -48,7 +50,7 @@ public sealed class TrainingLog : IDisposable
     /// <summary>Flushes and closes the files.</summary>
     public void Dispose()
     {
-        _text.Dispose();
-        _metrics.Dispose();
+        _text?.Dispose();
+        _metrics?.Dispose();
     }
 }

@@ -1,0 +1,46 @@
+using Vla.Runtime;
+
+namespace Vla.Distributed;
+
+/// <summary>
+/// How this process was started: alone, by <c>mpirun</c> (<c>OMPI_COMM_WORLD_*</c>), by Slurm
+/// (<c>SLURM_*</c>), by another PMI launcher (<c>PMI_*</c>) or torchrun-style (<c>RANK</c>,
+/// <c>WORLD_SIZE</c>, <c>LOCAL_RANK</c>).
+/// </summary>
+public static class DistributedEnvironment
+{
+    /// <summary>(rank, world size, local rank) from the launcher's variables; (0, 1, 0) when alone.</summary>
+    public static (int Rank, int WorldSize, int LocalRank) Detect(Func<string, string?>? variables = null)
+    {
+        variables ??= Environment.GetEnvironmentVariable;
+        int? Int(string name) => int.TryParse(variables(name), out int v) ? v : null;
+        foreach (var (size, rank, local) in new[]
+        {
+            ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"),
+            ("SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"),
+            ("PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID"),
+            ("WORLD_SIZE", "RANK", "LOCAL_RANK"),
+        })
+        {
+            if (Int(size) is int world && Int(rank) is int r)
+                return (r, world, Int(local) ?? r);
+        }
+        return (0, 1, 0);
+    }
+
+    /// <summary>
+    /// The process group for this process: none when alone; MPI for CPU tensors (<c>auto</c> or <c>mpi</c>).
+    /// NCCL (CUDA tensors) needs the CUDA build of TorchSharp, which this build does not include.
+    /// </summary>
+    public static IProcessGroup Create(string backend = "auto")
+    {
+        var (_, world, _) = Detect();
+        if (world <= 1) return new SingleProcessGroup();
+        return backend switch
+        {
+            "auto" or "mpi" => MpiProcessGroup.Create(),
+            "nccl" => throw new BadInputException("--backend nccl needs CUDA tensors, and this build uses TorchSharp-cpu; use --backend mpi."),
+            _ => throw new BadInputException($"--backend must be mpi, nccl or auto (got '{backend}')."),
+        };
+    }
+}

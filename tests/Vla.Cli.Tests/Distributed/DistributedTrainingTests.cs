@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using Vla.Model.Weights;
+using static TorchSharp.torch;
+
+namespace Vla.Tests.Distributed;
+
+public sealed class DistributedTrainingTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("vla-ddp-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    /// <summary>The sample config with an absolute data path, a global batch of 8 and the runs under the temp folder.</summary>
+    private string Config(int epochs = 1)
+    {
+        string path = Path.Combine(_temp, "c.yaml");
+        File.WriteAllText(path, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
+            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
+            .Replace("batch_size: 16", "batch_size: 8")
+            .Replace("epochs: 20", $"epochs: {epochs}")
+            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));
+        return path;
+    }
+
+    private static Dictionary<string, Tensor> Weights(string checkpoint)
+    {
+        var file = SafetensorsFile.Open(Path.Combine(checkpoint, "model.safetensors"));
+        return file.Entries.ToDictionary(e => e.Name, e => file.Read(e.Name));
+    }
+
+    [Fact]
+    public async Task Two_ranks_with_global_batch_8_reach_the_weights_of_one_rank_with_batch_8()
+    {
+        MpiRequirement.Check();
+        string config = Config();
+        var one = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "3", "--experiment-name", "one"]);
+        Assert.True(one.ExitCode == 0, one.Stderr);
+        var two = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "3", "--experiment-name", "two", "--nproc-per-node", "2"]);
+        Assert.True(two.ExitCode == 0, two.Stdout + two.Stderr);
+        Assert.Contains("data parallel: 2 processes", two.Stdout);
+
+        var a = Weights(Path.Combine(_temp, "one", "checkpoints", "checkpoint_epoch_1"));
+        var b = Weights(Path.Combine(_temp, "two", "checkpoints", "checkpoint_epoch_1"));
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        double worst = a.Keys.Max(k => (a[k] - b[k]).abs().max().item<float>());
+        Assert.True(worst <= 1e-5, $"largest parameter difference {worst:G3}");
+    }
+
+    [Fact]
+    public async Task A_checkpoint_moves_between_two_ranks_and_one()
+    {
+        MpiRequirement.Check();
+        string config = Config(epochs: 3);
+        var two = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "2", "--experiment-name", "a", "--nproc-per-node", "2"]);
+        Assert.True(two.ExitCode == 0, two.Stdout + two.Stderr);
+        string first = Path.Combine(_temp, "a", "checkpoints", "checkpoint_epoch_1");
+        var one = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "4", "--experiment-name", "b", "--resume-checkpoint", first]);
+        Assert.True(one.ExitCode == 0, one.Stderr);
+        Assert.Contains("resuming from", one.Stdout);
+        string second = Path.Combine(_temp, "b", "checkpoints", "checkpoint_epoch_2");
+        var back = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "6", "--experiment-name", "c", "--resume-checkpoint", second, "--nproc-per-node", "2"]);
+        Assert.True(back.ExitCode == 0, back.Stdout + back.Stderr);
+        Assert.Contains("Finished", back.Stdout);
+    }
+
+    [Fact]
+    public async Task Killing_one_rank_stops_the_job_within_30_seconds_naming_the_rank_and_leaves_no_process()
+    {
+        MpiRequirement.Check();
+        string config = Config(epochs: 1000);
+        using var launcher = VlaProcess.Start(["train", "--config", config, "--experiment-name", "killed", "--nproc-per-node", "2"]);
+        var stdout = new List<string>();
+        var stderr = new List<string>();
+        launcher.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.Add(e.Data); };
+        launcher.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.Add(e.Data); };
+        launcher.BeginOutputReadLine();
+        launcher.BeginErrorReadLine();
+
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        int? victim = null;
+        while (victim is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+            bool training; lock (stdout) training = stdout.Any(l => l.Contains("epoch 1 step", StringComparison.Ordinal));
+            if (training) victim = Workers(config).FirstOrDefault(w => w.Rank == 1).Pid;
+        }
+        Assert.NotNull(victim);
+        var watch = Stopwatch.StartNew();
+        Process.GetProcessById(victim.Value).Kill();
+        bool exited = launcher.WaitForExit(30_000);
+        Assert.True(exited, "the job was still running 30 s after a rank died");
+        await launcher.WaitForExitAsync();
+        Assert.NotEqual(0, launcher.ExitCode);
+        string all; lock (stdout) lock (stderr) all = string.Join("\n", stdout.Concat(stderr));
+        Assert.Matches("rank 1", all);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30));
+        await Task.Delay(500);
+        Assert.Empty(Workers(config));
+    }
+
+    /// <summary>The worker processes running <paramref name="config"/>, with their MPI rank.</summary>
+    private static List<(int Pid, int Rank)> Workers(string config)
+    {
+        var found = new List<(int, int)>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            try
+            {
+                string cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (!cmdline.Contains(config, StringComparison.Ordinal)) continue;
+                string environ = File.ReadAllText(Path.Combine(dir, "environ"));
+                var rank = environ.Split('\0').FirstOrDefault(v => v.StartsWith("OMPI_COMM_WORLD_RANK=", StringComparison.Ordinal));
+                if (rank is not null) found.Add((pid, int.Parse(rank.Split('=')[1])));
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
+    [Fact]
+    public async Task Diagnose_runs_a_two_rank_all_reduce_self_test()
+    {
+        MpiRequirement.Check();
+        var result = await VlaProcess.RunAsync("diagnose");
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("rank 1/2: all-reduce correct", result.Stdout);
+        Assert.Contains("2-rank self-test       passed", result.Stdout);
+    }
+}
