@@ -24,7 +24,7 @@ public sealed record TrainingConfig
     /// <summary>Epochs between <c>checkpoint_epoch_N</c> saves (the best model is saved whenever validation improves).</summary>
     public int SaveEveryNEpochs { get; init; } = 5;
 
-    /// <summary>Stop after this many optimizer steps (0: run every epoch); for smoke tests and quick checks.</summary>
+    /// <summary>Stop after this many optimizer steps (0: run every epoch); for smoke tests and quick checks. The run validates and saves where it stops; resuming from that checkpoint starts at the next epoch.</summary>
     public int MaxSteps { get; init; }
 
     /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>.</summary>

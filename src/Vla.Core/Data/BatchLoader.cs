@@ -96,8 +96,10 @@ public sealed class BatchLoader
         return batches;
     }
 
-    /// <summary>Number of batches this rank sees per epoch.</summary>
-    public int BatchesPerEpoch => EpochBatches(0).Count;
+    /// <summary>Number of batches this rank sees per epoch (the same every epoch).</summary>
+    public int BatchesPerEpoch => _batchesPerEpoch ??= EpochBatches(0).Count;
+
+    private int? _batchesPerEpoch;
 
     /// <summary>Streams the batches of one epoch as tensors; dispose each after use.</summary>
     public IEnumerable<VlaBatch> Epoch(int epoch, CancellationToken ct = default)

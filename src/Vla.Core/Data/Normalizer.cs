@@ -51,9 +51,6 @@ public sealed class Normalizer
     /// <summary>Maps normalized action steps back to the data's units, in place.</summary>
     public void DenormalizeActions(Span<float> actions) => Apply(actions, _actionOffset, _actionScale, forward: false);
 
-    /// <summary>Normalizes one value of dimension <paramref name="dim"/> of the action.</summary>
-    public float NormalizeAction(float value, int dim) => Forward(value, _actionOffset[dim], _actionScale[dim]);
-
     private static float Forward(float x, float offset, float scale) => scale == 0 ? 0f : (x - offset) * scale;
 
     private static void Apply(Span<float> values, float[] offset, float[] scale, bool forward)
