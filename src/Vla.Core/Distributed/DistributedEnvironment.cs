@@ -29,17 +29,20 @@ public static class DistributedEnvironment
     }
 
     /// <summary>
-    /// The process group for this process: none when alone; MPI for CPU tensors (<c>auto</c> or <c>mpi</c>).
-    /// NCCL (CUDA tensors) needs the CUDA build of TorchSharp, which this build does not include.
+    /// The process group for this process: none when alone; NCCL when CUDA is available (<c>auto</c> or
+    /// <c>nccl</c>, one GPU per local rank, id exchanged at MASTER_ADDR:MASTER_PORT); MPI otherwise.
     /// </summary>
     public static IProcessGroup Create(string backend = "auto")
     {
-        var (_, world, _) = Detect();
+        var (rank, world, local) = Detect();
         if (world <= 1) return new SingleProcessGroup();
+        bool cuda = TorchSharp.torch.cuda.is_available();
         return backend switch
         {
-            "auto" or "mpi" => MpiProcessGroup.Create(),
-            "nccl" => throw new BadInputException("--backend nccl needs CUDA tensors, and this build uses TorchSharp-cpu; use --backend mpi."),
+            "mpi" => MpiProcessGroup.Create(),
+            "auto" when !cuda => MpiProcessGroup.Create(),
+            "auto" or "nccl" when cuda => NcclProcessGroup.Create(rank, world, local, TorchSharp.torch.device(TorchSharp.DeviceType.CUDA, local), TcpRendezvous.FromEnvironment()),
+            "nccl" => throw new BadInputException("--backend nccl needs CUDA tensors, and CUDA is not available in this build (TorchSharp-cpu); use --backend mpi."),
             _ => throw new BadInputException($"--backend must be mpi, nccl or auto (got '{backend}')."),
         };
     }
