@@ -1,7 +1,9 @@
 /* A stand-in for libnccl.so.2 with NCCL's C signatures, for testing the binding without GPUs.
    Ranks are threads of one process; collectives run on host memory through a shared buffer.
    It checks what a real NCCL would reject: the 128-byte unique id must arrive intact (passed by value),
-   datatypes must be float16/float32/float64/bfloat16 with ncclSum. Built by the tests with gcc. */
+   datatypes must be float16/float32/float64/bfloat16 with ncclSum. Built by the tests with gcc.
+   With FAKE_NCCL_RANKS_PER_PROCESS=1 each process holds one rank and collectives see only its own data
+   (enough to test launching and the id exchange across processes). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@ typedef struct { int rank, nranks; } fakeComm;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t barrier;
 static int barrier_ready = 0;
+static int alone = 0; /* one rank in this process: collectives keep its own data */
 static double shared[1 << 16];
 
 static size_t element_size(int dtype) {
@@ -35,7 +38,13 @@ int ncclGetUniqueId(ncclUniqueId *id) {
 int ncclCommInitRank(fakeComm **comm, int nranks, ncclUniqueId id, int rank) {
     for (int i = 0; i < 128; i++) if (id.internal[i] != (char)(i * 3 + 1)) return 4; /* ncclInvalidArgument */
     pthread_mutex_lock(&lock);
-    if (!barrier_ready) { pthread_barrier_init(&barrier, NULL, (unsigned)nranks); barrier_ready = 1; }
+    if (!barrier_ready) {
+        const char *local = getenv("FAKE_NCCL_RANKS_PER_PROCESS");
+        unsigned here = local ? (unsigned)atoi(local) : (unsigned)nranks;
+        alone = here == 1;
+        pthread_barrier_init(&barrier, NULL, here);
+        barrier_ready = 1;
+    }
     pthread_mutex_unlock(&lock);
     *comm = malloc(sizeof(fakeComm));
     (*comm)->rank = rank;
@@ -57,7 +66,9 @@ static void store(void *p, int dtype, size_t i, double v) {
 
 int ncclAllReduce(const void *send, void *recv, size_t count, int dtype, int op, fakeComm *comm, void *stream) {
     (void)stream;
-    if (element_size(dtype) == 0 || op != 0 || count > (1 << 16)) return 4;
+    if (element_size(dtype) == 0 || op != 0) return 4;
+    if (alone) { if (recv != send) memmove(recv, send, count * element_size(dtype)); return 0; }
+    if (count > (1 << 16)) return 4;
     if (comm->rank == 0) memset(shared, 0, count * sizeof(double));
     pthread_barrier_wait(&barrier);
     pthread_mutex_lock(&lock);
@@ -71,7 +82,9 @@ int ncclAllReduce(const void *send, void *recv, size_t count, int dtype, int op,
 
 int ncclBroadcast(const void *send, void *recv, size_t count, int dtype, int root, fakeComm *comm, void *stream) {
     (void)stream;
-    if (element_size(dtype) == 0 || count > (1 << 16) || root < 0 || root >= comm->nranks) return 4;
+    if (element_size(dtype) == 0 || root < 0 || root >= comm->nranks) return 4;
+    if (alone) { if (recv != send) memmove(recv, send, count * element_size(dtype)); return 0; }
+    if (count > (1 << 16)) return 4;
     if (comm->rank == root) for (size_t i = 0; i < count; i++) shared[i] = load(send, dtype, i);
     pthread_barrier_wait(&barrier);
     for (size_t i = 0; i < count; i++) store(recv, dtype, i, shared[i]);

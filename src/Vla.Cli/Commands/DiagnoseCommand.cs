@@ -9,13 +9,14 @@ internal static class DiagnoseCommand
 {
     /// <summary>Internal: run as one rank of the 2-rank self-test that diagnose starts through mpirun.</summary>
     private static readonly Option<bool> CollectiveWorker = new("--collective-worker") { Hidden = true };
+    private static readonly Option<string> Backend = new("--backend") { Hidden = true, DefaultValueFactory = _ => "mpi" };
     private static readonly Option<bool> SkipCollectives = CliOption.Create<bool>("--skip-collectives", "Do not run the 2-process all-reduce self-test.");
 
     public static Command Create()
     {
         var command = new Command("diagnose", "Show TorchSharp/libtorch versions, devices, the native-library fix, and a 2-process all-reduce self-test.")
         {
-            CollectiveWorker, SkipCollectives,
+            CollectiveWorker, Backend, SkipCollectives,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -25,7 +26,7 @@ internal static class DiagnoseCommand
     {
         if (parse.GetValue(CollectiveWorker))
         {
-            using var group = DistributedEnvironment.Create("mpi");
+            using var group = DistributedEnvironment.Create(parse.GetValue(Backend)!);
             Console.WriteLine(CollectiveSelfTest.Run(group));
             return CliErrors.Ok;
         }

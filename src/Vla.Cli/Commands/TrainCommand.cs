@@ -85,8 +85,11 @@ internal static class TrainCommand
         if (processes > 1 && DistributedEnvironment.Detect().WorldSize == 1)
         {
             ConfigValidator.Validate(config, ConfigRequirements.TrainData | ConfigRequirements.ValData);
-            int code = WorkerLauncher.Run(processes, WorkerArguments(VlaCommandLine.Arguments), Console.WriteLine, Console.Error.WriteLine);
-            if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training failed (exit code {code}); mpirun's message above names the rank that stopped first.");
+            var workerArgs = WorkerArguments(VlaCommandLine.Arguments);
+            int code = DistributedEnvironment.UsesNccl(parse.GetValue(Backend)!)
+                ? WorkerLauncher.RunDirect(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine)
+                : WorkerLauncher.Run(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine);
+            if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training failed (exit code {code}); the message above names the rank that stopped first.");
             return code == 0 ? CliErrors.Ok : CliErrors.RuntimeFailure;
         }
         if (config.Training.Device.StartsWith("cuda", StringComparison.Ordinal) && !TorchSharp.torch.cuda.is_available())

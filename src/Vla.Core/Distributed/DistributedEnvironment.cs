@@ -28,6 +28,9 @@ public static class DistributedEnvironment
         return (0, 1, 0);
     }
 
+    /// <summary>True when this process would use NCCL: CUDA is there and the backend allows it.</summary>
+    public static bool UsesNccl(string backend) => backend == "nccl" || (backend == "auto" && TorchSharp.torch.cuda.is_available());
+
     /// <summary>
     /// The process group for this process: none when alone; NCCL when CUDA is available (<c>auto</c> or
     /// <c>nccl</c>, one GPU per local rank, id exchanged at MASTER_ADDR:MASTER_PORT); MPI otherwise.
@@ -37,11 +40,14 @@ public static class DistributedEnvironment
         var (rank, world, local) = Detect();
         if (world <= 1) return new SingleProcessGroup();
         bool cuda = TorchSharp.torch.cuda.is_available();
+        // VLA_NCCL_DEVICE=cpu runs the NCCL path on host memory, for a stand-in library (VLA_NCCL_LIBRARY) in tests.
+        bool hostNccl = Environment.GetEnvironmentVariable("VLA_NCCL_DEVICE") == "cpu";
+        var device = hostNccl ? TorchSharp.torch.CPU : TorchSharp.torch.device(TorchSharp.DeviceType.CUDA, local);
         return backend switch
         {
             "mpi" => MpiProcessGroup.Create(),
             "auto" when !cuda => MpiProcessGroup.Create(),
-            "auto" or "nccl" when cuda => NcclProcessGroup.Create(rank, world, local, TorchSharp.torch.device(TorchSharp.DeviceType.CUDA, local), TcpRendezvous.FromEnvironment()),
+            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local, device, TcpRendezvous.FromEnvironment()),
             "nccl" => throw new BadInputException("--backend nccl needs CUDA tensors, and CUDA is not available in this build (TorchSharp-cpu); use --backend mpi."),
             _ => throw new BadInputException($"--backend must be mpi, nccl or auto (got '{backend}')."),
         };

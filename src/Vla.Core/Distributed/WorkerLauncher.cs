@@ -46,6 +46,63 @@ public static class WorkerLauncher
         return process.ExitCode;
     }
 
+    /// <summary>
+    /// Starts <paramref name="processes"/> workers directly, torchrun-style, for NCCL jobs without mpirun:
+    /// MASTER_ADDR/MASTER_PORT (a free local port), RANK, LOCAL_RANK, WORLD_SIZE; output prefixed with the
+    /// rank; when one worker fails the others are stopped and the failing rank is named.
+    /// </summary>
+    public static int RunDirect(int processes, IReadOnlyList<string> workerArgs, Action<string> output, Action<string> error,
+        IReadOnlyDictionary<string, string>? extraEnvironment = null)
+    {
+        int port = TcpRendezvous.FreePort();
+        int threads = Math.Max(1, Environment.ProcessorCount / processes);
+        var workers = new List<Process>();
+        var command = SelfCommand();
+        try
+        {
+            for (int rank = 0; rank < processes; rank++)
+            {
+                var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                foreach (var arg in command.Skip(1).Concat(workerArgs)) info.ArgumentList.Add(arg);
+                var variables = new Dictionary<string, string>
+                {
+                    ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LOCAL_RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["WORLD_SIZE"] = processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    [ThreadsVariable] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                };
+                foreach (var (key, value) in variables.Concat(extraEnvironment ?? new Dictionary<string, string>())) info.Environment[key] = value;
+                var worker = Process.Start(info) ?? throw new VlaException($"Worker {rank} could not be started.");
+                string prefix = $"[rank {rank}] ";
+                worker.OutputDataReceived += (_, e) => { if (e.Data is not null) output(prefix + e.Data); };
+                worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) error(prefix + e.Data); };
+                worker.BeginOutputReadLine();
+                worker.BeginErrorReadLine();
+                workers.Add(worker);
+            }
+            while (true)
+            {
+                var failed = workers.Select((w, rank) => (w, rank)).FirstOrDefault(x => x.w.HasExited && x.w.ExitCode != 0);
+                if (failed.w is not null)
+                {
+                    error($"rank {failed.rank} exited with code {failed.w.ExitCode}; stopping the other ranks.");
+                    return failed.w.ExitCode;
+                }
+                if (workers.All(w => w.HasExited)) return 0;
+                Thread.Sleep(100);
+            }
+        }
+        finally
+        {
+            foreach (var w in workers)
+            {
+                if (!w.HasExited) w.Kill(entireProcessTree: true);
+                w.WaitForExit();
+                w.Dispose();
+            }
+        }
+    }
+
     /// <summary>mpirun's options: N ranks here, output tagged with the rank, no core binding, root allowed in containers.</summary>
     public static List<string> MpirunArguments(int processes)
     {

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+
+namespace Vla.Tests.Distributed;
+
+/// <summary>
+/// torchrun-style launching without mpirun (the NCCL path), on host memory with a fake libnccl
+/// (tests/fake-nccl): workers get MASTER_ADDR/PORT, RANK, LOCAL_RANK, WORLD_SIZE and exchange the id over TCP.
+/// </summary>
+public sealed class DirectLaunchTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("vla-direct-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private string BuildFake()
+    {
+        string gcc = new[] { "/usr/bin/gcc", "/usr/bin/cc" }.FirstOrDefault(File.Exists) ?? "";
+        Assert.SkipWhen(gcc == "", "gcc is not installed, so the fake NCCL library cannot be built.");
+        string output = Path.Combine(_temp, "libfakenccl.so");
+        var build = Process.Start(new ProcessStartInfo(gcc, ["-shared", "-fPIC", "-pthread", "-o", output,
+            Path.Combine(VlaProcess.RepoRoot, "tests", "fake-nccl", "fake_nccl.c")]))!;
+        build.WaitForExit();
+        Assert.Equal(0, build.ExitCode);
+        return output;
+    }
+
+    private string Config()
+    {
+        string path = Path.Combine(_temp, "c.yaml");
+        File.WriteAllText(path, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
+            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
+            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));
+        return path;
+    }
+
+    [Fact]
+    public async Task Workers_started_directly_join_through_the_tcp_rendezvous()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["VLA_NCCL_LIBRARY"] = BuildFake(), ["VLA_NCCL_DEVICE"] = "cpu", ["FAKE_NCCL_RANKS_PER_PROCESS"] = "1",
+        };
+        var result = await VlaProcess.RunAsync(["train", "--config", Config(), "--max-steps", "2", "--nproc-per-node", "2", "--backend", "nccl"], null, environment);
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("[rank 0] data parallel: 2 processes (NCCL 2.18.5)", result.Stdout);
+        Assert.Contains("[rank 0] Finished", result.Stdout);
+    }
+
+    [Fact]
+    public async Task A_failing_worker_stops_the_job_and_is_named()
+    {
+        var environment = new Dictionary<string, string> { ["VLA_NCCL_LIBRARY"] = "/nonexistent/libnccl.so.2", ["VLA_NCCL_DEVICE"] = "cpu" };
+        var watch = Stopwatch.StartNew();
+        var result = await VlaProcess.RunAsync(["train", "--config", Config(), "--nproc-per-node", "2", "--backend", "nccl"], null, environment);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Matches("rank [01] exited with code 1; stopping the other ranks", result.Stderr);
+        Assert.Contains("could not be loaded: install NCCL", result.Stderr);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60));
+    }
+}
