@@ -32,17 +32,25 @@ internal static class TrainingBench
     public static async Task RunAsync(string repoRoot, bool quick)
     {
         int steps = quick ? 10 : 30;
+        // Under mpirun every rank runs this; gradients are averaged as the trainer does (one packed all-reduce).
+        using var group = Vla.Distributed.DistributedEnvironment.Create("mpi");
+        if (int.TryParse(Environment.GetEnvironmentVariable(Vla.Distributed.WorkerLauncher.ThreadsVariable), out int threads)) set_num_threads(threads);
+        bool leader = group.Rank == 0;
+        var print = leader ? (Action<string>)Console.WriteLine : _ => { };
         var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
         var mid = Mid(sample);
-        Console.WriteLine($"threads: {get_num_threads()}, {steps} measured steps after 3 warm-up steps, 2 cameras, float32");
-        Console.WriteLine();
-        Console.WriteLine("| config | params | batch | samples/s | step ms | data wait | forward | backward | optimizer | peak RSS MB |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        print($"ranks: {group.WorldSize}, threads per rank: {get_num_threads()}, {steps} measured steps after 3 warm-up steps, 2 cameras, float32");
+        print("");
+        print("| config | params | global batch | samples/s | step ms | data wait | forward | backward | all-reduce | optimizer | peak RSS MB |");
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, MidBackbone()) })
         {
             var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
             var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
-            var loader = new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions { BatchSize = config.Data.BatchSize, NumWorkers = 2, Seed = 1 });
+            var loader = new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions
+            {
+                BatchSize = config.Data.BatchSize / group.WorldSize, NumWorkers = 2, Seed = 1, Rank = group.Rank, WorldSize = group.WorldSize,
+            });
             manual_seed(1);
             var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
             using var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
@@ -50,7 +58,7 @@ internal static class TrainingBench
             var parameters = model.parameters().Where(p => p.requires_grad).ToList();
             using var optimizer = optim.AdamW(parameters, 1e-4);
             using var generator = new Generator(1);
-            var phases = new double[4];
+            var phases = new double[5];
             int done = 0, windows = 0;
             var total = Stopwatch.StartNew();
             var watch = Stopwatch.StartNew();
@@ -69,17 +77,32 @@ internal static class TrainingBench
                 loss.backward();
                 if (measured) phases[2] += watch.Elapsed.TotalMilliseconds;
                 watch.Restart();
+                if (group.WorldSize > 1)
+                {
+                    var flat = cat(parameters.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray()).contiguous();
+                    group.AllReduceSum(flat);
+                    flat.div_(group.WorldSize);
+                    long offset = 0;
+                    using (no_grad())
+                        foreach (var p in parameters)
+                        {
+                            p.grad?.copy_(flat.narrow(0, offset, p.numel()).view(p.shape));
+                            offset += p.numel();
+                        }
+                }
+                if (measured) phases[3] += watch.Elapsed.TotalMilliseconds;
+                watch.Restart();
                 nn.utils.clip_grad_norm_(parameters, 1.0);
                 optimizer.step();
                 optimizer.zero_grad();
-                if (measured) { phases[3] += watch.Elapsed.TotalMilliseconds; windows += batch.Size; }
+                if (measured) { phases[4] += watch.Elapsed.TotalMilliseconds; windows += batch.Size * group.WorldSize; }
                 if (++done == steps + 3) break;
                 watch.Restart();
             }
             double seconds = total.Elapsed.TotalSeconds;
             double stepMs = phases.Sum() / steps;
             string Share(double ms) => $"{100 * ms / phases.Sum():F0} %";
-            Console.WriteLine($"| {name} | {model.parameters().Sum(p => p.numel()) / 1e6:F1} M | {config.Data.BatchSize} | {windows / seconds:F1} | {stepMs:F0} | {Share(phases[0])} | {Share(phases[1])} | {Share(phases[2])} | {Share(phases[3])} | {BackboneBench.PeakRssMb():F0} |");
+            print($"| {name} | {model.parameters().Sum(p => p.numel()) / 1e6:F1} M | {config.Data.BatchSize} | {windows / seconds:F1} | {stepMs:F0} | {Share(phases[0])} | {Share(phases[1])} | {Share(phases[2])} | {Share(phases[3])} | {Share(phases[4])} | {BackboneBench.PeakRssMb():F0} |");
         }
     }
 }

@@ -42,12 +42,12 @@ public static class DistributedEnvironment
         bool cuda = TorchSharp.torch.cuda.is_available();
         // VLA_NCCL_DEVICE=cpu runs the NCCL path on host memory, for a stand-in library (VLA_NCCL_LIBRARY) in tests.
         bool hostNccl = Environment.GetEnvironmentVariable("VLA_NCCL_DEVICE") == "cpu";
-        var device = hostNccl ? TorchSharp.torch.CPU : TorchSharp.torch.device(TorchSharp.DeviceType.CUDA, local);
         return backend switch
         {
             "mpi" => MpiProcessGroup.Create(),
-            "auto" when !cuda => MpiProcessGroup.Create(),
-            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local, device, TcpRendezvous.FromEnvironment()),
+            "auto" when !cuda && !hostNccl => MpiProcessGroup.Create(),
+            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local,
+                hostNccl ? TorchSharp.torch.CPU : TorchSharp.torch.device(TorchSharp.DeviceType.CUDA, local), TcpRendezvous.FromEnvironment()),
             "nccl" => throw new BadInputException("--backend nccl needs CUDA tensors, and CUDA is not available in this build (TorchSharp-cpu); use --backend mpi."),
             _ => throw new BadInputException($"--backend must be mpi, nccl or auto (got '{backend}')."),
         };
