@@ -40,7 +40,9 @@ internal static class DiagnoseCommand
     private static bool Collectives()
     {
         Console.WriteLine($"{"MPI",-22} {(WorkerLauncher.FindMpirun() is { } mpirun ? mpirun : "mpirun not found (apt-get install openmpi-bin)")}; libmpi.so.40 {(MpiProcessGroup.IsAvailable ? "loadable" : "not found")}");
-        Console.WriteLine($"{"NCCL",-22} not in this build (TorchSharp-cpu); used with CUDA builds");
+        string nccl = Environment.GetEnvironmentVariable("VLA_NCCL_LIBRARY") ?? "libnccl.so.2";
+        Console.WriteLine($"{"NCCL",-22} {nccl} {(System.Runtime.InteropServices.NativeLibrary.TryLoad(nccl, out _) ? "loadable" : "not found")}; " +
+            $"CUDA {(TorchSharp.torch.cuda.is_available() ? "available" : "not available (TorchSharp-cpu build)")}");
         if (WorkerLauncher.FindMpirun() is null) return true;
         var lines = new List<string>();
         int code = WorkerLauncher.Run(2, ["diagnose", "--collective-worker"], lines.Add, lines.Add);

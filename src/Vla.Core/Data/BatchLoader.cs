@@ -76,8 +76,9 @@ public sealed class BatchLoader
 
     /// <summary>
     /// This rank's windows of an epoch, grouped into batches: each global batch of
-    /// <c>BatchSize × WorldSize</c> windows is cut into equal contiguous slices, one per rank.
-    /// With several ranks an incomplete last global batch is dropped so every rank takes the same steps.
+    /// <c>BatchSize × WorldSize</c> windows is cut into contiguous slices, one per rank, as equal as
+    /// possible (<see cref="Slice"/>); so the last, smaller global batch is shared too and N ranks see
+    /// exactly the batches one process sees. A last global batch with fewer windows than ranks is dropped.
     /// </summary>
     public List<Window[]> EpochBatches(int epoch)
     {
@@ -89,11 +90,19 @@ public sealed class BatchLoader
         for (int start = 0; start < order.Length; start += global)
         {
             int count = Math.Min(global, order.Length - start);
-            if (count < global && (_options.DropLast || _options.WorldSize > 1)) break;
-            int per = count / _options.WorldSize;
-            batches.Add(order.AsSpan(start + _options.Rank * per, per).ToArray());
+            if (count < global && _options.DropLast) break;
+            if (count < _options.WorldSize) break;
+            var (offset, length) = Slice(count, _options.Rank, _options.WorldSize);
+            batches.Add(order.AsSpan(start + offset, length).ToArray());
         }
         return batches;
+    }
+
+    /// <summary>Rank <paramref name="rank"/>'s contiguous part of <paramref name="count"/> windows: the first <c>count % world</c> ranks take one more.</summary>
+    public static (int Offset, int Length) Slice(int count, int rank, int world)
+    {
+        int size = count / world, extra = count % world;
+        return (rank * size + Math.Min(rank, extra), size + (rank < extra ? 1 : 0));
     }
 
     /// <summary>Number of batches this rank sees per epoch (the same every epoch).</summary>

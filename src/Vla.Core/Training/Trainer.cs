@@ -262,10 +262,12 @@ public sealed class Trainer
     /// <summary>Draws ε and t for the global batch and returns this rank's contiguous slice of both.</summary>
     private static (Tensor Noise, Tensor Time) GlobalNoise(VlaBatch batch, IProcessGroup group, Generator generator)
     {
-        long local = batch.Actions.shape[0], global = local * group.WorldSize;
+        int local = batch.Size;
+        int global = (int)group.AllReduceSum([local])[0];
+        var (offset, _) = BatchLoader.Slice(global, group.Rank, group.WorldSize);
         var noise = randn([global, batch.Actions.shape[1], batch.Actions.shape[2]], batch.Actions.dtype, batch.Actions.device, generator: generator);
         var time = VlaModel.SampleTime(global, generator, batch.Actions.device);
-        return (noise.narrow(0, group.Rank * local, local), time.narrow(0, group.Rank * local, local));
+        return (noise.narrow(0, offset, local), time.narrow(0, offset, local));
     }
 
     /// <summary>Averages the gradients of all ranks: packed into one buffer, one all-reduce, unpacked.</summary>

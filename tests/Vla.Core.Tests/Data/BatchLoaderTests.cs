@@ -97,6 +97,20 @@ public sealed class BatchLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_smaller_last_global_batch_is_shared_so_ranks_see_what_one_process_sees()
+    {
+        var single = Loader(new LoaderOptions { BatchSize = 6, Seed = 3 }).EpochBatches(1);               // 6 + 2 windows
+        var rank0 = Loader(new LoaderOptions { BatchSize = 3, Rank = 0, WorldSize = 2, Seed = 3 }).EpochBatches(1);
+        var rank1 = Loader(new LoaderOptions { BatchSize = 3, Rank = 1, WorldSize = 2, Seed = 3 }).EpochBatches(1);
+        Assert.Equal([3, 1], rank0.Select(b => b.Length));
+        Assert.Equal([3, 1], rank1.Select(b => b.Length));
+        for (int i = 0; i < single.Count; i++) Assert.Equal(single[i], rank0[i].Concat(rank1[i]));
+        Assert.Equal((3, 2), BatchLoader.Slice(5, 1, 2));   // 5 windows: rank 0 takes 3, rank 1 the last 2
+        var three = Loader(new LoaderOptions { BatchSize = 3, Rank = 0, WorldSize = 3, Seed = 3 }).EpochBatches(1);
+        Assert.Equal([3], three.Select(b => b.Length));      // 8 windows over 3 ranks: one global batch split 3 / 3 / 2
+    }
+
+    [Fact]
     public void Tensors_have_the_documented_shapes()
     {
         using var scope = torch.NewDisposeScope();
