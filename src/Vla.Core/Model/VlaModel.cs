@@ -61,9 +61,17 @@ public sealed class VlaModel : nn.Module
               ?? throw new BadInputException($"data.tokenizer_name_or_path: '{config.Data.TokenizerNameOrPath}' does not exist.");
         var backbone = Weights.ModelWeights.LoadBackbone(modelDir);
         CheckFits(config, backbone.Config);
-        manual_seed(seed);
-        return new VlaModel(config, backbone, PaliGemmaTokenizer.Load(tokenizerDir));
+        var tokenizer = PaliGemmaTokenizer.Load(tokenizerDir);
+        // TorchSharp's layers initialize from the process-wide generator: hold it while seeding and
+        // building, so two models built at once (tests, notebooks) cannot interleave their draws.
+        lock (InitGate)
+        {
+            manual_seed(seed);
+            return new VlaModel(config, backbone, tokenizer);
+        }
     }
+
+    private static readonly Lock InitGate = new();
 
     /// <summary>Throws when the data layout in <paramref name="config"/> does not fit the backbone.</summary>
     public static void CheckFits(VlaConfig config, PaliGemmaConfig backbone)

@@ -232,12 +232,15 @@ public sealed class Trainer
         return stats;
     }
 
-    /// <summary>Validation loss (fixed noise and times), sampled-chunk MSE and the mean-chunk baseline, over every validation window.</summary>
+    /// <summary>
+    /// Validation loss, sampled-chunk MSE and the mean-chunk baseline over every validation window. Each
+    /// window's noise and flow time come from a generator seeded by the run seed and the window itself, so
+    /// the figures do not depend on batch size, sharding or the number of processes.
+    /// </summary>
     public static ValidationMetrics Validate(VlaModel model, BatchLoader loader, Normalizer normalizer, VlaConfig config, IProcessGroup? group = null, CancellationToken ct = default)
     {
         model.eval();
         using var noGrad = no_grad();
-        using var generator = new Generator((ulong)(config.Training.Seed + ValidationSeedOffset));
         var mean = (float[])normalizer.Stats.Action.Mean.Clone();
         normalizer.NormalizeActions(mean);
         double loss = 0, mse = 0, baseline = 0, weight = 0;
@@ -246,9 +249,10 @@ public sealed class Trainer
             using var _ = batch;
             using var guard = NativeCallGuard.Enter();
             using var scope = NewDisposeScope();
+            var (noise, time, start) = WindowNoise(batch, config.Training.Seed + ValidationSeedOffset);
             double steps = batch.ActionMask.sum().item<long>();
-            loss += model.ComputeLoss(batch, generator: generator).item<float>() * steps;
-            var sampled = model.SampleActions(batch.Images, batch.Prompts, batch.State, config.Model.ActionHeadConfig.NumInferenceSteps, generator: generator);
+            loss += model.ComputeLoss(batch, noise, time).item<float>() * steps;
+            var sampled = model.SampleActions(batch.Images, batch.Prompts, batch.State, config.Model.ActionHeadConfig.NumInferenceSteps, noise: start);
             mse += VlaModel.MaskedMse(sampled, batch.Actions, batch.ActionMask).item<float>() * steps;
             var meanChunk = tensor(mean).expand_as(batch.Actions);
             baseline += VlaModel.MaskedMse(meanChunk, batch.Actions, batch.ActionMask).item<float>() * steps;
@@ -257,6 +261,23 @@ public sealed class Trainer
         model.train();
         var totals = (group ?? new SingleProcessGroup()).AllReduceSum([loss, mse, baseline, weight]); // each rank saw its own windows
         return new ValidationMetrics(totals[0] / totals[3], totals[1] / totals[3], totals[2] / totals[3]);
+    }
+
+    /// <summary>Per-window loss noise, flow time and sampling start noise, each from a generator seeded by the window.</summary>
+    private static (Tensor Noise, Tensor Time, Tensor Start) WindowNoise(VlaBatch batch, long seed)
+    {
+        long horizon = batch.Actions.shape[1], dim = batch.Actions.shape[2];
+        var noise = new List<Tensor>();
+        var time = new List<Tensor>();
+        var start = new List<Tensor>();
+        foreach (var w in batch.Windows)
+        {
+            using var generator = new Generator((ulong)(seed * 1_000_003 + w.Episode * 10_007L + w.Step));
+            noise.Add(randn([1, horizon, dim], generator: generator));
+            time.Add(VlaModel.SampleTime(1, generator));
+            start.Add(randn([1, horizon, dim], generator: generator));
+        }
+        return (cat(noise, 0), cat(time, 0), cat(start, 0));
     }
 
     /// <summary>Draws ε and t for the global batch and returns this rank's contiguous slice of both.</summary>
