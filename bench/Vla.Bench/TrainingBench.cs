@@ -77,19 +77,7 @@ internal static class TrainingBench
                 loss.backward();
                 if (measured) phases[2] += watch.Elapsed.TotalMilliseconds;
                 watch.Restart();
-                if (group.WorldSize > 1)
-                {
-                    var flat = cat(parameters.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray()).contiguous();
-                    group.AllReduceSum(flat);
-                    flat.div_(group.WorldSize);
-                    long offset = 0;
-                    using (no_grad())
-                        foreach (var p in parameters)
-                        {
-                            p.grad?.copy_(flat.narrow(0, offset, p.numel()).view(p.shape));
-                            offset += p.numel();
-                        }
-                }
+                if (group.WorldSize > 1) Vla.Distributed.GradientAverager.Average(parameters, group);
                 if (measured) phases[3] += watch.Elapsed.TotalMilliseconds;
                 watch.Restart();
                 nn.utils.clip_grad_norm_(parameters, 1.0);

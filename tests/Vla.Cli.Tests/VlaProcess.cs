@@ -44,4 +44,23 @@ internal static class VlaProcess
     }
 
     public static Task<Result> RunAsync(params string[] args) => RunAsync(args, null, null);
+
+    /// <summary>
+    /// Writes configs/sample.yaml into <paramref name="folder"/> with absolute data paths, runs under
+    /// <paramref name="folder"/>, and the given text replacements applied; returns its path.
+    /// </summary>
+    public static string SampleConfig(string folder, params (string From, string To)[] replacements)
+    {
+        string text = File.ReadAllText(Path.Combine(RepoRoot, "configs", "sample.yaml"))
+            .Replace("../data-samples/", Path.Combine(RepoRoot, "data-samples") + "/")
+            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {folder}");
+        foreach (var (from, to) in replacements)
+        {
+            if (!text.Contains(from, StringComparison.Ordinal)) throw new ArgumentException($"sample.yaml has no '{from}'.");
+            text = text.Replace(from, to);
+        }
+        string path = Path.Combine(folder, "sample-test.yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
 }

@@ -132,7 +132,12 @@ public sealed class Trainer
                 watch.Restart();
                 loss.backward();
                 timing["backward"] += watch.Elapsed.TotalSeconds;
-                if (group.WorldSize > 1) AverageGradients(parameters, group, timing);
+                if (group.WorldSize > 1)
+                {
+                    var reduceWatch = Stopwatch.StartNew();
+                    GradientAverager.Average(parameters, group);
+                    timing["all_reduce"] = timing.GetValueOrDefault("all_reduce") + reduceWatch.Elapsed.TotalSeconds;
+                }
                 watch.Restart();
                 double gradNorm = t.GradClipNorm > 0 ? nn.utils.clip_grad_norm_(parameters, t.GradClipNorm) : GradientNorm(parameters);
                 optimizer.step();
@@ -289,26 +294,6 @@ public sealed class Trainer
         var noise = randn([global, batch.Actions.shape[1], batch.Actions.shape[2]], batch.Actions.dtype, batch.Actions.device, generator: generator);
         var time = VlaModel.SampleTime(global, generator, batch.Actions.device);
         return (noise.narrow(0, offset, local), time.narrow(0, offset, local));
-    }
-
-    /// <summary>Averages the gradients of all ranks: packed into one buffer, one all-reduce, unpacked.</summary>
-    private static void AverageGradients(IReadOnlyList<Parameter> parameters, IProcessGroup group, Dictionary<string, double> timing)
-    {
-        var watch = Stopwatch.StartNew();
-        using var scope = NewDisposeScope();
-        var flat = cat(parameters.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray()).contiguous();
-        group.AllReduceSum(flat);
-        flat.div_(group.WorldSize);
-        long offset = 0;
-        using var noGrad = no_grad();
-        foreach (var p in parameters)
-        {
-            long n = p.numel();
-            if (p.grad is null) p.grad = zeros_like(p).DetachFromDisposeScope();
-            p.grad.copy_(flat.narrow(0, offset, n).view(p.shape));
-            offset += n;
-        }
-        timing["all_reduce"] = timing.GetValueOrDefault("all_reduce") + watch.Elapsed.TotalSeconds;
     }
 
     /// <summary>Says once, up front, when prompts will be cut to <c>data.prompt_max_len</c> tokens.</summary>

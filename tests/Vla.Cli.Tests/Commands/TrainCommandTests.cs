@@ -25,13 +25,7 @@ public sealed class TrainCommandTests : IDisposable
     public async Task Killing_a_run_while_it_saves_leaves_every_published_checkpoint_loadable()
     {
         // One-episode-per-batch training that saves model_best and checkpoint_epoch_N after every short epoch.
-        string config = Path.Combine(_temp, "c.yaml");
-        File.WriteAllText(config, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
-            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
-            .Replace("save_every_n_epochs: 5", "save_every_n_epochs: 1")
-            .Replace("epochs: 20", "epochs: 1000")
-            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));
-        File.AppendAllText(config, "");
+        string config = VlaProcess.SampleConfig(_temp, ("save_every_n_epochs: 5", "save_every_n_epochs: 1"), ("epochs: 20", "epochs: 1000"));
         using var process = VlaProcess.Start(["train", "--config", config, "--train-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val"),
             "--val-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val", "episodes-000.parquet")], VlaProcess.RepoRoot);
         string checkpoints = Path.Combine(_temp, "sample", "checkpoints");

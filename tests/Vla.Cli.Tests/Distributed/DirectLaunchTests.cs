@@ -24,14 +24,7 @@ public sealed class DirectLaunchTests : IDisposable
         return output;
     }
 
-    private string Config()
-    {
-        string path = Path.Combine(_temp, "c.yaml");
-        File.WriteAllText(path, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
-            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
-            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));
-        return path;
-    }
+    private string Config() => VlaProcess.SampleConfig(_temp);
 
     [Fact]
     public async Task Workers_started_directly_join_through_the_tcp_rendezvous()

@@ -11,16 +11,8 @@ public sealed class DistributedTrainingTests : IDisposable
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
     /// <summary>The sample config with an absolute data path, a global batch of 8 and the runs under the temp folder.</summary>
-    private string Config(int epochs = 1)
-    {
-        string path = Path.Combine(_temp, "c.yaml");
-        File.WriteAllText(path, File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"))
-            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
-            .Replace("batch_size: 16", "batch_size: 8")
-            .Replace("epochs: 20", $"epochs: {epochs}")
-            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}"));
-        return path;
-    }
+    private string Config(int epochs = 1) =>
+        VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("epochs: 20", $"epochs: {epochs}"));
 
     private static Dictionary<string, Tensor> Weights(string checkpoint)
     {
