@@ -30,6 +30,15 @@ public sealed class ImageStore
         _budgetBytes = budgetBytes;
     }
 
+    /// <summary>A store that reads the images of <paramref name="episode"/> alone (for viewers holding an episode but not its dataset).</summary>
+    public static ImageStore ForEpisode(Episode episode, long budgetBytes = 64L << 20)
+    {
+        int fileIndex = episode.Steps[0].FileIndex;
+        var files = new string[fileIndex + 1];
+        Array.Fill(files, episode.File); // only index fileIndex is ever read
+        return new ImageStore(files, budgetBytes);
+    }
+
     /// <summary>Bytes of encoded images held in the cache now.</summary>
     public long CachedBytes { get { lock (_gate) return _cachedBytes; } }
 

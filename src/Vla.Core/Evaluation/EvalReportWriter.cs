@@ -56,14 +56,18 @@ public static class EvalReportWriter
     private static string G(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 
     /// <summary>The report: summary table, error per horizon step, per dimension, and predicted vs true trajectories (inline SVG, no script).</summary>
-    public static string Html(EvalResult result)
+    public static string Html(EvalResult result) =>
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>VLA evaluation</title><style>" +
+        "body{font-family:sans-serif;margin:24px;color:#222;max-width:1120px}</style></head><body>" + Body(result) + "</body></html>";
+
+    /// <summary>The report as one self-contained HTML fragment (styles scoped to it): what notebooks display.</summary>
+    public static string Body(EvalResult result)
     {
         var c = result.Combined;
         var html = new StringBuilder();
-        html.Append("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>VLA evaluation</title><style>")
-            .Append("body{font-family:sans-serif;margin:24px;color:#222;max-width:1120px}h1{font-size:20px}h2{font-size:16px;margin-top:28px}")
-            .Append("table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 10px;text-align:right}th{background:#f5f5f5}")
-            .Append(".charts{display:flex;flex-wrap:wrap;gap:12px}.note{color:#666;font-size:12px}</style></head><body>");
+        html.Append("<div class=\"vla-eval\"><style>.vla-eval h1{font-size:20px}.vla-eval h2{font-size:16px;margin-top:28px}")
+            .Append(".vla-eval table{border-collapse:collapse;font-size:13px}.vla-eval td,.vla-eval th{border:1px solid #ddd;padding:4px 10px;text-align:right}.vla-eval th{background:#f5f5f5}")
+            .Append(".vla-eval .charts{display:flex;flex-wrap:wrap;gap:12px}.vla-eval .note{color:#666;font-size:12px}</style>");
         html.Append($"<h1>VLA evaluation</h1><p>Checkpoint <code>{WebUtility.HtmlEncode(result.Checkpoint)}</code>, {c.Windows} windows, ")
             .Append($"{result.NumInferenceSteps} Euler steps, seed {result.Seed}.</p>");
         html.Append("<table><tr><th style=\"text-align:left\">dataset</th><th>windows</th><th>MSE</th><th>baseline MSE</th><th>MAE</th><th>baseline MAE</th><th>MSE (normalized)</th><th>accuracy</th></tr>");
@@ -99,6 +103,6 @@ public static class EvalReportWriter
             }
             html.Append("</div>");
         }
-        return html.Append("</body></html>").ToString();
+        return html.Append("</div>").ToString();
     }
 }

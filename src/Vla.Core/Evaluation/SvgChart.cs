@@ -23,15 +23,15 @@ public static class SvgChart
     private static string Label(double v) => Math.Abs(v) >= 1000 || (Math.Abs(v) < 0.01 && v != 0)
         ? v.ToString("0.#E+0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
 
-    /// <summary>A line chart; x is the index 0…n−1 scaled to <paramref name="xStart"/> + i.</summary>
-    public static string Lines(string title, string xLabel, string yLabel, IReadOnlyList<Series> series, int xStart = 0)
+    /// <summary>A line chart; point i sits at x = <paramref name="xStart"/> + i · <paramref name="xStep"/>.</summary>
+    public static string Lines(string title, string xLabel, string yLabel, IReadOnlyList<Series> series, long xStart = 0, long xStep = 1)
     {
         int n = series.Max(s => s.Values.Count);
         var (lo, hi) = Range(series.SelectMany(s => s.Values));
         var svg = Frame(title, xLabel, yLabel, lo, hi, out var Y);
         double X(int i) => Left + (n <= 1 ? 0.5 : i / (double)(n - 1)) * (Width - Left - Right);
         for (int i = 0; i < n; i += Math.Max(1, n / 8))
-            svg.Append($"<text x=\"{F(X(i))}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">{i + xStart}</text>");
+            svg.Append($"<text x=\"{F(X(i))}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">{xStart + i * xStep}</text>");
         foreach (var s in series)
         {
             var points = string.Join(" ", s.Values.Select((v, i) => double.IsFinite(v) ? $"{F(X(i))},{F(Y(v))}" : null).Where(p => p is not null));

@@ -27,6 +27,8 @@ public sealed class Trainer
         public Action<TrainProgress>? Progress { get; init; }
         /// <summary>Called with every train.log line.</summary>
         public Action<string>? Log { get; init; }
+        /// <summary>Filled with every step's loss and every epoch's results as they happen (rank 0 only).</summary>
+        public TrainingHistory? History { get; init; }
         /// <summary>The data-parallel group this process belongs to (single process when null).</summary>
         public IProcessGroup? ProcessGroup { get; init; }
     }
@@ -151,6 +153,7 @@ public sealed class Trainer
                 windowsSinceLog += batch.Size;
                 double samplesPerSecond = windowsSinceLog / Math.Max(logWatch.Elapsed.TotalSeconds, 1e-9);
                 if (leader) options.Progress?.Invoke(new TrainProgress(epoch, t.Epochs, batches, loader.BatchesPerEpoch, lossValue, samplesPerSecond));
+                if (leader) options.History?.Add(new TrainingHistory.StepLoss(step, epoch, lossValue));
                 if (step % t.LogInterval == 0)
                 {
                     log.Metrics("train", step, new Dictionary<string, object>
@@ -179,6 +182,7 @@ public sealed class Trainer
                 record["val_baseline_mse"] = lastValidation.BaselineMse;
             }
             log.Metrics("epoch", step, record);
+            if (leader) options.History?.Add(new TrainingHistory.EpochSummary(epoch, step, trainLoss, lastValidation));
             log.Info($"epoch {epoch}/{t.Epochs}: train loss {trainLoss:F4}" + (lastValidation is null ? "" :
                 $", val loss {lastValidation.Loss:F4}, val action MSE {lastValidation.ActionMse:F4} (mean-chunk baseline {lastValidation.BaselineMse:F4})"));
 
