@@ -1,0 +1,65 @@
+using System.Text;
+using Vla.Data;
+using Vla.Evaluation;
+
+namespace Vla.Kernel.Rendering;
+
+/// <summary>
+/// An episode as one HTML block: its prompt, a strip of frames from both cameras with step numbers, and
+/// the state and action of every dimension over time.
+/// </summary>
+public static class EpisodeHtml
+{
+    /// <summary>Most dimensions drawn in one chart before the rest move to another.</summary>
+    private const int DimsPerChart = 7;
+
+    /// <summary>Renders <paramref name="episode"/>, reading its frames from <paramref name="images"/> (or from its file when null).</summary>
+    public static string Render(Episode episode, ImageStore? images = null, int maxFrames = 8, int frameWidth = 96)
+    {
+        images ??= ImageStore.ForEpisode(episode);
+        var html = new StringBuilder("<div class=\"vla\">").Append(Html.Style);
+        html.Append($"<h3>Episode {episode.Index}: “{Html.Encode(episode.Prompt)}”</h3>")
+            .Append($"<p class=\"note\">{episode.Length} steps · {Html.Encode(Path.GetFileName(episode.File))}, rows {episode.FirstRow}–{episode.FirstRow + episode.Length - 1}</p>");
+
+        var shown = FrameSteps(episode.Length, maxFrames);
+        foreach (int camera in new[] { 1, 2 })
+        {
+            var frames = shown.Select(i => (Step: i, Bytes: images.Get(episode.Steps[i], camera))).ToList();
+            if (frames.All(f => f.Bytes is null)) continue;
+            html.Append($"<div class=\"note\">camera {camera}{(camera == 1 ? " (main)" : " (wrist / auxiliary)")}</div><div class=\"row\">");
+            foreach (var (step, bytes) in frames)
+            {
+                html.Append("<div class=\"frame\">")
+                    .Append(bytes is null ? $"<div style=\"width:{frameWidth}px;height:{frameWidth}px;background:#eee\"></div>" : Html.Img(bytes, frameWidth, $"camera {camera}, step {step}"))
+                    .Append($"step {step}</div>");
+            }
+            html.Append("</div>");
+        }
+
+        html.Append("<div class=\"row\">");
+        AppendCurves(html, "state", episode.Steps.Select(s => s.State).ToList());
+        if (episode.Steps[0].Action.Length > 0) AppendCurves(html, "action", episode.Steps.Select(s => s.Action).ToList());
+        return html.Append("</div></div>").ToString();
+    }
+
+    /// <summary>Up to <paramref name="max"/> step indices spread evenly from the first step to the last.</summary>
+    internal static IReadOnlyList<int> FrameSteps(int length, int max)
+    {
+        if (length <= max) return Enumerable.Range(0, length).ToList();
+        return Enumerable.Range(0, max).Select(i => (int)Math.Round(i * (length - 1) / (double)(max - 1))).Distinct().ToList();
+    }
+
+    private static void AppendCurves(StringBuilder html, string name, IReadOnlyList<float[]> rows)
+    {
+        int dims = rows[0].Length;
+        for (int first = 0; first < dims; first += DimsPerChart)
+        {
+            int count = Math.Min(DimsPerChart, dims - first);
+            var series = Enumerable.Range(first, count)
+                .Select(d => new SvgChart.Series($"{d}", rows.Select(r => (double)r[d]).ToList(), SvgChart.Palette[(d - first) % SvgChart.Palette.Length], Dashed: d - first >= SvgChart.Palette.Length))
+                .ToList();
+            string title = dims <= DimsPerChart ? $"{name} per dimension" : $"{name} dimensions {first}–{first + count - 1}";
+            html.Append(SvgChart.Lines(title, "step", name, series));
+        }
+    }
+}
