@@ -1,0 +1,78 @@
+using System.Text.Json;
+
+namespace Vla.Kernel.Tests;
+
+/// <summary>The headless runner on small notebooks made here: failures name the notebook, cell and error.</summary>
+public sealed class NotebookRunnerTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("vla-nb-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private string Notebook(string name, params (string Kind, string Source)[] cells)
+    {
+        var json = new
+        {
+            cells = cells.Select(c => c.Kind == "md"
+                ? (object)new { cell_type = "markdown", metadata = new { }, source = c.Source }
+                : new { cell_type = "code", execution_count = (int?)null, metadata = new { polyglot_notebook = new { kernelName = "csharp" } }, outputs = Array.Empty<object>(), source = c.Source }),
+            metadata = new { kernelspec = new { display_name = ".NET (C#)", language = "C#", name = ".net-csharp" },
+                             polyglot_notebook = new { kernelInfo = new { defaultKernelName = "csharp", items = new[] { new { name = "csharp", aliases = Array.Empty<string>() } } } } },
+            nbformat = 4, nbformat_minor = 5,
+        };
+        string path = Path.Combine(_folder, name);
+        File.WriteAllText(path, JsonSerializer.Serialize(json));
+        return path;
+    }
+
+    [Fact]
+    public async Task A_failing_cell_stops_the_run_and_is_named_with_its_notebook_number_and_error()
+    {
+        string path = Notebook("broken.ipynb",
+            ("md", "# A notebook with a bug"),
+            ("code", "var answer = 6 * 7;\nConsole.WriteLine($\"answer {answer}\");"),
+            ("code", "throw new InvalidOperationException(\"the sensor is unplugged\");"),
+            ("code", "Console.WriteLine(\"never reached\");"));
+        string output = Path.Combine(_folder, "out");
+
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", output]);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"{path}: cell 3 failed: System.InvalidOperationException: the sensor is unplugged", run.Error);
+        Assert.Contains("broken.ipynb: cell 2/4 ok", run.Output);
+        Assert.DoesNotContain("cell 4/4", run.Output);
+        string executed = File.ReadAllText(Path.Combine(output, "broken.ipynb"));
+        Assert.Contains("answer 42", executed);            // the cell before the failure kept its output
+        Assert.Contains("the sensor is unplugged", executed); // and the failing cell its error
+        Assert.DoesNotContain("never reached\\n", executed.Replace("Console.WriteLine(\\\"never reached\\\")", ""));
+    }
+
+    [Fact]
+    public async Task A_compile_error_names_the_cell_and_the_compiler_message()
+    {
+        string path = Notebook("typo.ipynb", ("code", "int x = 1;"), ("code", "x.Lenght"));
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path]);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"{path}: cell 2 failed: (1,3): error CS1061: 'int' does not contain a definition for 'Lenght'", run.Error);
+    }
+
+    [Fact]
+    public async Task A_working_notebook_passes_runs_in_its_own_folder_and_prints_per_cell_timing()
+    {
+        File.WriteAllText(Path.Combine(_folder, "beside.txt"), "found");
+        string path = Notebook("ok.ipynb", ("code", "System.IO.File.ReadAllText(\"beside.txt\")"), ("code", "1.5.ToString()"));
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", Path.Combine(_folder, "out")]);
+        Assert.True(run.ExitCode == 0, run.Output + run.Error);
+        Assert.Matches(@"ok\.ipynb: cell 1/2 ok \(\d+\.\d s\)", run.Output);
+        Assert.Contains("ok.ipynb: 2 code cells ok", run.Output);
+        Assert.Contains("found", File.ReadAllText(Path.Combine(_folder, "out", "ok.ipynb")));
+    }
+
+    [Fact]
+    public async Task A_path_that_is_not_a_notebook_exits_2()
+    {
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", Path.Combine(_folder, "missing.ipynb")]);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("missing.ipynb: not a notebook file (.ipynb or .dib).", run.Error);
+    }
+}
