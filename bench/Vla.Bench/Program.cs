@@ -1,14 +1,22 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- data|backbone|train|predict [--quick]; mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict] [--quick] (compare, the PyTorch side-by-side, is the default); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
-string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "data";
+if (int.TryParse(Environment.GetEnvironmentVariable(Vla.Distributed.WorkerLauncher.ThreadsVariable), out int threads) && threads > 0)
+    TorchSharp.torch.set_num_threads(threads); // VLA_THREADS, as the trainer reads it
+string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "compare";
 if (what != "allreduce" || Vla.Distributed.DistributedEnvironment.Detect().Rank == 0)
     Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}");
 switch (what)
 {
+    case "compare":
+        await CompareBench.RunAsync(repoRoot, quick);
+        return 0;
+    case "rss":
+        await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
+        return 0;
     case "data":
         await DataPipelineBench.RunAsync(repoRoot, quick);
         return 0;
@@ -25,6 +33,6 @@ switch (what)
         BackboneBench.Run(quick);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: data, backbone, train, predict, allreduce)");
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, backbone, train, predict, allreduce)");
         return 2;
 }
