@@ -50,8 +50,14 @@ public sealed class TrainingHistory
         string path = Path.Combine(experimentDir, "logs", "metrics.jsonl");
         if (!File.Exists(path)) throw new BadInputException($"{path}: no such file (is '{experimentDir}' a training run's folder?).");
         var history = new TrainingHistory();
+        // A run still training may be mid-way through writing its last line: read only finished lines.
+        string text;
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+        using (var reader = new StreamReader(stream))
+            text = reader.ReadToEnd();
+        var lines = text.Split('\n');
         int lineNumber = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach (string line in lines.Take(lines.Length - 1))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;

@@ -20,6 +20,21 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_history_given_to_the_trainer_records_every_step_and_the_epochs_metrics_jsonl_holds()
+    {
+        var history = new TrainingHistory();
+        int changes = 0;
+        history.Changed += _ => changes++;
+        var result = await Trainer.RunAsync(_fixture.Config(experiment: "history"), new Trainer.Options { History = history });
+        Assert.Equal(result.Steps, history.Steps.Count);
+        Assert.Equal(Enumerable.Range(1, (int)result.Steps).Select(s => (long)s), history.Steps.Select(s => s.Step));
+        Assert.Equal(result.Steps + result.Epochs, changes);
+        var fromLog = TrainingHistory.Load(result.ExperimentDir);
+        Assert.Equal(history.Epochs, fromLog.Epochs); // same records, read back from logs/metrics.jsonl
+        Assert.Equal(result.Validation, history.Epochs[^1].Validation);
+    }
+
+    [Fact]
     public async Task Resuming_after_epoch_2_of_4_reproduces_the_uninterrupted_run()
     {
         var whole = await Trainer.RunAsync(_fixture.Config(epochs: 4, experiment: "whole"), new Trainer.Options());
