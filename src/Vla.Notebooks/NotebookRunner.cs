@@ -24,7 +24,8 @@ internal sealed class NotebookRunner(TextWriter log)
     /// <param name="CellTimeout">Longest a cell may run.</param>
     public sealed record Options(string? OutputDir, TimeSpan CellTimeout);
 
-    private static readonly KernelInfoCollection Kernels = new()
+    /// <summary>The cell languages these notebooks use (C# code, markdown prose).</summary>
+    internal static readonly KernelInfoCollection Kernels = new()
     {
         new DocKernelInfo("csharp", "C#", ["c#", "C#", "cs"]),
         new DocKernelInfo("markdown", "Markdown", ["md"]),
@@ -60,8 +61,8 @@ internal sealed class NotebookRunner(TextWriter log)
                     break;
                 }
                 var result = await send;
+                cell.ExecutionOrder = reports.Count + 1; // before collecting: a return value records it
                 string? error = CellOutputs.Collect(result.Events, cell);
-                cell.ExecutionOrder = reports.Count + 1;
                 reports.Add(new CellReport(i + 1, watch.Elapsed, error));
                 log.WriteLine(error is null
                     ? $"{name}: cell {i + 1}/{total} ok ({watch.Elapsed.TotalSeconds:0.0} s)"
