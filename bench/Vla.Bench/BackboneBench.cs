@@ -95,9 +95,5 @@ internal static class BackboneBench
     }
 
     /// <summary>The process's peak resident set (VmHWM), in MB.</summary>
-    public static double PeakRssMb()
-    {
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
-    }
+    public static double PeakRssMb() => Measure.ProcStatusMb("VmHWM");
 }

@@ -250,8 +250,7 @@ internal static class CompareBench
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        return Measure.ProcStatusMb("VmRSS");
     }
 
     private static double Round(double v, int digits = 1) => Math.Round(v, digits);

@@ -19,6 +19,13 @@ internal static class Measure
         return times;
     }
 
+    /// <summary>A size field of /proc/self/status (VmRSS, VmHWM, …), in MB.</summary>
+    public static double ProcStatusMb(string field)
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field + ":", StringComparison.Ordinal));
+        return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+    }
+
     public static double Median(double[] values)
     {
         var sorted = values.Order().ToArray();

@@ -19,8 +19,7 @@ public sealed class KernelFormatterTests
     public async Task An_episode_shows_frames_of_both_cameras_with_step_numbers_its_prompt_and_curves()
     {
         using var session = await KernelSession.StartAsync();
-        var events = await session.SubmitAsync($"using Vla.Data; var ds = await EpisodeDataset.OpenAsync([{Train}], new DataOptions()); ds.Episodes[0]");
-        string html = Assert.Single(KernelSession.Html(events.OfType<ReturnValueProduced>()));
+        string html = await session.ReturnedHtmlAsync($"using Vla.Data; var ds = await EpisodeDataset.OpenAsync([{Train}], new DataOptions()); ds.Episodes[0]");
         Assert.Contains("Episode 0: “pick up the yellow cube”", html);
         Assert.Equal(16, Regex.Matches(html, "<img src=\"data:image/png;base64,").Count); // 8 frames × 2 cameras
         Assert.Contains("step 0</div>", html);
@@ -34,8 +33,7 @@ public sealed class KernelFormatterTests
     public async Task Normalization_stats_show_a_row_and_a_range_bar_per_dimension()
     {
         using var session = await KernelSession.StartAsync();
-        var events = await session.SubmitAsync($"using Vla.Data; NormalizationStats.Compute(await EpisodeDataset.OpenAsync([{Train}], new DataOptions()))");
-        string html = Assert.Single(KernelSession.Html(events.OfType<ReturnValueProduced>()));
+        string html = await session.ReturnedHtmlAsync($"using Vla.Data; NormalizationStats.Compute(await EpisodeDataset.OpenAsync([{Train}], new DataOptions()))");
         Assert.Contains("state (7 dimensions, 1438 rows)", html);
         Assert.Contains("action (7 dimensions, 1438 rows)", html);
         Assert.Equal(14, Regex.Matches(html, "<svg").Count); // one range bar per dimension
@@ -46,7 +44,7 @@ public sealed class KernelFormatterTests
     public async Task A_training_history_shows_the_loss_and_the_validation_curves()
     {
         using var session = await KernelSession.StartAsync();
-        var events = await session.SubmitAsync("""
+        string html = await session.ReturnedHtmlAsync("""
             using Vla.Training;
             var h = new TrainingHistory();
             for (int s = 1; s <= 20; s++) h.Add(new TrainingHistory.StepLoss(s, 1 + (s - 1) / 10, 1.0 / s));
@@ -54,7 +52,6 @@ public sealed class KernelFormatterTests
             h.Add(new TrainingHistory.EpochSummary(2, 20, 0.25, new ValidationMetrics(0.2, 0.15, 0.6)));
             h
             """);
-        string html = Assert.Single(KernelSession.Html(events.OfType<ReturnValueProduced>()));
         Assert.Contains("step 20, epoch 2, loss 0.05", html);
         Assert.Contains("val action MSE 0.15 (mean-chunk baseline 0.6)", html);
         Assert.Contains(">training loss<", html);
@@ -85,8 +82,7 @@ public sealed class KernelFormatterTests
     public async Task An_action_chunk_shows_a_row_per_step_and_a_curve_per_dimension()
     {
         using var session = await KernelSession.StartAsync();
-        var events = await session.SubmitAsync("new Vla.Inference.ActionChunk([0.5f, -1f, 0.25f, 2f, 0f, 1f], 3, 2)");
-        string html = Assert.Single(KernelSession.Html(events.OfType<ReturnValueProduced>()));
+        string html = await session.ReturnedHtmlAsync("new Vla.Inference.ActionChunk([0.5f, -1f, 0.25f, 2f, 0f, 1f], 3, 2)");
         Assert.Contains("Action chunk: 3 steps × 2 dimensions", html);
         Assert.Contains("<tr><td>1</td><td>0.25</td><td>2</td></tr>", html);
         Assert.Equal(2, Regex.Matches(html, "<polyline").Count);
@@ -97,7 +93,7 @@ public sealed class KernelFormatterTests
     public async Task An_evaluation_result_shows_the_report_with_per_step_and_per_dimension_errors()
     {
         using var session = await KernelSession.StartAsync();
-        var events = await session.SubmitAsync($$"""
+        string html = await session.ReturnedHtmlAsync($$"""
             using Vla.Data;
             using Vla.Evaluation;
             var stats = NormalizationStats.Compute(await EpisodeDataset.OpenAsync([{{Train}}], new DataOptions()));
@@ -111,7 +107,6 @@ public sealed class KernelFormatterTests
                 Log = [],
             }
             """);
-        string html = Assert.Single(KernelSession.Html(events.OfType<ReturnValueProduced>()));
         Assert.Contains("Checkpoint <code>ckpt</code>, 1 windows, 10 Euler steps, seed 0.", html);
         Assert.Contains(">Error per horizon step<", html);
         Assert.Contains(">MSE per action dimension<", html);

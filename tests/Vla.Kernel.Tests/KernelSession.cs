@@ -31,6 +31,10 @@ internal sealed class KernelSession : IDisposable
         return result.Events;
     }
 
+    /// <summary>Submits <paramref name="code"/> and returns the text/html of the one value it returns.</summary>
+    public async Task<string> ReturnedHtmlAsync(string code) =>
+        Assert.Single(Html((await SubmitAsync(code)).OfType<ReturnValueProduced>()));
+
     /// <summary>The text/html of every displayed or returned value, in order.</summary>
     public static List<string> Html(IEnumerable<KernelEvent> events) => events.OfType<DisplayEvent>()
         .SelectMany(e => e.FormattedValues).Where(v => v.MimeType == "text/html").Select(v => v.Value).ToList();

@@ -22,8 +22,7 @@ public static class ActionChunkHtml
         }
         html.Append("</table>");
         var series = Enumerable.Range(0, chunk.PerActionDim)
-            .Select(d => new SvgChart.Series($"{d}", Enumerable.Range(0, chunk.Horizon).Select(h => (double)chunk[h, d]).ToList(),
-                SvgChart.Palette[d % SvgChart.Palette.Length], Dashed: d >= SvgChart.Palette.Length))
+            .Select(d => Html.DimensionSeries(d, d, Enumerable.Range(0, chunk.Horizon).Select(h => (double)chunk[h, d]).ToList()))
             .ToList();
         html.Append(SvgChart.Lines("actions over the chunk", "chunk step", "action (data units)", series));
         return html.Append("</div></div>").ToString();

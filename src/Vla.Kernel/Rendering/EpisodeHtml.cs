@@ -56,7 +56,7 @@ public static class EpisodeHtml
         {
             int count = Math.Min(DimsPerChart, dims - first);
             var series = Enumerable.Range(first, count)
-                .Select(d => new SvgChart.Series($"{d}", rows.Select(r => (double)r[d]).ToList(), SvgChart.Palette[(d - first) % SvgChart.Palette.Length], Dashed: d - first >= SvgChart.Palette.Length))
+                .Select(d => Html.DimensionSeries(d, d - first, rows.Select(r => (double)r[d]).ToList()))
                 .ToList();
             string title = dims <= DimsPerChart ? $"{name} per dimension" : $"{name} dimensions {first}–{first + count - 1}";
             html.Append(SvgChart.Lines(title, "step", name, series));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Vla.Evaluation;
 
 namespace Vla.Kernel.Rendering;
 
@@ -22,6 +23,13 @@ internal static class Html
     /// <summary>An <c>img</c> element drawn at <paramref name="width"/> CSS pixels, kept sharp when small images are enlarged.</summary>
     public static string Img(byte[] bytes, int width, string alt) =>
         $"<img src=\"{DataUri(bytes)}\" width=\"{width}\" alt=\"{Encode(alt)}\" style=\"image-rendering:pixelated;display:block\"/>";
+
+    /// <summary>
+    /// The curve of one dimension, the <paramref name="slot"/>-th in its chart: palette colours in turn,
+    /// dashed once the palette is used up, so every curve of a chart stays distinguishable.
+    /// </summary>
+    public static SvgChart.Series DimensionSeries(int dim, int slot, IReadOnlyList<double> values) =>
+        new($"{dim}", values, SvgChart.Palette[slot % SvgChart.Palette.Length], Dashed: slot >= SvgChart.Palette.Length);
 
     /// <summary>Scoped styles every renderer's root element uses (class <c>vla</c>).</summary>
     public const string Style =
