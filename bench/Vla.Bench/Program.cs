@@ -1,6 +1,6 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict] [--quick] (compare, the PyTorch side-by-side, is the default); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
@@ -16,6 +16,9 @@ switch (what)
         return 0;
     case "rss":
         await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
+        return 0;
+    case "steps":
+        await StepProbe.RunAsync(repoRoot, args.Length > 1 ? args[1] : "mid", args.Length > 2 ? int.Parse(args[2]) : 3);
         return 0;
     case "data":
         await DataPipelineBench.RunAsync(repoRoot, quick);
@@ -33,6 +36,6 @@ switch (what)
         BackboneBench.Run(quick);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, backbone, train, predict, allreduce)");
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, backbone, train, predict, steps, rss, allreduce)");
         return 2;
 }
