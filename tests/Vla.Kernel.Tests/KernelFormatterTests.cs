@@ -30,6 +30,38 @@ public sealed class KernelFormatterTests
     }
 
     [Fact]
+    public async Task An_episode_from_a_dataset_without_a_wrist_camera_shows_the_main_camera_only()
+    {
+        var sample = await Vla.Data.EpisodeDataset.OpenAsync([Repo.Path("data-samples", "val")], new Vla.Data.DataOptions());
+        var episode = sample.Episodes[0];
+        var rows = episode.Steps.Select((s, i) => new Vla.Data.StepRow(sample.Images.Get(s, 1)!, null, s.State, s.Action,
+            i == 0, i == episode.Length - 1, i == episode.Length - 1, episode.Prompt)).ToList();
+        string folder = Directory.CreateTempSubdirectory("vla-one-camera-").FullName;
+        try
+        {
+            string file = Path.Combine(folder, "one-camera.parquet");
+            await Vla.Data.ParquetEpisodeWriter.WriteAsync(file, [rows], new HashSet<string> { "image_2" });
+            using var session = await KernelSession.StartAsync();
+            string html = await session.ReturnedHtmlAsync($"using Vla.Data; (await EpisodeDataset.OpenAsync([{Repo.Literal(file)}], new DataOptions())).Episodes[0]");
+            Assert.Contains("camera 1 (main)", html);
+            Assert.DoesNotContain("camera 2", html);
+            Assert.Equal(8, Regex.Matches(html, "<img src=\"data:image/png;base64,").Count);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(28, 8, new[] { 0, 4, 8, 12, 15, 19, 23, 27 })]
+    [InlineData(5, 8, new[] { 0, 1, 2, 3, 4 })]
+    [InlineData(28, 1, new[] { 0 })]
+    [InlineData(28, 0, new int[0])]
+    public void Frames_are_spread_evenly_from_the_first_step_to_the_last(int length, int max, int[] expected) =>
+        Assert.Equal(expected, Rendering.EpisodeHtml.FrameSteps(length, max));
+
+    [Fact]
     public async Task Normalization_stats_show_a_row_and_a_range_bar_per_dimension()
     {
         using var session = await KernelSession.StartAsync();

@@ -99,9 +99,14 @@ public sealed class ImageStore
         string path = _files[file];
         await using var reader = await ParquetStepReader.OpenAsync(path);
         var names = camera == 1 ? StepColumns.Image1 : StepColumns.Image2;
-        var field = ParquetStepReader.FindColumn(reader.Schema, names)
-            ?? throw new BadInputException($"{path}: column '{names[0]}' is missing.");
+        var field = ParquetStepReader.FindColumn(reader.Schema, names);
         using var rowGroup = reader.OpenRowGroupReader(group);
+        if (field is null)
+        {
+            // The wrist camera is optional (a dataset that needs it is refused when opened): no column, no images.
+            if (camera == 2) return new byte[]?[rowGroup.RowCount];
+            throw new BadInputException($"{path}: column '{names[0]}' is missing.");
+        }
         return await ParquetStepReader.ReadBinaryAsync(rowGroup, field, path, CancellationToken.None);
     }
 }

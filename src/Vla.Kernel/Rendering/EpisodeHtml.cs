@@ -46,6 +46,7 @@ public static class EpisodeHtml
     internal static IReadOnlyList<int> FrameSteps(int length, int max)
     {
         if (length <= max) return Enumerable.Range(0, length).ToList();
+        if (max <= 1) return max == 1 ? [0] : [];
         return Enumerable.Range(0, max).Select(i => (int)Math.Round(i * (length - 1) / (double)(max - 1))).Distinct().ToList();
     }
 
