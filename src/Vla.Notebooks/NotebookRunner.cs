@@ -46,11 +46,15 @@ internal sealed class NotebookRunner(TextWriter log)
         try
         {
             int total = document.Elements.Count;
+            foreach (var cell in document.Elements) // cells after a failure must not keep the source file's old outputs
+            {
+                cell.Outputs.Clear();
+                cell.ExecutionOrder = 0;
+            }
             for (int i = 0; i < total; i++)
             {
                 var cell = document.Elements[i];
                 if (cell.KernelName is "markdown" || string.IsNullOrWhiteSpace(cell.Contents)) continue;
-                cell.Outputs.Clear();
                 var watch = Stopwatch.StartNew();
                 var send = kernel.SendAsync(new SubmitCode(cell.Contents, cell.KernelName ?? "csharp"));
                 if (await Task.WhenAny(send, Task.Delay(options.CellTimeout)) != send)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using Vla.Notebooks;
 
 // Numbers, dates and even compiler messages follow the culture: pin it so runs read the same everywhere.
@@ -14,16 +15,25 @@ var run = new Command("run", "Execute notebooks headless; stop at the first fail
 run.SetAction(async parse =>
 {
     var runner = new NotebookRunner(log);
-    foreach (string path in parse.GetValue(paths)!)
+    string[] notebooks = parse.GetValue(paths)!;
+    // Every path is checked before the first notebook runs, so a typo in the last one costs nothing.
+    if (notebooks.FirstOrDefault(p => !File.Exists(p) || Path.GetExtension(p) is not (".ipynb" or ".dib")) is { } bad)
+        return Fail($"{bad}: not a notebook file (.ipynb or .dib).");
+    if (parse.GetValue(timeout) is not > 0)
+        return Fail($"--cell-timeout-minutes must be a positive number of minutes, not {parse.GetValue(timeout)}.");
+    foreach (string path in notebooks)
     {
-        if (!File.Exists(path) || Path.GetExtension(path) is not (".ipynb" or ".dib"))
-        {
-            Console.Error.WriteLine($"{path}: not a notebook file (.ipynb or .dib).");
-            return 2;
-        }
         string? feed = parse.GetValue(packages) is { } given ? Path.GetFullPath(given) : FindFeed(Path.GetDirectoryName(Path.GetFullPath(path))!);
         if (feed is not null) Environment.SetEnvironmentVariable("RestoreAdditionalProjectSources", feed); // in-kernel restores ignore nuget.config files
-        var report = await runner.RunAsync(path, new NotebookRunner.Options(parse.GetValue(outputDir), TimeSpan.FromMinutes(parse.GetValue(timeout))));
+        NotebookReport report;
+        try
+        {
+            report = await runner.RunAsync(path, new NotebookRunner.Options(parse.GetValue(outputDir), TimeSpan.FromMinutes(parse.GetValue(timeout))));
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            return Fail($"{path}: not a readable notebook ({e.Message})");
+        }
         if (report.ExecutedPath is not null) log.WriteLine($"{Path.GetFileName(path)}: executed copy written to {report.ExecutedPath}");
         if (report.Failure is { } failed)
         {
@@ -42,12 +52,25 @@ var plotly = new Option<string?>("--plotly-js") { Description = "plotly.min.js t
 var export = new Command("export", "Write executed notebooks as standalone HTML pages (images and charts inline).") { executed, htmlDir, plotly };
 export.SetAction(async parse =>
 {
+    if (parse.GetValue(plotly) is { } scriptFile && !File.Exists(scriptFile))
+        return Fail($"{scriptFile}: --plotly-js file not found.");
+    if (parse.GetValue(executed)!.FirstOrDefault(p => !File.Exists(p) || Path.GetExtension(p) != ".ipynb") is { } missing)
+        return Fail($"{missing}: not an executed notebook file (.ipynb).");
     string? script = parse.GetValue(plotly) is { } file ? await File.ReadAllTextAsync(file) : null;
     Directory.CreateDirectory(parse.GetValue(htmlDir)!);
     foreach (string path in parse.GetValue(executed)!)
     {
         string target = Path.Combine(parse.GetValue(htmlDir)!, Path.GetFileNameWithoutExtension(path) + ".html");
-        await File.WriteAllTextAsync(target, await NotebookHtmlExporter.ExportAsync(path, script));
+        string page;
+        try
+        {
+            page = await NotebookHtmlExporter.ExportAsync(path, script);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            return Fail($"{path}: not a readable notebook ({e.Message})");
+        }
+        await File.WriteAllTextAsync(target, page);
         log.WriteLine($"{path} -> {target}");
     }
     return 0;
@@ -55,6 +78,13 @@ export.SetAction(async parse =>
 
 var root = new RootCommand("Runs the Vla workbench notebooks headless, as CI does.") { run, export };
 return await root.Parse(args).InvokeAsync();
+
+/// <summary>Bad usage or input: one sentence on stderr, exit code 2.</summary>
+static int Fail(string message)
+{
+    Console.Error.WriteLine(message);
+    return 2;
+}
 
 static string? FindFeed(string folder)
 {

@@ -69,6 +69,43 @@ public sealed class NotebookRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task Cells_after_a_failure_keep_no_outputs_from_the_source_file()
+    {
+        string path = Notebook("stale.ipynb", ("code", "throw new InvalidOperationException(\"first cell fails\");"), ("code", "1 + 1"));
+        var notebook = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        notebook["cells"]![1]!["execution_count"] = 7;
+        notebook["cells"]![1]!["outputs"] = new System.Text.Json.Nodes.JsonArray(System.Text.Json.Nodes.JsonNode.Parse(
+            """{"output_type": "stream", "name": "stdout", "text": ["an output from last week"]}"""));
+        File.WriteAllText(path, notebook.ToJsonString());
+        string output = Path.Combine(_folder, "out");
+
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", output]);
+
+        Assert.Equal(1, run.ExitCode);
+        string executed = File.ReadAllText(Path.Combine(output, "stale.ipynb"));
+        Assert.Contains("first cell fails", executed);
+        Assert.DoesNotContain("an output from last week", executed);
+    }
+
+    [Fact]
+    public async Task Every_path_is_checked_before_the_first_notebook_runs()
+    {
+        string good = Notebook("good.ipynb", ("code", "System.IO.File.WriteAllText(\"ran.txt\", \"yes\");"));
+        string malformed = Path.Combine(_folder, "malformed.ipynb");
+        File.WriteAllText(malformed, "{ this is not json");
+
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", good, Path.Combine(_folder, "typo.ipynbx")]);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("typo.ipynbx: not a notebook file (.ipynb or .dib).", run.Error);
+        Assert.False(File.Exists(Path.Combine(_folder, "ran.txt")), "the first notebook ran although the second path was bad");
+
+        run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", malformed]);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains($"{malformed}: not a readable notebook (", run.Error);
+        Assert.DoesNotContain("   at ", run.Error); // one sentence, no stack trace
+    }
+
+    [Fact]
     public async Task A_path_that_is_not_a_notebook_exits_2()
     {
         var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", Path.Combine(_folder, "missing.ipynb")]);
