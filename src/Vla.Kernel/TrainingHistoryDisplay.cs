@@ -40,7 +40,16 @@ public static class TrainingHistoryDisplay
             lock (_gate)
             {
                 if (_sinceUpdate.Elapsed < _interval) return;
-                _view.Update(history);
+                try
+                {
+                    _view.Update(history);
+                }
+                catch (Exception)
+                {
+                    // This runs on the trainer's thread: a chart that cannot redraw (closed cell, host gone) must not
+                    // stop training. Stop redrawing; Dispose draws the final state, where a failure surfaces in the cell.
+                    _history.Changed -= OnChanged;
+                }
                 _sinceUpdate.Restart();
             }
         }
