@@ -17,7 +17,22 @@ internal static class PyTorchTwin
     {
         if (!File.Exists(Python)) throw new InvalidOperationException($"{Python} is missing: apt-get install python3-torch libopenblas0-pthread");
         string specPath = Path.GetTempFileName();
-        File.WriteAllText(specPath, spec.ToJsonString());
+        try
+        {
+            File.WriteAllText(specPath, spec.ToJsonString());
+            return RunTwin(repoRoot, specPath);
+        }
+        finally
+        {
+            File.Delete(specPath);
+        }
+    }
+
+    /// <summary>Longest the twin may take (a full run needs about 10 minutes here).</summary>
+    private static readonly TimeSpan TimeLimit = TimeSpan.FromMinutes(60);
+
+    private static JsonNode RunTwin(string repoRoot, string specPath)
+    {
         var start = new ProcessStartInfo(Python, [Path.Combine(repoRoot, "bench", "pytorch", "vla_twin.py"), specPath])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
@@ -26,9 +41,13 @@ internal static class PyTorchTwin
         start.Environment.Remove("OPENBLAS_L2_SIZE");
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        File.Delete(specPath);
+        var stdoutTask = process.StandardOutput.ReadToEndAsync();
+        if (!process.WaitForExit(TimeLimit))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"the PyTorch twin was still running after {TimeLimit.TotalMinutes:0} minutes and was stopped");
+        }
+        string stdout = stdoutTask.Result;
         if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch twin failed ({process.ExitCode}):\n{stderr.Result}");
         return JsonNode.Parse(stdout) ?? throw new InvalidOperationException("the PyTorch twin printed nothing");
     }
