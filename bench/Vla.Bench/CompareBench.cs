@@ -62,7 +62,7 @@ internal static class CompareBench
         foreach (var (name, _, _, _) in configs)
         {
             var f = figures[name]!.AsObject();
-            f["mfu"] = Round(f["train_step_gflop"]!.GetValue<double>() / (f["train_step_ms"]!["ours"]!.GetValue<double>() / 1000) / oursGflops, 3);
+            f["mfu"] = Round(f["train_step_flop"]!.GetValue<double>() / 1e9 / (f["train_step_ms"]!["ours"]!.GetValue<double>() / 1000) / oursGflops, 3);
         }
         var twinWatch = Stopwatch.StartNew();
         var twin = PyTorchTwin.Run(repoRoot, new JsonObject { ["threads"] = threads, ["configs"] = twinSpecs });
@@ -124,12 +124,8 @@ internal static class CompareBench
 
         var batch = new BatchLoader(dataset, normalizer, layout, new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1 }).Epoch(0).First();
         var tokens = tokenizer.EncodeBatch(batch.Prompts, config.Data.PromptMaxLen);
-        VlaModel model;
-        lock (typeof(CompareBench))
-        {
-            manual_seed(1);
-            model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
-        }
+        manual_seed(1);
+        var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
         model.Backbone.InitializeWeights(1);
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         using var optimizer = optim.AdamW(parameters, 1e-4);
@@ -182,6 +178,7 @@ internal static class CompareBench
             ["chunk_latency_ms"] = new JsonObject { ["ours"] = Round(chunkMs) },
             ["backbone_ms"] = new JsonObject { ["ours"] = Round(backboneMs) },
             ["train_step_gflop"] = Round(flops / 1e9, 2),
+            ["train_step_flop"] = flops, // unrounded, for MFU
             ["mfu"] = null, // set once the machine's matmul rate is known
             ["peak_rss_mb"] = Round(BackboneBench.PeakRssMb()),
             ["rss_growth_mb_200_steps"] = double.IsNaN(rssGrowth) ? null : Round(rssGrowth),
@@ -199,7 +196,7 @@ internal static class CompareBench
     }
 
     /// <summary>One training step as the trainer takes it; returns forward, backward and optimizer milliseconds.</summary>
-    private static double[] TrainStep(VlaModel model, VlaBatch batch, List<TorchSharp.Modules.Parameter> parameters, optim.Optimizer optimizer, Generator generator)
+    internal static double[] TrainStep(VlaModel model, VlaBatch batch, List<TorchSharp.Modules.Parameter> parameters, optim.Optimizer optimizer, Generator generator)
     {
         using var guard = NativeCallGuard.Enter();
         using var scope = NewDisposeScope();

@@ -30,16 +30,18 @@ internal static class MatmulFlops
 
         var head = config.Model.ActionHeadConfig;
         double c = config.Model.VisionResamplerConfig.OutputDim, w = head.HiddenDim, h = head.Horizon, a = head.PerActionDim;
-        double context = 2 * s * (D * c + c * c);
-        double hidden = head.MlpHiddenDims.Count > 0 ? head.MlpHiddenDims[0] : 0;
-        double state = head.UseStateInput ? 2 * (config.Data.StateDim * hidden + hidden * c) : 0;
+        double context = s * Mlp([D, c, c]);
+        double state = head.UseStateInput ? Mlp([config.Data.StateDim, .. head.MlpHiddenDims, c]) : 0;
         double sc = s + (head.UseStateInput ? 1 : 0);
         double block = 2 * w * 9 * w
             + 4 * 2 * h * w * w + 2 * 2 * h * h * w                                  // self-attention
             + 2 * 2 * h * w * w + 2 * 2 * sc * c * w + 2 * 2 * h * sc * w              // cross-attention
             + 2 * 2 * h * w * 4 * w;                                                   // MLP
-        double actionHead = 2 * h * (a * hidden + hidden * w) + 2 * 2 * w * w + head.NumLayers * block + 2 * w * 2 * w + 2 * h * w * a;
+        double actionHead = h * Mlp([a, .. head.MlpHiddenDims, w]) + 2 * 2 * w * w + head.NumLayers * block + 2 * w * 2 * w + 2 * h * w * a;
 
         return images * (vision + projector) + batch * (text + context + state + actionHead);
     }
+
+    /// <summary>FLOPs of one token through an MLP whose layer widths are <paramref name="sizes"/> (input first).</summary>
+    private static double Mlp(double[] sizes) => sizes.Zip(sizes.Skip(1), (i, o) => 2 * i * o).Sum();
 }

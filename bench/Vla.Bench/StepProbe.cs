@@ -1,10 +1,8 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
 using Vla.Model.Tokenization;
-using Vla.Runtime;
 using static TorchSharp.torch;
 
 namespace Vla.Bench;
@@ -34,17 +32,8 @@ internal static class StepProbe
         for (int step = 0; step < steps + 2; step++)
         {
             if (step == 2) { self.Refresh(); sys0 = self.PrivilegedProcessorTime; faults0 = MinorFaults(); }
-            var watch = Stopwatch.StartNew();
-            using (NativeCallGuard.Enter())
-            using (NewDisposeScope())
-            {
-                var loss = model.ComputeLoss(batch, generator: generator);
-                loss.backward();
-                nn.utils.clip_grad_norm_(parameters, 1.0);
-                optimizer.step();
-                optimizer.zero_grad();
-            }
-            if (step >= 2) times.Add(watch.Elapsed.TotalMilliseconds);
+            double ms = CompareBench.TrainStep(model, batch, parameters, optimizer, generator).Sum();
+            if (step >= 2) times.Add(ms);
         }
         self.Refresh();
         Console.WriteLine($"{name}: {steps} steps, median {Measure.Median(times.ToArray()):F1} ms, kernel {(self.PrivilegedProcessorTime - sys0).TotalSeconds / steps:F2} s/step, " +

@@ -34,7 +34,6 @@ internal static class TrainingBench
         int steps = quick ? 10 : 30;
         // Under mpirun every rank runs this; gradients are averaged as the trainer does (one packed all-reduce).
         using var group = Vla.Distributed.DistributedEnvironment.Create("mpi");
-        if (int.TryParse(Environment.GetEnvironmentVariable(Vla.Distributed.WorkerLauncher.ThreadsVariable), out int threads)) set_num_threads(threads);
         bool leader = group.Rank == 0;
         var print = leader ? (Action<string>)Console.WriteLine : _ => { };
         var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
