@@ -24,7 +24,8 @@ internal static class NotebookHtmlExporter
     /// <summary>The page for the notebook at <paramref name="path"/>.</summary>
     public static async Task<string> ExportAsync(string path, string? plotlyScript)
     {
-        var document = Notebook.Parse(await File.ReadAllTextAsync(path), NotebookRunner.Kernels);
+        string json = await File.ReadAllTextAsync(path);
+        var document = await NotebookRunner.Load(path, () => Task.FromResult(Notebook.Parse(json, NotebookRunner.Kernels)));
         var pipeline = new MarkdownPipelineBuilder().UseAdvancedExtensions().Build();
         var html = new StringBuilder("<!DOCTYPE html><html><head><meta charset=\"utf-8\">")
             .Append($"<title>{WebUtility.HtmlEncode(Path.GetFileNameWithoutExtension(path))}</title><style>")

@@ -35,7 +35,7 @@ internal sealed class NotebookRunner(TextWriter log)
     public async Task<NotebookReport> RunAsync(string path, Options options)
     {
         path = Path.GetFullPath(path);
-        var document = await InteractiveDocument.LoadAsync(new FileInfo(path), Kernels);
+        var document = await Load(path, () => InteractiveDocument.LoadAsync(new FileInfo(path), Kernels));
         string name = Path.GetFileName(path);
         Formatter.ResetToDefault(); // formatters are process-wide: each notebook starts clean
         string previousDirectory = Directory.GetCurrentDirectory();
@@ -80,6 +80,19 @@ internal sealed class NotebookRunner(TextWriter log)
         }
         string? written = options.OutputDir is null ? null : Write(document, path, options.OutputDir);
         return new NotebookReport(path, written, document.Elements.Count, reports, timedOut);
+    }
+
+    /// <summary>Parses a notebook file; a file that is not one becomes an <see cref="InvalidDataException"/> naming it.</summary>
+    internal static async Task<InteractiveDocument> Load(string path, Func<Task<InteractiveDocument>> parse)
+    {
+        try
+        {
+            return await parse();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw new InvalidDataException($"{path}: not a readable notebook ({e.Message})", e);
+        }
     }
 
     private static CompositeKernel CreateKernel()

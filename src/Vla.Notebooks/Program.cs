@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Vla.Notebooks;
 
 // Numbers, dates and even compiler messages follow the culture: pin it so runs read the same everywhere.
@@ -30,9 +29,9 @@ run.SetAction(async parse =>
         {
             report = await runner.RunAsync(path, new NotebookRunner.Options(parse.GetValue(outputDir), TimeSpan.FromMinutes(parse.GetValue(timeout))));
         }
-        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        catch (InvalidDataException e)
         {
-            return Fail($"{path}: not a readable notebook ({e.Message})");
+            return Fail(e.Message);
         }
         if (report.ExecutedPath is not null) log.WriteLine($"{Path.GetFileName(path)}: executed copy written to {report.ExecutedPath}");
         if (report.Failure is { } failed)
@@ -66,9 +65,9 @@ export.SetAction(async parse =>
         {
             page = await NotebookHtmlExporter.ExportAsync(path, script);
         }
-        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        catch (InvalidDataException e)
         {
-            return Fail($"{path}: not a readable notebook ({e.Message})");
+            return Fail(e.Message);
         }
         await File.WriteAllTextAsync(target, page);
         log.WriteLine($"{path} -> {target}");
