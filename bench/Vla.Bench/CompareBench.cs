@@ -29,15 +29,14 @@ internal static class CompareBench
     public static async Task RunAsync(string repoRoot, bool quick)
     {
         int threads = get_num_threads();
-        var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
-        sample = sample with { Data = sample.Data with { BatchSize = Batch } };
-        var mid = TrainingBench.Mid(sample);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
+        var (sample, sampleBackbone) = ConfigNamed(repoRoot, "sample");
+        var (mid, midBackbone) = ConfigNamed(repoRoot, "mid");
         var configs = new[]
         {
             // Quick mode stays under 3 minutes: the sample's allocator caches settle within 50 steps (bench/README.md, change 1).
-            ("sample", sample, PaliGemmaConfig.Sample(), quick ? new Runs(2, 5, 5, 50, RssSteps) : new Runs(3, 20, 15, 100, RssSteps)),
-            ("mid", mid, TrainingBench.MidBackbone(), quick ? new Runs(1, 2, 2, 0, 0) : new Runs(2, 5, 10, 20, RssSteps)),
+            ("sample", sample, sampleBackbone, quick ? new Runs(2, 5, 5, 50, RssSteps) : new Runs(3, 20, 15, 100, RssSteps)),
+            ("mid", mid, midBackbone, quick ? new Runs(1, 2, 2, 0, 0) : new Runs(2, 5, 10, 20, RssSteps)),
         };
         Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32, {(quick ? "quick" : "full")} mode");
         // This host is shared: the matmul rate moves with the neighbours' load, so it is sampled before, between
@@ -106,13 +105,32 @@ internal static class CompareBench
     /// <summary>Training steps of one config with the RSS every 50 steps: for chasing memory growth.</summary>
     public static async Task RssProbeAsync(string repoRoot, string name, int steps)
     {
-        var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
-        sample = sample with { Data = sample.Data with { BatchSize = Batch } };
-        var (config, backbone) = name == "mid" ? (TrainingBench.Mid(sample), TrainingBench.MidBackbone()) : (sample, PaliGemmaConfig.Sample());
+        var (config, backbone) = ConfigNamed(repoRoot, name);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
         var (figures, _) = await MeasureOursAsync(name, config, backbone, tokenizer, new Runs(3, 3, 1, name == "mid" ? 20 : 100, steps));
         Console.WriteLine($"{name}: RSS every 50 steps {figures["rss_mb_every_50_steps"]!.ToJsonString()}, growth {figures["rss_growth_mb_200_steps"]} MB over {steps} steps");
     }
+
+    /// <summary>The "sample" or "mid" configuration at this suite's batch size, with its backbone.</summary>
+    internal static (VlaConfig Config, PaliGemmaConfig Backbone) ConfigNamed(string repoRoot, string name)
+    {
+        var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
+        sample = sample with { Data = sample.Data with { BatchSize = Batch } };
+        return name == "mid" ? (TrainingBench.Mid(sample), TrainingBench.MidBackbone()) : (sample, PaliGemmaConfig.Sample());
+    }
+
+    /// <summary>The model both sides start from: seed 1, the backbone's own initialization.</summary>
+    internal static VlaModel SeededModel(VlaConfig config, PaliGemmaConfig backbone, PaliGemmaTokenizer tokenizer)
+    {
+        manual_seed(1);
+        var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
+        model.Backbone.InitializeWeights(1);
+        return model;
+    }
+
+    /// <summary>The first batch of epoch 0 in the seed-1 order, built on this thread.</summary>
+    internal static VlaBatch FirstBatch(EpisodeDataset dataset, Normalizer normalizer, VlaConfig config) =>
+        new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1 }).Epoch(0).First();
 
     private static async Task<(JsonObject Figures, JsonObject TwinSpec)> MeasureOursAsync(string name, VlaConfig config, PaliGemmaConfig backbone,
         PaliGemmaTokenizer tokenizer, Runs runs)
@@ -122,11 +140,9 @@ internal static class CompareBench
         var layout = BatchLayout.From(config);
         double dataRate = new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.LatencyRuns > 5 ? 3 : 1));
 
-        var batch = new BatchLoader(dataset, normalizer, layout, new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1 }).Epoch(0).First();
+        var batch = FirstBatch(dataset, normalizer, config);
         var tokens = tokenizer.EncodeBatch(batch.Prompts, config.Data.PromptMaxLen);
-        manual_seed(1);
-        var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
-        model.Backbone.InitializeWeights(1);
+        var model = SeededModel(config, backbone, tokenizer);
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         using var optimizer = optim.AdamW(parameters, 1e-4);
         using var generator = new Generator(1);

@@ -26,6 +26,10 @@ internal static class Measure
         return line is null ? double.NaN : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
     }
 
+    /// <summary>Minor page faults of this process so far (field 10 of /proc/self/stat, counted after the command name).</summary>
+    public static long MinorPageFaults() =>
+        long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], System.Globalization.CultureInfo.InvariantCulture);
+
     public static double Median(double[] values)
     {
         var sorted = values.Order().ToArray();
