@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using Vla.Model;
+using Vla.Inference;
 
 namespace Vla.Cli.Commands;
 
@@ -18,7 +18,7 @@ internal static class CaptionCommand
         MaxNewTokens.DefaultValueFactory = _ => 20;
         var command = new Command("caption", "Greedy PaliGemma generation for one image and prompt (checks the backbone and its weights).")
         {
-            ModelDir, Image, Prompt, MaxNewTokens, DumpLogits,
+            ModelDir, Image, Prompt, MaxNewTokens, DumpLogits, CommonOptions.Device, CommonOptions.Dtype,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -28,7 +28,7 @@ internal static class CaptionCommand
     {
         int maxNew = parse.GetValue(MaxNewTokens);
         if (maxNew < 1) throw new Runtime.BadInputException("--max-new-tokens must be at least 1.");
-        using var captioner = PaliGemmaCaptioner.Load(parse.GetValue(ModelDir)!);
+        using var captioner = PaliGemmaCaptioner.Load(parse.GetValue(ModelDir)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse) ?? TorchSharp.torch.ScalarType.Float32);
         var (text, result) = captioner.Caption(parse.GetValue(Image)!, parse.GetValue(Prompt)!, maxNew);
         Console.WriteLine(text);
         if (parse.GetValue(DumpLogits) is { } path)

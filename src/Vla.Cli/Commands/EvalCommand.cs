@@ -22,7 +22,7 @@ internal static class EvalCommand
         EvalData.AllowMultipleArgumentsPerToken = true;
         var command = new Command("eval", "Evaluate a checkpoint: per-step and per-dimension errors against a mean-chunk baseline, and an HTML report.")
         {
-            Checkpoint, EvalData, OutputDir, SavePredictions, BatchSize, Steps, Seed,
+            Checkpoint, EvalData, OutputDir, SavePredictions, BatchSize, Steps, Seed, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.UseAmp,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -31,7 +31,7 @@ internal static class EvalCommand
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        using var predictor = VlaPredictor.Load(parse.GetValue(Checkpoint)!);
+        using var predictor = VlaPredictor.Load(parse.GetValue(Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
         double loadSeconds = watch.Elapsed.TotalSeconds;
         string output = parse.GetValue(OutputDir)!;
         var options = new EvalOptions

@@ -21,7 +21,7 @@ internal static class PredictCommand
         foreach (var option in new Option[] { Image1, Image2, State }) option.AllowMultipleArgumentsPerToken = true;
         var command = new Command("predict", "Predict one action chunk for one observation (images, prompt, state).")
         {
-            Checkpoint, Image1, Image2, Prompt, State, Output, Steps, Seed,
+            Checkpoint, Image1, Image2, Prompt, State, Output, Steps, Seed, CommonOptions.Device, CommonOptions.Dtype,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -29,7 +29,7 @@ internal static class PredictCommand
 
     private static int Run(ParseResult parse)
     {
-        using var predictor = VlaPredictor.Load(parse.GetValue(Checkpoint)!);
+        using var predictor = VlaPredictor.Load(parse.GetValue(Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
         var image2 = parse.GetValue(Image2);
         var state = parse.GetValue(State);
         var observation = Observation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,

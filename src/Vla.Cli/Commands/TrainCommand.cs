@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using Vla.Config;
 using Vla.Distributed;
+using Vla.Runtime;
 using Vla.Training;
 
 namespace Vla.Cli.Commands;
@@ -21,7 +22,6 @@ internal static class TrainCommand
     private static readonly Option<string?> ModelPath = CliOption.Create<string?>("--model-path-override", "PaliGemma folder instead of model.vlm_config.model_name_or_path.");
     private static readonly Option<int> NprocPerNode = CliOption.Create<int>("--nproc-per-node", "Worker processes (data parallel); 1 trains in this process.");
     private static readonly Option<string> Backend = CliOption.Create<string>("--backend", "Collectives for several processes: mpi, nccl or auto (default).");
-    private static readonly Option<string?> Device = CliOption.Create<string?>("--device", "cpu, cuda, cuda:N or auto (overrides training.device).");
     private static readonly Option<bool> UseWandb = CliOption.Create<bool>("--use-wandb", "Explain how to sync the TensorBoard logs to Weights & Biases.");
     private static readonly Option<string?> WandbProject = CliOption.Create<string?>("--wandb-project-name", "Used in the printed wandb command.");
 
@@ -33,7 +33,7 @@ internal static class TrainCommand
         Backend.DefaultValueFactory = _ => "auto";
         var command = new Command("train", "Train a VLA policy (flow-matching action head on a PaliGemma backbone).")
         {
-            Config, Epochs, MaxSteps, BatchSize, Lr, ExperimentName, Resume, TrainData, ValData, ModelPath, NprocPerNode, Backend, Device, UseWandb, WandbProject,
+            Config, Epochs, MaxSteps, BatchSize, Lr, ExperimentName, Resume, TrainData, ValData, ModelPath, NprocPerNode, Backend, CommonOptions.Device, CommonOptions.Dtype, UseWandb, WandbProject,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -65,13 +65,20 @@ internal static class TrainCommand
                 TrainParquetFiles = parse.GetValue(TrainData) is { Length: > 0 } train ? [.. train] : c.Data.TrainParquetFiles,
                 ValParquetFiles = parse.GetValue(ValData) is { Length: > 0 } val ? [.. val] : c.Data.ValParquetFiles,
             },
-            Model = c.Model with { VlmConfig = c.Model.VlmConfig with { ModelNameOrPath = parse.GetValue(ModelPath) ?? c.Model.VlmConfig.ModelNameOrPath } },
+            Model = c.Model with
+            {
+                VlmConfig = c.Model.VlmConfig with
+                {
+                    ModelNameOrPath = parse.GetValue(ModelPath) ?? c.Model.VlmConfig.ModelNameOrPath,
+                    Dtype = parse.GetValue(CommonOptions.Dtype) ?? c.Model.VlmConfig.Dtype,
+                },
+            },
             Training = c.Training with
             {
                 Epochs = parse.GetValue(Epochs) ?? c.Training.Epochs,
                 MaxSteps = parse.GetValue(MaxSteps) ?? c.Training.MaxSteps,
                 ExperimentName = parse.GetValue(ExperimentName) ?? c.Training.ExperimentName,
-                Device = parse.GetValue(Device) ?? c.Training.Device,
+                Device = parse.GetValue(CommonOptions.Device) ?? c.Training.Device,
             },
             Optimizer = c.Optimizer with { Lr = parse.GetValue(Lr) ?? c.Optimizer.Lr },
         };
@@ -82,18 +89,18 @@ internal static class TrainCommand
         var config = Overridden(parse);
         int processes = parse.GetValue(NprocPerNode);
         if (processes < 1) throw new Runtime.BadInputException("--nproc-per-node must be at least 1.");
-        if (processes > 1 && DistributedEnvironment.Detect().WorldSize == 1)
+        var (_, world, localRank) = DistributedEnvironment.Detect();
+        var device = ComputeDevice.Resolve(config.Training.Device, "training.device", localRank);
+        if (processes > 1 && world == 1)
         {
             ConfigValidator.Validate(config, ConfigRequirements.TrainData | ConfigRequirements.ValData);
             var workerArgs = WorkerArguments(VlaCommandLine.Arguments);
-            int code = DistributedEnvironment.UsesNccl(parse.GetValue(Backend)!)
+            int code = DistributedEnvironment.UsesNccl(parse.GetValue(Backend)!, device)
                 ? WorkerLauncher.RunDirect(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine)
                 : WorkerLauncher.Run(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine);
             if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training failed (exit code {code}); the message above names the rank that stopped first.");
             return code == 0 ? CliErrors.Ok : CliErrors.RuntimeFailure;
         }
-        if (config.Training.Device.StartsWith("cuda", StringComparison.Ordinal) && !TorchSharp.torch.cuda.is_available())
-            throw new Runtime.BadInputException($"training.device is {config.Training.Device} but CUDA is not available in this build (it uses TorchSharp-cpu); use cpu or auto.");
         string tensorboard = Path.Combine(config.Training.CheckpointDir, config.Training.ExperimentName, "tensorboard");
         if (parse.GetValue(UseWandb))
         {
@@ -101,7 +108,7 @@ internal static class TrainCommand
             Console.WriteLine($"W&B: training logs go to TensorBoard; sync them with: wandb sync --sync-tensorboard --project {project} {tensorboard}");
         }
 
-        using var group = DistributedEnvironment.Create(parse.GetValue(Backend)!);
+        using var group = DistributedEnvironment.Create(parse.GetValue(Backend)!, device);
         TrainingResult result;
         if (group.WorldSize == 1 && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {

@@ -17,10 +17,14 @@ namespace Vla.Checkpoints;
 public static class Checkpoint
 {
     /// <summary>A checkpoint read back.</summary>
-    public sealed record Loaded(VlaModel Model, TrainerState State, VlaConfig Config, string Directory);
+    public sealed record Loaded(VlaModel Model, PaliGemmaTokenizer Tokenizer, TrainerState State, VlaConfig Config, string Directory);
 
-    /// <summary>Writes the checkpoint to <paramref name="directory"/>, replacing any previous one there atomically.</summary>
-    public static void Save(string directory, VlaModel model, TorchSharp.Modules.OptimizerHelper? optimizer, TrainerState state)
+    /// <summary>
+    /// Writes the checkpoint to <paramref name="directory"/>, replacing any previous one there atomically. The
+    /// weights are written in their dtypes (a bfloat16 backbone as BF16); <paramref name="saveTrainingState"/>
+    /// writes the optimizer's files into the folder being assembled.
+    /// </summary>
+    public static void Save(string directory, VlaModel model, PaliGemmaTokenizer tokenizer, Action<string>? saveTrainingState, TrainerState state)
     {
         string target = Path.GetFullPath(directory);
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
@@ -32,13 +36,13 @@ public static class Checkpoint
             SafetensorsFile.Write(Path.Combine(staging, CheckpointFiles.Model),
                 model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)),
                 new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "vla" });
-            optimizer?.save_state_dict(Path.Combine(staging, CheckpointFiles.Optimizer));
+            saveTrainingState?.Invoke(staging);
             var stamped = state with { Versions = Versions() };
             File.WriteAllText(Path.Combine(staging, CheckpointFiles.TrainerState), stamped.ToJson());
             File.WriteAllText(Path.Combine(staging, CheckpointFiles.ConfigYaml), state.ConfigYaml);
             File.WriteAllText(Path.Combine(staging, CheckpointFiles.Stats), state.NormalizationStats.ToJson());
             File.WriteAllText(Path.Combine(staging, CheckpointFiles.BackboneConfig), model.Backbone.Config.ToJson());
-            File.Copy(model.Tokenizer.SourcePath, Path.Combine(staging, CheckpointFiles.Tokenizer));
+            File.Copy(tokenizer.SourcePath, Path.Combine(staging, CheckpointFiles.Tokenizer));
             AtomicDirectory.Publish(staging, target);
         }
         finally
@@ -47,8 +51,12 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>Reads a checkpoint folder into a model, naming any missing or damaged file.</summary>
-    public static Loaded Load(string directory)
+    /// <summary>
+    /// Reads a checkpoint folder into a model on <paramref name="device"/> (the CPU when null; a checkpoint saved
+    /// on any device loads on any other), with the backbone in <paramref name="dtype"/> (the checkpoint's
+    /// <c>model.vlm_config.dtype</c> when null), naming any missing or damaged file.
+    /// </summary>
+    public static Loaded Load(string directory, Device? device = null, ScalarType? dtype = null)
     {
         TorchRuntime.EnsureReady();
         if (!Directory.Exists(directory)) throw new BadInputException($"Checkpoint folder {directory} does not exist.");
@@ -57,19 +65,16 @@ public static class Checkpoint
                 throw new BadInputException($"{Path.Combine(directory, file)} is missing: {directory} is not a complete checkpoint.");
         var state = TrainerState.Load(Path.Combine(directory, CheckpointFiles.TrainerState));
         var config = ConfigLoader.Parse(state.ConfigYaml, Path.Combine(directory, CheckpointFiles.TrainerState) + " (config_yaml)");
+        var backboneDtype = dtype ?? ModelDtype.Parse(config.Model.VlmConfig.Dtype, $"{directory}: model.vlm_config.dtype");
+        config = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { Dtype = ModelDtype.Name(backboneDtype) } } };
         var backboneConfig = PaliGemmaConfig.Load(Path.Combine(directory, CheckpointFiles.BackboneConfig));
         VlaModel.CheckFits(config, backboneConfig);
-        var model = new VlaModel(config, new PaliGemmaBackbone(backboneConfig), PaliGemmaTokenizer.Load(Path.Combine(directory, CheckpointFiles.Tokenizer)));
-        ModelWeights.Load(model, directory, name => name);
-        return new Loaded(model, state, config, directory);
-    }
-
-    /// <summary>Restores the optimizer state saved with the checkpoint.</summary>
-    public static void LoadOptimizer(string directory, TorchSharp.Modules.OptimizerHelper optimizer)
-    {
-        string path = Path.Combine(directory, CheckpointFiles.Optimizer);
-        if (!File.Exists(path)) throw new BadInputException($"{path} is missing: the checkpoint cannot resume training (it holds no optimizer state).");
-        optimizer.load_state_dict(path);
+        var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(directory, CheckpointFiles.Tokenizer));
+        var backbone = new PaliGemmaBackbone(backboneConfig);
+        if (backboneDtype != ScalarType.Float32) backbone.to(backboneDtype);
+        var model = new VlaModel(config, backbone);
+        ModelWeights.Load(model, directory, name => name); // converts each tensor to its parameter's dtype
+        return new Loaded(ModelFactory.OnDevice(model, device), tokenizer, state, config, directory);
     }
 
     /// <summary>
@@ -81,6 +86,7 @@ public static class Checkpoint
         var pairs = new (string Key, object A, object B)[]
         {
             ("data.state_dim", current.Data.StateDim, saved.Data.StateDim),
+            ("model.vlm_config.dtype", ConfigValidator.NormalizeDtype(current.Model.VlmConfig.Dtype), ConfigValidator.NormalizeDtype(saved.Model.VlmConfig.Dtype)),
             ("data.image_size", current.Data.ImageSize, saved.Data.ImageSize),
             ("model.vlm_config.use_aux_camera", current.Model.VlmConfig.UseAuxCamera, saved.Model.VlmConfig.UseAuxCamera),
             ("model.vision_resampler_config.output_dim", current.Model.VisionResamplerConfig.OutputDim, saved.Model.VisionResamplerConfig.OutputDim),

@@ -7,6 +7,8 @@ public static class CheckpointFiles
     public const string Model = "model.safetensors";
     /// <summary>AdamW state (TorchSharp format).</summary>
     public const string Optimizer = "optimizer.bin";
+    /// <summary>Float32 master copies of parameters trained in bfloat16/float16, with the loss scale (mixed precision only).</summary>
+    public const string MasterWeights = "optimizer_master_weights.safetensors";
     /// <summary>Epoch, step, scheduler, RNG, config snapshot, normalization stats, versions.</summary>
     public const string TrainerState = "trainer_state.json";
     /// <summary>The backbone's shape, in Hugging Face's config.json layout.</summary>

@@ -11,8 +11,7 @@ public sealed class BatchBuffers
     {
         Layout = layout;
         Size = size;
-        Images = new float[(long)size * layout.MaxSeqLen * layout.Cameras * layout.ImageFloats];
-        ObservationMask = new bool[size * layout.MaxSeqLen];
+        Images = new float[(long)size * layout.Cameras * layout.ImageFloats];
         State = new float[size * layout.StateDim];
         Actions = new float[size * layout.Horizon * layout.PerActionDim];
         ActionMask = new bool[size * layout.Horizon];
@@ -24,10 +23,8 @@ public sealed class BatchBuffers
     public BatchLayout Layout { get; }
     /// <summary>Windows in the batch.</summary>
     public int Size { get; }
-    /// <summary>(B, T, cameras, 3, H, W) in [-1, 1].</summary>
+    /// <summary>(B, cameras, 3, H, W) in [-1, 1]: each window's current frame.</summary>
     public float[] Images { get; }
-    /// <summary>(B, T): false where the window reaches before the episode start (the frame repeats the first one).</summary>
-    public bool[] ObservationMask { get; }
     /// <summary>(B, state_dim), normalized, at the window's current step.</summary>
     public float[] State { get; }
     /// <summary>(B, horizon, per_action_dim), normalized; zero past the episode end.</summary>
@@ -36,6 +33,8 @@ public sealed class BatchBuffers
     public bool[] ActionMask { get; }
     /// <summary>The instruction of each window.</summary>
     public string[] Prompts { get; }
+    /// <summary>The instructions' token ids and padding mask (B, L), when the loader was given a prompt encoder.</summary>
+    public PromptTokens? Tokens { get; set; }
     /// <summary>Where each window comes from.</summary>
     public Window[] Windows { get; }
 }

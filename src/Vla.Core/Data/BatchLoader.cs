@@ -24,6 +24,10 @@ public sealed record LoaderOptions
     public int WorldSize { get; init; } = 1;
     /// <summary>Largest decoded image accepted, in pixels.</summary>
     public long MaxImagePixels { get; init; } = 4096L * 4096;
+    /// <summary>Where the batches' tensors go (the CPU when null); host buffers are copied there on the consuming thread.</summary>
+    public TorchSharp.torch.Device? Device { get; init; }
+    /// <summary>Turns a batch's instructions into token ids on the decoding threads (the model's tokenizer); none leaves batches without tokens.</summary>
+    public Func<IReadOnlyList<string>, PromptTokens>? EncodePrompts { get; init; }
     /// <summary>
     /// Evaluation sharding: rank r takes windows r, r + W, r + 2W, … and nothing is dropped (ranks may get
     /// one window more or less). Training sharding (false) cuts each global batch into equal slices.
@@ -114,7 +118,7 @@ public sealed class BatchLoader
     public IEnumerable<VlaBatch> Epoch(int epoch, CancellationToken ct = default)
     {
         foreach (var buffers in EpochBuffers(epoch, ct))
-            yield return VlaBatch.FromBuffers(buffers);
+            yield return VlaBatch.FromBuffers(buffers, _options.Device);
     }
 
     /// <summary>Streams the batches of one epoch as plain arrays (decoding runs ahead on worker threads).</summary>
@@ -175,7 +179,7 @@ public sealed class BatchLoader
         }
     }
 
-    /// <summary>Builds one batch: decodes images, normalizes state and actions, pads and masks.</summary>
+    /// <summary>Builds one batch: decodes each window's current frames, tokenizes the prompts, normalizes state and actions, pads and masks.</summary>
     public BatchBuffers Build(IReadOnlyList<Window> windows)
     {
         var l = _layout;
@@ -186,17 +190,10 @@ public sealed class BatchLoader
             var episode = _dataset.Episodes[w.Episode];
             b.Windows[i] = w;
             b.Prompts[i] = episode.Steps[w.Step].Prompt;
-
-            for (int k = 0; k < l.MaxSeqLen; k++)
+            for (int c = 0; c < l.Cameras; c++)
             {
-                int step = w.Step - (l.MaxSeqLen - 1 - k);
-                b.ObservationMask[i * l.MaxSeqLen + k] = step >= 0;
-                var record = episode.Steps[Math.Max(step, 0)]; // before the start: the first frame, masked
-                for (int c = 0; c < l.Cameras; c++)
-                {
-                    long offset = (((long)i * l.MaxSeqLen + k) * l.Cameras + c) * l.ImageFloats;
-                    DecodeInto(record, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
-                }
+                long offset = ((long)i * l.Cameras + c) * l.ImageFloats;
+                DecodeInto(episode.Steps[w.Step], c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
             }
 
             var current = episode.Steps[w.Step];
@@ -215,6 +212,7 @@ public sealed class BatchLoader
                 _normalizer.NormalizeActions(action);
             }
         }
+        b.Tokens = _options.EncodePrompts?.Invoke(b.Prompts);
         return b;
     }
 

@@ -9,15 +9,15 @@ namespace Vla.Distributed;
 /// </summary>
 public static class CollectiveSelfTest
 {
-    /// <summary>Runs on every rank; returns a one-line verdict for this rank.</summary>
-    public static string Run(IProcessGroup group)
+    /// <summary>Runs on every rank with tensors on <paramref name="device"/> (the CPU when null); returns a one-line verdict for this rank.</summary>
+    public static string Run(IProcessGroup group, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var probe = full([1024], group.Rank + 1f);
+        var probe = full([1024], group.Rank + 1f, device: device);
         group.AllReduceSum(probe);
         float expected = group.WorldSize * (group.WorldSize + 1) / 2f;
         bool correct = probe.eq(expected).all().item<bool>();
-        var payload = ones(10L << 20); // 40 MB of float32
+        var payload = ones(10L << 20, device: device); // 40 MB of float32
         group.AllReduceSum(payload);   // warm-up
         group.Barrier();
         var watch = Stopwatch.StartNew();

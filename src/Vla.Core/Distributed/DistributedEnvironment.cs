@@ -1,4 +1,5 @@
 using Vla.Runtime;
+using static TorchSharp.torch;
 
 namespace Vla.Distributed;
 
@@ -28,28 +29,28 @@ public static class DistributedEnvironment
         return (0, 1, 0);
     }
 
-    /// <summary>True when this process would use NCCL: CUDA is there and the backend allows it.</summary>
-    public static bool UsesNccl(string backend) => backend == "nccl" || (backend == "auto" && TorchSharp.torch.cuda.is_available());
+    /// <summary>True when a job with <paramref name="backend"/> whose tensors live on <paramref name="device"/> uses NCCL (auto: only for CUDA tensors).</summary>
+    public static bool UsesNccl(string backend, Device device) => backend == "nccl" || (backend == "auto" && ComputeDevice.IsCuda(device));
 
     /// <summary>
-    /// The process group for this process: none when alone; NCCL when CUDA is available (<c>auto</c> or
-    /// <c>nccl</c>, one GPU per local rank, id exchanged at MASTER_ADDR:MASTER_PORT); MPI otherwise.
+    /// The process group for this process, whose tensors live on <paramref name="device"/> (the rank's
+    /// <c>cuda:LOCAL_RANK</c> on GPUs): none when alone; NCCL for CUDA tensors (<c>auto</c> or <c>nccl</c>; the
+    /// device is made current before NCCL starts, and the id is exchanged at MASTER_ADDR:MASTER_PORT); MPI otherwise.
     /// </summary>
-    public static IProcessGroup Create(string backend = "auto")
+    public static IProcessGroup Create(string backend, Device device)
     {
         var (rank, world, local) = Detect();
         if (world <= 1) return new SingleProcessGroup();
-        bool cuda = TorchSharp.torch.cuda.is_available();
         // VLA_NCCL_DEVICE=cpu runs the NCCL path on host memory, for a stand-in library (VLA_NCCL_LIBRARY) in tests.
         bool hostNccl = Environment.GetEnvironmentVariable("VLA_NCCL_DEVICE") == "cpu";
+        bool cuda = ComputeDevice.IsCuda(device);
         return backend switch
         {
             "mpi" => MpiProcessGroup.Create(),
             "auto" when !cuda && !hostNccl => MpiProcessGroup.Create(),
-            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local,
-                hostNccl ? TorchSharp.torch.CPU : TorchSharp.torch.device(TorchSharp.DeviceType.CUDA, local), TcpRendezvous.FromEnvironment()),
-            "nccl" => throw new BadInputException("--backend nccl needs CUDA tensors, and CUDA is not available in this build (TorchSharp-cpu); use --backend mpi."),
-            _ => throw new BadInputException($"--backend must be mpi, nccl or auto (got '{backend}')."),
+            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local, hostNccl ? CPU : device, TcpRendezvous.FromEnvironment()),
+            "nccl" => throw new BadInputException($"The nccl backend needs CUDA tensors, but this process trains on {device} (TorchSharp-cpu has no CUDA); use the mpi backend."),
+            _ => throw new BadInputException($"The distributed backend must be mpi, nccl or auto (got '{backend}')."),
         };
     }
 }

@@ -7,13 +7,14 @@ namespace Vla.Distributed;
 public static class GradientAverager
 {
     /// <summary>
-    /// Packs every gradient (zeros for a parameter without one) into one buffer, all-reduces it once,
-    /// divides by the world size and unpacks: one collective per step, whatever the number of tensors.
+    /// Packs every gradient (zeros for a parameter without one) into one float32 buffer, all-reduces it once,
+    /// divides by the world size and unpacks (rounding back to a half-precision gradient's dtype): one
+    /// collective per step, whatever the number of tensors.
     /// </summary>
     public static void Average(IReadOnlyList<Parameter> parameters, IProcessGroup group)
     {
         using var scope = NewDisposeScope();
-        var flat = cat(parameters.Select(p => (p.grad ?? zeros_like(p)).reshape(-1)).ToArray()).contiguous();
+        var flat = cat(parameters.Select(p => (p.grad ?? zeros_like(p)).reshape(-1).to_type(ScalarType.Float32)).ToArray()).contiguous();
         group.AllReduceSum(flat);
         flat.div_(group.WorldSize);
         long offset = 0;

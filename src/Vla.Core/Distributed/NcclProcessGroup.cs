@@ -76,6 +76,7 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
         library ??= Environment.GetEnvironmentVariable("VLA_NCCL_LIBRARY") ?? "libnccl.so.2";
         if (!NativeLibrary.TryLoad(library, out nint handle))
             throw new VlaException($"{library} could not be loaded: install NCCL (it ships with neither TorchSharp nor Debian) or point VLA_NCCL_LIBRARY at it.");
+        ComputeDevice.MakeCurrent(device); // NCCL binds the communicator to the current CUDA device
         var timeout = TimeSpan.FromSeconds(120);
         return new NcclProcessGroup(handle, rank, world, localRank, device, id =>
         {
@@ -106,8 +107,10 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
         _ => throw new ArgumentException($"NCCL collectives here take floating-point tensors, not {tensor.dtype}.", nameof(tensor)),
     };
 
-    private static nint Pointer(Tensor tensor)
+    private nint Pointer(Tensor tensor)
     {
+        if (tensor.device != _device)
+            throw new ArgumentException($"NCCL on rank {Rank} works on {_device} memory; this tensor is on {tensor.device}.", nameof(tensor));
         if (!tensor.is_contiguous()) throw new ArgumentException("Collectives need a contiguous tensor.", nameof(tensor));
         return TensorData(tensor.Handle);
     }

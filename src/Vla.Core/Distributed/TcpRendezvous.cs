@@ -55,7 +55,7 @@ public static class TcpRendezvous
     {
         string address = Environment.GetEnvironmentVariable("MASTER_ADDR") ?? "127.0.0.1";
         if (!int.TryParse(Environment.GetEnvironmentVariable("MASTER_PORT"), out int port))
-            throw new BadInputException("MASTER_PORT is not set; the launcher (vla train --nproc-per-node) sets it, or set it yourself.");
+            throw new BadInputException("MASTER_PORT is not set; the worker launcher sets it, or set it yourself.");
         var ip = IPAddress.TryParse(address, out var parsed) ? parsed : Dns.GetHostAddresses(address).First(a => a.AddressFamily == AddressFamily.InterNetwork);
         return new IPEndPoint(ip, port);
     }

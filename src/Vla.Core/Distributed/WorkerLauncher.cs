@@ -30,7 +30,7 @@ public static class WorkerLauncher
     public static int Run(int processes, IReadOnlyList<string> workerArgs, Action<string> output, Action<string> error)
     {
         string mpirun = FindMpirun() ?? throw new BadInputException(
-            "--nproc-per-node > 1 needs Open MPI's mpirun on PATH (Debian: apt-get install openmpi-bin); it is not installed.");
+            $"Starting {processes} workers needs Open MPI's mpirun on PATH (Debian: apt-get install openmpi-bin); it is not installed.");
         int threads = Math.Max(1, Environment.ProcessorCount / processes);
         var info = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in MpirunArguments(processes)) info.ArgumentList.Add(arg);

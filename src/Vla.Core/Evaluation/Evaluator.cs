@@ -25,8 +25,8 @@ public static class Evaluator
         var head = config.Model.ActionHeadConfig;
         int steps = options.NumInferenceSteps ?? head.NumInferenceSteps;
         int batchSize = options.BatchSize ?? config.Data.BatchSize;
-        if (steps < 1) throw new BadInputException("--num-inference-steps must be at least 1.");
-        if (batchSize < 1) throw new BadInputException("--batch-size must be at least 1.");
+        if (steps < 1) throw new BadInputException($"The number of inference steps must be at least 1 (got {steps}).");
+        if (batchSize < 1) throw new BadInputException($"The evaluation batch size must be at least 1 (got {batchSize}).");
         var log = new List<string>
         {
             $"checkpoint: {predictor.Checkpoint}",
@@ -46,7 +46,11 @@ public static class Evaluator
             if (dataset.ActionDim != head.PerActionDim)
                 throw new BadInputException($"{path}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {head.PerActionDim}.");
             var loader = new BatchLoader(dataset, predictor.Normalizer, BatchLayout.From(config),
-                new LoaderOptions { BatchSize = batchSize, NumWorkers = config.Data.NumWorkers, Shuffle = false, MaxImagePixels = config.Data.MaxImagePixels });
+                new LoaderOptions
+                {
+                    BatchSize = batchSize, NumWorkers = config.Data.NumWorkers, Shuffle = false, MaxImagePixels = config.Data.MaxImagePixels,
+                    Device = predictor.Device, EncodePrompts = predictor.EncodePrompts,
+                });
             var metrics = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
             var drawn = dataset.Episodes.Take(Math.Max(0, options.TrajectoryEpisodes - trajectories.Count))
                 .ToDictionary(e => e.Index, e => new Trajectory(path, e.Index, e.Prompt, [], []));
@@ -57,11 +61,11 @@ public static class Evaluator
                 using var guard = NativeCallGuard.Enter();
                 using var scope = NewDisposeScope();
                 var modelWatch = Stopwatch.StartNew();
-                var sampled = predictor.Model.SampleActions(batch.Images, batch.Prompts, batch.State, steps, generator: generator);
-                var predicted = sampled.contiguous().data<float>().ToArray();
+                var sampled = predictor.Model.SampleActions(VlaPredictor.InputOf(batch), steps, generator: generator);
+                var predicted = sampled.cpu().contiguous().data<float>().ToArray();
                 modelSeconds += modelWatch.Elapsed.TotalSeconds;
-                var truth = batch.Actions.contiguous().data<float>().ToArray();
-                var mask = batch.ActionMask.contiguous().data<bool>().ToArray();
+                var truth = batch.Actions.cpu().contiguous().data<float>().ToArray();
+                var mask = batch.ActionMask.cpu().contiguous().data<bool>().ToArray();
                 int chunk = head.Horizon * head.PerActionDim;
                 for (int i = 0; i < batch.Size; i++)
                 {

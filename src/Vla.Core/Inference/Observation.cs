@@ -23,7 +23,7 @@ public sealed record Observation(IReadOnlyList<byte[]> Camera1, IReadOnlyList<by
             if (ImagePreprocessor.CheckHeader(bytes, maxPixels) is string why) throw new BadInputException($"Image {path}: {why}");
             return bytes;
         }
-        if (camera1.Count == 0) throw new BadInputException("At least one main-camera image (--image1) is needed.");
+        if (camera1.Count == 0) throw new BadInputException("At least one main-camera image (camera 1) is needed.");
         return new Observation(camera1.Select(Read).ToList(), camera2?.Select(Read).ToList(), prompt, state);
     }
 }

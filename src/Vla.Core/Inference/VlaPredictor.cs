@@ -3,6 +3,7 @@ using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
+using Vla.Model.Tokenization;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
@@ -23,18 +24,39 @@ public sealed class VlaPredictor : IDisposable
     public Normalizer Normalizer { get; }
     /// <summary>The checkpoint folder.</summary>
     public string Checkpoint { get; }
+    /// <summary>The prompt tokenizer saved with the checkpoint.</summary>
+    public PaliGemmaTokenizer Tokenizer { get; }
+    /// <summary>Where the model runs.</summary>
+    public Device Device => Model.Device;
 
     private VlaPredictor(Checkpoint.Loaded loaded)
     {
         Model = loaded.Model;
+        Tokenizer = loaded.Tokenizer;
         Model.eval();
         Config = loaded.Config;
         Checkpoint = loaded.Directory;
         Normalizer = new Normalizer(loaded.State.NormalizationStats, Normalizer.ParseMode(Config.Data.NormalizationMode));
     }
 
-    /// <summary>Loads <paramref name="checkpointDir"/>.</summary>
-    public static VlaPredictor Load(string checkpointDir) => new(Checkpoints.Checkpoint.Load(checkpointDir));
+    /// <summary>
+    /// Loads <paramref name="checkpointDir"/> onto <paramref name="device"/> (the CPU when null), the backbone in
+    /// <paramref name="dtype"/> (the checkpoint's own when null).
+    /// </summary>
+    public static VlaPredictor Load(string checkpointDir, Device? device = null, ScalarType? dtype = null) =>
+        new(Checkpoints.Checkpoint.Load(checkpointDir, device, dtype));
+
+    /// <summary>The loader's prompt encoder for this checkpoint: its tokenizer, cut at <c>data.prompt_max_len</c>.</summary>
+    public PromptTokens EncodePrompts(IReadOnlyList<string> prompts)
+    {
+        var tokens = Tokenizer.EncodeBatch(prompts, Config.Data.PromptMaxLen);
+        return new PromptTokens(tokens.Ids, tokens.Mask, tokens.Length);
+    }
+
+    /// <summary>
+    /// The model's input for a batch of windows the loader built on <see cref="Device"/>.
+    /// </summary>
+    public static PolicyInput InputOf(VlaBatch batch) => new(batch.Images, batch.TokenIds, batch.TokenMask, batch.State);
 
     /// <summary>Predicts one chunk; <paramref name="seed"/> fixes the sampled noise.</summary>
     public ActionChunk Predict(Observation observation, int? steps = null, long? seed = null) => PredictBatch([observation], steps, seed)[0];
@@ -45,7 +67,7 @@ public sealed class VlaPredictor : IDisposable
         var layout = BatchLayout.From(Config);
         var head = Config.Model.ActionHeadConfig;
         int n = observations.Count, frameFloats = layout.ImageFloats;
-        var images = new float[(long)n * layout.MaxSeqLen * layout.Cameras * frameFloats];
+        var images = new float[(long)n * layout.Cameras * frameFloats];
         var state = new float[n * layout.StateDim];
         for (int i = 0; i < n; i++)
         {
@@ -53,20 +75,16 @@ public sealed class VlaPredictor : IDisposable
             CheckObservation(o, i, layout);
             for (int c = 0; c < layout.Cameras; c++)
             {
+                // The policy conditions on the current frame: the newest one given for each camera.
                 var frames = c == 0 ? o.Camera1 : o.Camera2!;
-                for (int k = 0; k < layout.MaxSeqLen; k++)
+                long offset = ((long)i * layout.Cameras + c) * frameFloats;
+                try
                 {
-                    // The newest frames fill the window from its end; missing older ones repeat the oldest given.
-                    int frame = Math.Max(0, frames.Count - layout.MaxSeqLen + k);
-                    long offset = (((long)i * layout.MaxSeqLen + k) * layout.Cameras + c) * frameFloats;
-                    try
-                    {
-                        ImagePreprocessor.Preprocess(frames[frame], layout.ImageSize, Config.Data.MaxImagePixels, images.AsSpan((int)offset, frameFloats));
-                    }
-                    catch (InvalidDataException e)
-                    {
-                        throw new BadInputException($"Observation {i}, camera {c + 1}, frame {frame}: {e.Message}", e);
-                    }
+                    ImagePreprocessor.Preprocess(frames[^1], layout.ImageSize, Config.Data.MaxImagePixels, images.AsSpan((int)offset, frameFloats));
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new BadInputException($"Observation {i}, camera {c + 1}, frame {frames.Count - 1}: {e.Message}", e);
                 }
             }
             if (o.State is not null)
@@ -80,11 +98,15 @@ public sealed class VlaPredictor : IDisposable
         using var guard = NativeCallGuard.Enter();
         using var scope = NewDisposeScope();
         using var generator = seed is long s ? new Generator((ulong)s) : null;
-        var imageTensor = tensor(images, [n, layout.MaxSeqLen, layout.Cameras, 3, layout.ImageSize, layout.ImageSize]);
-        var stateTensor = tensor(state, [n, layout.StateDim]);
-        var sampled = Model.SampleActions(imageTensor, observations.Select(o => o.Prompt).ToList(), stateTensor,
-            steps ?? head.NumInferenceSteps, generator: generator);
-        var values = sampled.contiguous().data<float>().ToArray();
+        var tokens = Tokenizer.EncodeBatch(observations.Select(o => o.Prompt).ToList(), Config.Data.PromptMaxLen);
+        var device = Device;
+        var input = new PolicyInput(
+            ComputeDevice.ToDevice(tensor(images, [n, layout.Cameras, 3, layout.ImageSize, layout.ImageSize]), device),
+            ComputeDevice.ToDevice(tensor(tokens.Ids, [n, tokens.Length]), device),
+            ComputeDevice.ToDevice(tensor(tokens.Mask, [n, tokens.Length]), device),
+            ComputeDevice.ToDevice(tensor(state, [n, layout.StateDim]), device));
+        var sampled = Model.SampleActions(input, steps ?? head.NumInferenceSteps, generator: generator);
+        var values = sampled.cpu().contiguous().data<float>().ToArray();
         int chunk = head.Horizon * head.PerActionDim;
         return Enumerable.Range(0, n).Select(i =>
         {

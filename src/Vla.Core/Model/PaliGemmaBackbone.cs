@@ -117,7 +117,7 @@ public sealed class PaliGemmaBackbone : nn.Module
         using var cache = new KvCache(Config.Text.NumHiddenLayers);
         var hidden = EncodePrefix(prefix, cache);
         var logits = language_model.Logits(hidden[.., ^1..]).to_type(ScalarType.Float32); // (1, 1, vocab)
-        float[] firstLogits = logits.flatten().data<float>().ToArray();
+        float[] firstLogits = logits.flatten().cpu().data<float>().ToArray();
         var generated = new List<long>();
         long position = prefix.Positions.shape[1];
         for (int step = 0; step < maxNewTokens; step++)

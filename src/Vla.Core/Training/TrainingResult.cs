@@ -12,7 +12,7 @@ namespace Vla.Training;
 public sealed record TrainingResult(
     string ExperimentDir, int Epochs, long Steps, double FinalTrainLoss,
     IReadOnlyDictionary<int, double> EpochTrainLosses, ValidationMetrics? Validation,
-    string? BestCheckpoint, IReadOnlyDictionary<string, double> Timing);
+    string? BestCheckpoint, StepTimes Timing);
 
 /// <summary>Validation results of one epoch, in the model's normalized space.</summary>
 /// <param name="Loss">Flow-matching loss with fixed noise and times.</param>

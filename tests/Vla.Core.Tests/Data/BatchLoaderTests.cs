@@ -8,7 +8,7 @@ public sealed class BatchLoaderTests : IDisposable
     private readonly TestFiles _files = new();
     private readonly EpisodeDataset _dataset;
     private readonly Normalizer _normalizer;
-    private static readonly BatchLayout Layout = new(MaxSeqLen: 2, Cameras: 2, ImageSize: 4, StateDim: 3, Horizon: 3, PerActionDim: 2);
+    private static readonly BatchLayout Layout = new(Cameras: 2, ImageSize: 4, StateDim: 3, Horizon: 3, PerActionDim: 2);
 
     public BatchLoaderTests()
     {
@@ -40,17 +40,33 @@ public sealed class BatchLoaderTests : IDisposable
     }
 
     [Fact]
-    public void History_before_the_episode_start_repeats_the_first_frame_masked()
+    public void Only_the_current_frame_of_each_camera_is_decoded()
     {
         var b = Loader().Build([new Window(1, 0), new Window(1, 2)]);
-        Assert.Equal([false, true, true, true], b.ObservationMask);
-        int image = Layout.ImageFloats, perWindow = Layout.MaxSeqLen * Layout.Cameras * image;
-        // Window (1, 2) holds steps 1 and 2: camera 1's red channel is 10·t / 127.5 − 1.
-        Assert.Equal(10f / 127.5f - 1f, b.Images[perWindow], 1e-5f);
-        Assert.Equal(20f / 127.5f - 1f, b.Images[perWindow + 2 * image], 1e-5f);
+        int image = Layout.ImageFloats, perWindow = Layout.Cameras * image;
+        Assert.Equal(2 * perWindow, b.Images.Length); // no history frames, whatever data.max_seq_len says
+        // Window (1, 2) is step 2: camera 1's red channel is 10·t / 127.5 − 1.
+        Assert.Equal(-1f, b.Images[0], 1e-5f);
+        Assert.Equal(20f / 127.5f - 1f, b.Images[perWindow], 1e-5f);
         // Camera 2 is green: its red channel is -1, its green channel carries the step.
         Assert.Equal(-1f, b.Images[perWindow + image], 1e-5f);
-        Assert.Equal(10f / 127.5f - 1f, b.Images[perWindow + image + 16], 1e-5f);
+        Assert.Equal(20f / 127.5f - 1f, b.Images[perWindow + image + 16], 1e-5f);
+    }
+
+    [Fact]
+    public void Prompts_are_tokenized_on_the_loader_threads_when_an_encoder_is_given()
+    {
+        var options = new LoaderOptions
+        {
+            BatchSize = 2, Shuffle = false, NumWorkers = 2,
+            EncodePrompts = prompts => new PromptTokens([.. prompts.SelectMany(p => new long[] { 2, p.Length })], [.. prompts.SelectMany(_ => new[] { true, true })], 2),
+        };
+        using var scope = torch.NewDisposeScope();
+        using var batch = Loader(options).Epoch(0).First();
+        Assert.Equal([2L, 2], batch.TokenIds.shape);
+        Assert.Equal(torch.ScalarType.Int64, batch.TokenIds.dtype);
+        Assert.Equal(torch.ScalarType.Bool, batch.TokenMask.dtype);
+        Assert.Equal([2L, batch.Prompts[0].Length, 2L, batch.Prompts[1].Length], batch.TokenIds.data<long>().ToArray());
     }
 
     [Fact]
@@ -115,8 +131,8 @@ public sealed class BatchLoaderTests : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var batch = Loader().Epoch(0).First();
-        Assert.Equal([3L, 2, 2, 3, 4, 4], batch.Images.shape);
-        Assert.Equal([3L, 2], batch.ObservationMask.shape);
+        Assert.Equal([3L, 2, 3, 4, 4], batch.Images.shape);
+        Assert.Equal([3L, 0], batch.TokenIds.shape); // no prompt encoder given
         Assert.Equal([3L, 3], batch.State.shape);
         Assert.Equal([3L, 3, 2], batch.Actions.shape);
         Assert.Equal([3L, 3], batch.ActionMask.shape);

@@ -59,6 +59,28 @@ public sealed class PaliGemmaGoldenTests : IDisposable
         Tolerance.Close(Ref("logits_last"), tensor(result.FirstStepLogits).unsqueeze(0), what: "first-step logits");
     }
 
+    /// <summary>
+    /// The same weights loaded as bfloat16 (8 significant bits: 0.4 % per rounding) against the float32 reference.
+    /// The bound is bf16's own: PyTorch 1.13 running make_golden.py's forward in bfloat16 on these weights is off
+    /// the float32 reference by 1.2 % of the largest value after the vision tower and 13 % after the decoder
+    /// (the random tiny model's residual stream reaches 200, so rounding there is large against the final norm's
+    /// output); ours measured 0.75 % and 10.5 %. Tolerances: 2 % and 15 %.
+    /// </summary>
+    [Fact]
+    public void The_bfloat16_backbone_stays_as_close_to_the_float32_reference_as_PyTorchs_bfloat16_does()
+    {
+        using var model = ModelWeights.LoadBackbone(Path.Combine(Golden, "tiny-paligemma-hf"), ScalarType.BFloat16);
+        Assert.All(model.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        using var noGrad = no_grad();
+        Tolerance.Close(Ref("vision_out"), model.VisionTower.forward(Ref("pixels")), relative: 0.02, what: "bf16 vision tower");
+        var ids = tensor(PromptIds, [1, PromptIds.Length]);
+        using var prefix = model.EmbedPrefix(Images, ids, ones_like(ids, ScalarType.Bool));
+        var final = model.EncodePrefix(prefix);
+        Assert.Equal(ScalarType.BFloat16, final.dtype);
+        Tolerance.Close(Ref("final_hidden"), final, relative: 0.15, what: "bf16 final hidden");
+        Tolerance.Close(Ref("logits_last"), model.LanguageModel.Logits(final[.., -1]), relative: 0.15, what: "bf16 logits");
+    }
+
     [Fact]
     public void The_newer_transformers_naming_loads_to_the_same_model()
     {

@@ -1,11 +1,12 @@
 using TorchSharp;
 using Vla.Data;
+using Vla.Model;
 using Vla.Model.Tokenization;
 using Vla.Model.Weights;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
-namespace Vla.Model;
+namespace Vla.Inference;
 
 /// <summary>
 /// The backbone check behind <c>vla caption</c>: loads a PaliGemma folder, preprocesses one image as the
@@ -22,11 +23,13 @@ public sealed class PaliGemmaCaptioner : IDisposable
         _tokenizer = tokenizer;
     }
 
-    /// <summary>Loads the model and tokenizer of <paramref name="modelDir"/>.</summary>
-    public static PaliGemmaCaptioner Load(string modelDir)
+    /// <summary>Loads the model and tokenizer of <paramref name="modelDir"/> onto <paramref name="device"/> (the CPU when null), in <paramref name="dtype"/>.</summary>
+    public static PaliGemmaCaptioner Load(string modelDir, Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
         var tokenizer = PaliGemmaTokenizer.Load(modelDir);
-        return new PaliGemmaCaptioner(ModelWeights.LoadBackbone(modelDir), tokenizer);
+        var model = ModelWeights.LoadBackbone(modelDir, dtype);
+        if (device is not null && ComputeDevice.IsCuda(device)) model.to(device);
+        return new PaliGemmaCaptioner(model, tokenizer);
     }
 
     /// <summary>The loaded backbone.</summary>
@@ -47,7 +50,7 @@ public sealed class PaliGemmaCaptioner : IDisposable
             throw new BadInputException($"{imagePath}: {e.Message}", e);
         }
         using var scope = NewDisposeScope();
-        var images = tensor(pixels, [1, 1, 3, size, size]);
+        var images = ComputeDevice.ToDevice(tensor(pixels, [1, 1, 3, size, size]), _model.parameters().First().device);
         var ids = _tokenizer.EncodePrompt(prompt, int.MaxValue, out _);
         var result = _model.GenerateGreedy(images, ids, maxNewTokens);
         return (_tokenizer.Decode(result.TokenIds), result);

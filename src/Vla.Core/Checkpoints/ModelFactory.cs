@@ -1,0 +1,59 @@
+using TorchSharp;
+using Vla.Config;
+using Vla.Model;
+using Vla.Model.Tokenization;
+using Vla.Model.Weights;
+using Vla.Runtime;
+using static TorchSharp.torch;
+
+namespace Vla.Checkpoints;
+
+/// <summary>
+/// Builds the policy of a run from its config: the backbone and tokenizer from
+/// <c>model.vlm_config.model_name_or_path</c> (and <c>data.tokenizer_name_or_path</c> when set), the backbone
+/// in <c>model.vlm_config.dtype</c>, the head seeded, everything on the run's device. Beside
+/// <see cref="Checkpoint.Load"/>, the other way a model comes to be.
+/// </summary>
+public static class ModelFactory
+{
+    private static readonly Lock InitGate = new();
+
+    /// <summary>A new model for training and its tokenizer.</summary>
+    public static (VlaModel Model, PaliGemmaTokenizer Tokenizer) Create(VlaConfig config, long seed, Device? device = null)
+    {
+        string modelDir = PathResolver.ResolveExisting(config.Model.VlmConfig.ModelNameOrPath, config.BaseDirectory)
+            ?? throw new BadInputException($"model.vlm_config.model_name_or_path: folder '{config.Model.VlmConfig.ModelNameOrPath}' does not exist.");
+        string tokenizerDir = string.IsNullOrEmpty(config.Data.TokenizerNameOrPath) ? modelDir
+            : PathResolver.ResolveExisting(config.Data.TokenizerNameOrPath, config.BaseDirectory)
+              ?? throw new BadInputException($"data.tokenizer_name_or_path: '{config.Data.TokenizerNameOrPath}' does not exist.");
+        var backbone = ModelWeights.LoadBackbone(modelDir, ModelDtype.Parse(config.Model.VlmConfig.Dtype));
+        VlaModel.CheckFits(config, backbone.Config);
+        var tokenizer = PaliGemmaTokenizer.Load(tokenizerDir);
+        VlaModel model;
+        // TorchSharp's layers initialize from the process-wide generator: hold it while seeding and
+        // building, so two models built at once (tests, notebooks) cannot interleave their draws.
+        lock (InitGate)
+        {
+            manual_seed(seed);
+            model = new VlaModel(config, backbone);
+        }
+        return (OnDevice(model, device), tokenizer);
+    }
+
+    /// <summary>Builds a model around <paramref name="backbone"/> under the same seeding lock (benchmarks, tests).</summary>
+    public static VlaModel Seeded(VlaConfig config, PaliGemmaBackbone backbone, long seed)
+    {
+        lock (InitGate)
+        {
+            manual_seed(seed);
+            return new VlaModel(config, backbone);
+        }
+    }
+
+    /// <summary>Moves <paramref name="model"/> to <paramref name="device"/> (dtypes unchanged); the CPU leaves it as it is.</summary>
+    public static VlaModel OnDevice(VlaModel model, Device? device)
+    {
+        if (device is not null && device.type != DeviceType.CPU) model.to(device);
+        return model;
+    }
+}
