@@ -12,7 +12,7 @@ internal static class AllReduceBench
 {
     public static void Run()
     {
-        using var group = DistributedEnvironment.Create("mpi");
+        using var group = DistributedEnvironment.Create("mpi", TorchSharp.torch.CPU);
         foreach (long mb in new long[] { 1, 10, 100 })
         {
             using var scope = NewDisposeScope();

@@ -3,11 +3,13 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;
+using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
 using Vla.Model.Tokenization;
 using Vla.Runtime;
+using Vla.Training;
 using static TorchSharp.torch;
 
 namespace Vla.Bench;
@@ -38,7 +40,7 @@ internal static class CompareBench
             ("sample", sample, sampleBackbone, quick ? new Runs(2, 5, 5, 50, RssSteps) : new Runs(3, 20, 15, 100, RssSteps)),
             ("mid", mid, midBackbone, quick ? new Runs(1, 2, 2, 0, 0) : new Runs(2, 5, 10, 20, RssSteps)),
         };
-        Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32, {(quick ? "quick" : "full")} mode");
+        Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32 then bfloat16, {(quick ? "quick" : "full")} mode");
         // This host is shared: the matmul rate moves with the neighbours' load, so it is sampled before, between
         // and after the configs and the best sample is the machine's limit that MFU divides by.
         var gflopsSamples = new List<double> { MatmulGflops() };
@@ -56,6 +58,22 @@ internal static class CompareBench
             twinSpecs.Add(spec);
             Console.WriteLine($"{name}: ours measured in {watch.Elapsed.TotalSeconds:F0} s");
         }
+
+        // Precision: the same configs with the backbone in bfloat16 (bench/README.md, "Precision").
+        var bf16Figures = new JsonObject();
+        var bf16GflopsSamples = new List<double> { MatmulGflops(ScalarType.BFloat16) };
+        foreach (var (name, config, backbone, runs) in configs)
+        {
+            var watch = Stopwatch.StartNew();
+            var bf16 = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { Dtype = "bfloat16" } } };
+            var (figs, spec) = await MeasureOursAsync(name, bf16, backbone, tokenizer, runs, dataAndMemory: false);
+            bf16Figures[name] = figs;
+            bf16GflopsSamples.Add(MatmulGflops(ScalarType.BFloat16));
+            twinSpecs.Add(spec);
+            Console.WriteLine($"{name} in bfloat16: ours measured in {watch.Elapsed.TotalSeconds:F0} s");
+        }
+        double oursBf16Gflops = bf16GflopsSamples.Max();
+        Console.WriteLine($"matmul 1024² bfloat16: {oursBf16Gflops:F0} GFLOP/s");
 
         oursGflops = gflopsSamples.Max();
         foreach (var (name, _, _, _) in configs)
@@ -80,6 +98,26 @@ internal static class CompareBench
             f["params"]!["pytorch"] = p["params"]!.GetValue<long>();
         }
 
+        var precision = new JsonObject();
+        foreach (var (name, _, _, _) in configs)
+        {
+            var f32 = figures[name]!;
+            var b16 = bf16Figures[name]!;
+            var twinBf16 = twin["configs"]![name + "_bf16"]!;
+            double fp32Step = f32["train_step_ms"]!["ours"]!.GetValue<double>(), bf16Step = b16["train_step_ms"]!["ours"]!.GetValue<double>();
+            double fp32Chunk = f32["chunk_latency_ms"]!["ours"]!.GetValue<double>(), bf16Chunk = b16["chunk_latency_ms"]!["ours"]!.GetValue<double>();
+            double twinStep = twinBf16["train_step_ms"]!.GetValue<double>(), twinChunk = twinBf16["chunk_latency_ms"]!.GetValue<double>();
+            precision[name] = new JsonObject
+            {
+                ["fp32_train_ms"] = Round(fp32Step), ["bf16_train_ms"] = Round(bf16Step), ["bf16_over_fp32_train_step"] = Round(bf16Step / fp32Step, 3),
+                ["fp32_chunk_ms"] = Round(fp32Chunk), ["bf16_chunk_ms"] = Round(bf16Chunk), ["bf16_over_fp32_chunk"] = Round(bf16Chunk / fp32Chunk, 3),
+                ["pytorch_bf16_train_ms"] = Round(twinStep), ["train_step_ratio_bf16"] = Round(bf16Step / twinStep, 3),
+                ["pytorch_bf16_chunk_ms"] = Round(twinChunk), ["chunk_latency_ratio_bf16"] = Round(bf16Chunk / twinChunk, 3),
+                ["bf16_train_step_split_ms"] = b16["train_step_split_ms"]!.DeepClone(),
+                ["mfu_bf16"] = Round(f32["train_step_flop"]!.GetValue<double>() / 1e9 / (bf16Step / 1000) / oursBf16Gflops, 3),
+            };
+        }
+
         var result = new JsonObject
         {
             ["machine"] = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
@@ -90,7 +128,9 @@ internal static class CompareBench
             ["pytorch_blas"] = twin["blas"]!.GetValue<string>(),
             ["matmul_gflops"] = new JsonObject { ["ours"] = Round(oursGflops, 1), ["pytorch"] = Round(twin["matmul_gflops"]!.GetValue<double>(), 1) },
             ["matmul_gflops_ours_samples"] = new JsonArray(gflopsSamples.Select(g => JsonValue.Create(Round(g, 1))).ToArray()),
+            ["matmul_gflops_bf16"] = new JsonObject { ["ours"] = Round(oursBf16Gflops, 1), ["pytorch"] = Round(twin["matmul_gflops_bf16"]!.GetValue<double>(), 1) },
             ["configs"] = figures,
+            ["precision"] = precision,
         };
         string folder = Path.Combine(repoRoot, "bench", "results");
         Directory.CreateDirectory(folder);
@@ -119,32 +159,41 @@ internal static class CompareBench
         return name == "mid" ? (TrainingBench.Mid(sample), TrainingBench.MidBackbone()) : (sample, PaliGemmaConfig.Sample());
     }
 
-    /// <summary>The model both sides start from: seed 1, the backbone's own initialization.</summary>
-    internal static VlaModel SeededModel(VlaConfig config, PaliGemmaConfig backbone, PaliGemmaTokenizer tokenizer)
+    /// <summary>The model both sides start from: seed 1, the backbone's own initialization, in the config's dtype.</summary>
+    internal static VlaModel SeededModel(VlaConfig config, PaliGemmaConfig backbone)
     {
-        manual_seed(1);
-        var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
-        model.Backbone.InitializeWeights(1);
-        return model;
+        var backboneModel = new PaliGemmaBackbone(backbone);
+        backboneModel.InitializeWeights(1);
+        backboneModel.to(ModelDtype.Parse(config.Model.VlmConfig.Dtype));
+        return ModelFactory.Seeded(config, backboneModel, 1);
     }
 
-    /// <summary>The first batch of epoch 0 in the seed-1 order, built on this thread.</summary>
-    internal static VlaBatch FirstBatch(EpisodeDataset dataset, Normalizer normalizer, VlaConfig config) =>
-        new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1 }).Epoch(0).First();
+    /// <summary>The loader's prompt encoder over the sample tokenizer.</summary>
+    internal static Func<IReadOnlyList<string>, PromptTokens> PromptEncoder(PaliGemmaTokenizer tokenizer, VlaConfig config) => prompts =>
+    {
+        var tokens = tokenizer.EncodeBatch(prompts, config.Data.PromptMaxLen);
+        return new PromptTokens(tokens.Ids, tokens.Mask, tokens.Length);
+    };
 
+    /// <summary>The first batch of epoch 0 in the seed-1 order, built on this thread.</summary>
+    internal static VlaBatch FirstBatch(EpisodeDataset dataset, Normalizer normalizer, VlaConfig config, PaliGemmaTokenizer tokenizer) =>
+        new BatchLoader(dataset, normalizer, BatchLayout.From(config),
+            new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1, EncodePrompts = PromptEncoder(tokenizer, config) }).Epoch(0).First();
+
+    /// <summary>Our side of one config: the training step and the chunk in the config's dtype; with <paramref name="dataAndMemory"/>, also the data pipeline and memory figures.</summary>
     private static async Task<(JsonObject Figures, JsonObject TwinSpec)> MeasureOursAsync(string name, VlaConfig config, PaliGemmaConfig backbone,
-        PaliGemmaTokenizer tokenizer, Runs runs)
+        PaliGemmaTokenizer tokenizer, Runs runs, bool dataAndMemory = true)
     {
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
         var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
         var layout = BatchLayout.From(config);
-        double dataRate = new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.LatencyRuns > 5 ? 3 : 1));
+        double dataRate = dataAndMemory ? new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.LatencyRuns > 5 ? 3 : 1)) : double.NaN;
+        if (!dataAndMemory) runs = runs with { RssSteps = 0 };
 
-        var batch = FirstBatch(dataset, normalizer, config);
+        var batch = FirstBatch(dataset, normalizer, config, tokenizer);
         var tokens = tokenizer.EncodeBatch(batch.Prompts, config.Data.PromptMaxLen);
-        var model = SeededModel(config, backbone, tokenizer);
-        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
-        using var optimizer = optim.AdamW(parameters, 1e-4);
+        var model = SeededModel(config, backbone);
+        using var trainStep = new TrainStep(model, config);
         using var generator = new Generator(1);
         var phases = new List<double[]>();
         double rssAfterWarmup = 0;
@@ -154,8 +203,8 @@ internal static class CompareBench
         {
             if (step == runs.RssWarmup) rssAfterWarmup = RssMb();
             if (runs.RssSteps > 0 && step % 50 == 0) rssTrace.Add(Round(RssMb()));
-            var phase = TrainStep(model, batch, parameters, optimizer, generator);
-            if (step >= runs.Warmup && step < runs.Warmup + runs.TrainSteps) phases.Add(phase);
+            var times = trainStep.Run(batch, generator, config.Optimizer.Lr).Times;
+            if (step >= runs.Warmup && step < runs.Warmup + runs.TrainSteps) phases.Add([1000 * times.Forward, 1000 * times.Backward, 1000 * times.Optimizer]);
         }
         double rssGrowth = runs.RssSteps > 0 ? RssMb() - rssAfterWarmup : double.NaN;
         if (runs.RssSteps > 0) rssTrace.Add(Round(RssMb()));
@@ -164,24 +213,26 @@ internal static class CompareBench
 
         model.eval();
         using var one = BatchOf(batch, 1);
+        var oneInput = new PolicyInput(one.Images, one.TokenIds, one.TokenMask, one.State);
         double backboneMs, chunkMs;
         using (no_grad())
         {
             backboneMs = 1000 * Measure.Median(Measure.Seconds(() =>
             {
                 using var scope = NewDisposeScope();
-                model.EncodeContext(one.Images, one.Prompts, one.State);
+                model.EncodeContext(oneInput);
             }, runs.LatencyRuns, runs.Warmup));
             chunkMs = 1000 * Measure.Median(Measure.Seconds(() =>
             {
                 using var scope = NewDisposeScope();
-                model.SampleActions(one.Images, one.Prompts, one.State, 10, generator: generator);
+                model.SampleActions(oneInput, 10, generator: generator);
             }, runs.LatencyRuns, runs.Warmup));
         }
         double trainRate = Batch / (stepMs / 1000);
         var figures = new JsonObject
         {
-            ["data_windows_per_s"] = Round(dataRate),
+            ["dtype"] = config.Model.VlmConfig.Dtype,
+            ["data_windows_per_s"] = double.IsNaN(dataRate) ? null : Round(dataRate),
             ["train_windows_per_s"] = Round(trainRate, 2),
             ["data_to_train_ratio"] = Round(dataRate / trainRate, 1),
             ["train_step_ms"] = new JsonObject { ["ours"] = Round(stepMs) },
@@ -206,28 +257,10 @@ internal static class CompareBench
             : $"RSS after step {runs.RssWarmup + runs.RssSteps} minus RSS after step {runs.RssWarmup} (after a full GC each time)";
         var spec = PyTorchTwin.ConfigSpec(name, config, backbone, Batch, Cameras, tokens.Ids, tokens.Mask, tokens.Length,
             runs.Warmup, runs.TrainSteps, runs.LatencyRuns);
+        spec["dtype"] = config.Model.VlmConfig.Dtype;
         model.Dispose();
         batch.Dispose();
         return (figures, spec);
-    }
-
-    /// <summary>One training step as the trainer takes it; returns forward, backward and optimizer milliseconds.</summary>
-    internal static double[] TrainStep(VlaModel model, VlaBatch batch, List<TorchSharp.Modules.Parameter> parameters, optim.Optimizer optimizer, Generator generator)
-    {
-        using var guard = NativeCallGuard.Enter();
-        using var scope = NewDisposeScope();
-        var watch = Stopwatch.StartNew();
-        var loss = model.ComputeLoss(batch, generator: generator);
-        loss.item<float>();
-        double forward = watch.Elapsed.TotalMilliseconds;
-        watch.Restart();
-        loss.backward();
-        double backward = watch.Elapsed.TotalMilliseconds;
-        watch.Restart();
-        nn.utils.clip_grad_norm_(parameters, 1.0);
-        optimizer.step();
-        optimizer.zero_grad();
-        return [forward, backward, watch.Elapsed.TotalMilliseconds];
     }
 
     private static double DataWindowsPerSecond(EpisodeDataset dataset, Normalizer normalizer, BatchLayout layout, int workers, int runs)
@@ -244,16 +277,16 @@ internal static class CompareBench
 
     private static VlaBatch BatchOf(VlaBatch batch, int size) => new()
     {
-        Images = batch.Images[..size].clone(), ObservationMask = batch.ObservationMask[..size].clone(), State = batch.State[..size].clone(),
+        Images = batch.Images[..size].clone(), TokenIds = batch.TokenIds[..size].clone(), TokenMask = batch.TokenMask[..size].clone(), State = batch.State[..size].clone(),
         Actions = batch.Actions[..size].clone(), ActionMask = batch.ActionMask[..size].clone(),
         Prompts = batch.Prompts[..size], Windows = batch.Windows[..size],
     };
 
-    private static double MatmulGflops()
+    private static double MatmulGflops(ScalarType dtype = ScalarType.Float32)
     {
         using var scope = NewDisposeScope();
-        var a = randn(1024, 1024);
-        var b = randn(1024, 1024);
+        var a = randn(1024, 1024).to_type(dtype);
+        var b = randn(1024, 1024).to_type(dtype);
         double seconds = Measure.Median(Measure.Seconds(() => { using var s = NewDisposeScope(); matmul(a, b); }, 20, 3));
         return 2.0 * 1024 * 1024 * 1024 / seconds / 1e9;
     }
@@ -287,5 +320,15 @@ internal static class CompareBench
         Row("mfu", f => $"{f["mfu"]}");
         Row("peak RSS MB", f => $"{f["peak_rss_mb"]}");
         Row("RSS growth MB over 200 steps", f => $"{f["rss_growth_mb_200_steps"]?.ToString() ?? "–"}");
+        var ps = result["precision"]!["sample"]!;
+        var pm = result["precision"]!["mid"]!;
+        void Precision(string label, Func<JsonNode, string> value) => Console.WriteLine($"| {label} | {value(ps)} | {value(pm)} |");
+        Precision("train step ms, fp32 / bf16", f => $"{f["fp32_train_ms"]} / {f["bf16_train_ms"]}");
+        Precision("bf16_over_fp32_train_step", f => $"{f["bf16_over_fp32_train_step"]}");
+        Precision("chunk ms, fp32 / bf16", f => $"{f["fp32_chunk_ms"]} / {f["bf16_chunk_ms"]}");
+        Precision("bf16_over_fp32_chunk", f => $"{f["bf16_over_fp32_chunk"]}");
+        Precision("bf16 train step ms, ours / PyTorch", f => $"{f["bf16_train_ms"]} / {f["pytorch_bf16_train_ms"]}");
+        Precision("train_step_ratio_bf16", f => $"{f["train_step_ratio_bf16"]}");
+        Precision("mfu_bf16", f => $"{f["mfu_bf16"]}");
     }
 }

@@ -1,3 +1,4 @@
+using Vla.Checkpoints;
 using TorchSharp;
 using Vla.Config;
 using Vla.Model;
@@ -24,22 +25,21 @@ internal static class InferenceBench
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
         foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, TrainingBench.MidBackbone()) })
         {
-            manual_seed(1);
-            using var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
+            using var model = ModelFactory.Seeded(config, new PaliGemmaBackbone(backbone), 1);
             model.eval();
             using var noGrad = no_grad();
             int size = config.Data.ImageSize;
-            var images = rand([1, 1, 2, 3, size, size]) * 2 - 1;
-            var state = zeros(1, config.Data.StateDim);
-            string[] prompt = ["pick up the red cube"];
+            var tokens = tokenizer.EncodeBatch(["pick up the red cube"], config.Data.PromptMaxLen);
+            var input = new PolicyInput(rand([1, 2, 3, size, size]) * 2 - 1, tensor(tokens.Ids, [1, tokens.Length]),
+                tensor(tokens.Mask, [1, tokens.Length]), zeros(1, config.Data.StateDim));
             var head = config.Model.ActionHeadConfig;
 
             double backboneMs = 1000 * Measure.Median(Measure.Seconds(() =>
             {
                 using var scope = NewDisposeScope();
-                model.EncodeContext(images, prompt, state);
+                model.EncodeContext(input);
             }, runs));
-            var (context, mask) = model.EncodeContext(images, prompt, state);
+            var (context, mask) = model.EncodeContext(input);
             var x = randn(1, head.Horizon, head.PerActionDim);
             var t = full([1], 0.5f);
             double headMs = 1000 * Measure.Median(Measure.Seconds(() =>
@@ -50,7 +50,7 @@ internal static class InferenceBench
             var totals = new[] { 1, 5, 10, 50 }.Select(steps => 1000 * Measure.Median(Measure.Seconds(() =>
             {
                 using var scope = NewDisposeScope();
-                model.SampleActions(images, prompt, state, steps);
+                model.SampleActions(input, steps);
             }, runs))).ToArray();
             Console.WriteLine($"| {name} | {backboneMs:F2} | {headMs:F2} | {string.Join(" | ", totals.Select(v => v.ToString("F2")))} |");
         }

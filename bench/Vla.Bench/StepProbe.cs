@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Vla.Data;
 using Vla.Model.Tokenization;
+using Vla.Training;
 using static TorchSharp.torch;
 
 namespace Vla.Bench;
@@ -13,10 +14,9 @@ internal static class StepProbe
         var (config, backbone) = CompareBench.ConfigNamed(repoRoot, name);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
-        using var batch = CompareBench.FirstBatch(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), config);
-        using var model = CompareBench.SeededModel(config, backbone, tokenizer);
-        var parameters = model.parameters().Where(p => p.requires_grad).ToList();
-        using var optimizer = optim.AdamW(parameters, 1e-4);
+        using var batch = CompareBench.FirstBatch(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), config, tokenizer);
+        using var model = CompareBench.SeededModel(config, backbone);
+        using var trainStep = new TrainStep(model, config);
         using var generator = new Generator(1);
         var self = Process.GetCurrentProcess();
         var times = new List<double>();
@@ -25,7 +25,7 @@ internal static class StepProbe
         for (int step = 0; step < steps + 2; step++)
         {
             if (step == 2) { self.Refresh(); sys0 = self.PrivilegedProcessorTime; faults0 = Measure.MinorPageFaults(); }
-            double ms = CompareBench.TrainStep(model, batch, parameters, optimizer, generator).Sum();
+            double ms = 1000 * trainStep.Run(batch, generator, config.Optimizer.Lr).Times.Compute;
             if (step >= 2) times.Add(ms);
         }
         self.Refresh();

@@ -4,6 +4,7 @@ using Vla.Config;
 using Vla.Data;
 using Vla.Model;
 using Vla.Model.Tokenization;
+using Vla.Training;
 using static TorchSharp.torch;
 
 namespace Vla.Bench;
@@ -33,7 +34,7 @@ internal static class TrainingBench
     {
         int steps = quick ? 10 : 30;
         // Under mpirun every rank runs this; gradients are averaged as the trainer does (one packed all-reduce).
-        using var group = Vla.Distributed.DistributedEnvironment.Create("mpi");
+        using var group = Vla.Distributed.DistributedEnvironment.Create("mpi", TorchSharp.torch.CPU);
         bool leader = group.Rank == 0;
         var print = leader ? (Action<string>)Console.WriteLine : _ => { };
         var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
@@ -46,16 +47,14 @@ internal static class TrainingBench
         {
             var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
             var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
+            var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
             var loader = new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions
             {
                 BatchSize = config.Data.BatchSize / group.WorldSize, NumWorkers = 2, Seed = 1, Rank = group.Rank, WorldSize = group.WorldSize,
+                EncodePrompts = CompareBench.PromptEncoder(tokenizer, config),
             });
-            manual_seed(1);
-            var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
-            using var model = new VlaModel(config, new PaliGemmaBackbone(backbone), tokenizer);
-            model.Backbone.InitializeWeights(1);
-            var parameters = model.parameters().Where(p => p.requires_grad).ToList();
-            using var optimizer = optim.AdamW(parameters, 1e-4);
+            using var model = CompareBench.SeededModel(config, backbone);
+            using var trainStep = new TrainStep(model, config, group);
             using var generator = new Generator(1);
             var phases = new double[5];
             int done = 0, windows = 0;
@@ -66,23 +65,17 @@ internal static class TrainingBench
                 using var _ = batch;
                 bool measured = done >= 3;
                 if (done == 3) { total.Restart(); Array.Clear(phases); }
-                if (measured) phases[0] += watch.Elapsed.TotalMilliseconds;
-                using var scope = NewDisposeScope();
-                watch.Restart();
-                var loss = model.ComputeLoss(batch, generator: generator);
-                loss.item<float>();
-                if (measured) phases[1] += watch.Elapsed.TotalMilliseconds;
-                watch.Restart();
-                loss.backward();
-                if (measured) phases[2] += watch.Elapsed.TotalMilliseconds;
-                watch.Restart();
-                if (group.WorldSize > 1) Vla.Distributed.GradientAverager.Average(parameters, group);
-                if (measured) phases[3] += watch.Elapsed.TotalMilliseconds;
-                watch.Restart();
-                nn.utils.clip_grad_norm_(parameters, 1.0);
-                optimizer.step();
-                optimizer.zero_grad();
-                if (measured) { phases[4] += watch.Elapsed.TotalMilliseconds; windows += batch.Size * group.WorldSize; }
+                double wait = watch.Elapsed.TotalMilliseconds;
+                var times = trainStep.Run(batch, generator, config.Optimizer.Lr).Times;
+                if (measured)
+                {
+                    phases[0] += wait;
+                    phases[1] += 1000 * times.Forward;
+                    phases[2] += 1000 * times.Backward;
+                    phases[3] += 1000 * times.AllReduce;
+                    phases[4] += 1000 * times.Optimizer;
+                    windows += batch.Size * group.WorldSize;
+                }
                 if (++done == steps + 3) break;
                 watch.Restart();
             }
