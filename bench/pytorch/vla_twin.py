@@ -9,7 +9,20 @@ with self-attention, cross-attention to the context and a GELU MLP, modulated fi
 no scaled_dot_product_attention, so attention is written out (matmul, masked softmax, matmul), which is
 what that version offers.
 
+Precision: a config spec may carry "dtype": "float32" (the default when absent) or "bfloat16". In bfloat16 the
+backbone (SigLIP, projector, Gemma) is stored and computed in bfloat16 (pixels cast at the vision tower's
+input, RMSNorm in float32 and cast back, RoPE cos/sin and the sqrt(D) scales rounded to bfloat16), its final
+hidden states are cast to float32 before the context projector, and the context projector, state encoder,
+action head and loss stay float32. The optimizer mirrors our TrainStep: each trained bfloat16 parameter has a
+float32 master copy that takes its gradient, is clipped and stepped by AdamW with the float32 parameters, and
+is copied back into the bfloat16 parameter after the step.
+
 Usage (the C# benchmark runs it): python3 vla_twin.py SPEC.json   -> one JSON object on stdout.
+Spec: {"threads": N, "configs": [{"name": ..., "dtype": ..., sizes, batch, prompt ids, run counts}, ...]}
+(PyTorchTwin.ConfigSpec). Output: {"pytorch_version", "threads", "blas", "matmul_gflops" (1024² float32),
+"matmul_gflops_bf16" (1024² bfloat16), "configs": {key: {"params", "train_step_ms", "train_step_ms_all",
+"chunk_latency_ms", "backbone_ms"}}}. A config's key is its "name"; when a float32 and a bfloat16 spec share
+a name, the float32 one keeps the name and the bfloat16 one is keyed name + "_bf16".
 """
 import json
 import math
@@ -61,7 +74,7 @@ class Siglip(nn.Module):
         self.post = nn.LayerNorm(c["hidden"], eps=c["eps"])
 
     def forward(self, pixels):
-        x = self.patch(pixels).flatten(2).transpose(1, 2) + self.position[None]
+        x = self.patch(pixels.to(self.patch.weight.dtype)).flatten(2).transpose(1, 2) + self.position[None]
         for layer in self.layers:
             x = layer(x)
         return self.post(x)
@@ -123,8 +136,9 @@ class Gemma(nn.Module):
         inverse = 1.0 / (self.c["rope_theta"] ** (torch.arange(0, hd, 2).float() / hd))
         angles = positions.float()[..., None] * inverse
         doubled = torch.cat([angles, angles], -1)[:, None]
-        cos, sin = doubled.cos(), doubled.sin()
-        x = x * math.sqrt(self.c["hidden"])
+        # cos/sin in float32, then in the model dtype; sqrt(D) rounded to the model dtype as Hugging Face does.
+        cos, sin = doubled.cos().to(x.dtype), doubled.sin().to(x.dtype)
+        x = x * torch.tensor(math.sqrt(self.c["hidden"]), dtype=x.dtype)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
         return self.norm(x)
@@ -215,11 +229,11 @@ class Vla(nn.Module):
     def encode(self, images, ids, id_mask, state):
         b, cams = images.shape[:2]
         features = self.projector(self.vision(images.flatten(0, 1)))
-        features = features.reshape(b, cams * features.shape[1], -1) / math.sqrt(self.c["text"]["hidden"])
+        features = features.reshape(b, cams * features.shape[1], -1) / torch.tensor(math.sqrt(self.c["text"]["hidden"]), dtype=features.dtype)
         x = torch.cat([features, self.text.embed(ids)], 1)
         key_mask = torch.cat([torch.ones(b, features.shape[1], dtype=torch.bool), id_mask], 1)
         positions = torch.arange(1, x.shape[1] + 1)[None].expand(b, -1)
-        hidden = self.text(x, positions, key_mask[:, None, None, :])
+        hidden = self.text(x, positions, key_mask[:, None, None, :]).float()  # context projector onwards in float32
         context = torch.cat([self.context(hidden), self.state(state)[:, None]], 1)
         return context, torch.cat([key_mask, torch.ones(b, 1, dtype=torch.bool)], 1)
 
@@ -247,14 +261,40 @@ def init_weights(model):
                 p.normal_(0, 0.02)
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def backbone_dtype(c):
+    """The spec's "dtype" (float32 when absent; "torch." prefix accepted, as ModelDtype does) as a torch dtype."""
+    name = c.get("dtype", "float32").removeprefix("torch.")
+    if name not in DTYPES:
+        raise ValueError(f"config {c['name']!r}: dtype must be float32 or bfloat16 (got {name!r})")
+    return DTYPES[name]
+
+
+def master_copies(model):
+    """As TrainStep: the optimized parameters (float32 ones as they are, float32 masters of the others) and (parameter, master) pairs."""
+    optimized, masters = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        if p.dtype == torch.float32:
+            optimized.append(p)
+            continue
+        master = nn.Parameter(p.detach().float())
+        masters.append((p, master))
+        optimized.append(master)
+    return optimized, masters
+
+
 def median(xs):
     xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def matmul_gflops(size=1024, runs=20):
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(size=1024, runs=20, dtype=torch.float32):
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     for _ in range(3):
         a @ b
     times = []
@@ -269,22 +309,36 @@ def run_config(c):
     torch.manual_seed(1)
     model = Vla(c)
     init_weights(model)
+    dtype = backbone_dtype(c)
+    for part in (model.vision, model.projector, model.text):
+        part.to(dtype)
     b, cams, size = c["batch"], c["cameras"], c["vision"]["image_size"]
     images = torch.rand(b, cams, 3, size, size) * 2 - 1
     ids = torch.tensor(c["prompt_ids"])[:b]
     id_mask = torch.tensor(c["prompt_mask"], dtype=torch.bool)[:b]
     state = torch.rand(b, c["state_dim"]) * 2 - 1
     actions = torch.rand(b, c["head"]["horizon"], c["head"]["per_action_dim"]) * 2 - 1
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    optimized, masters = master_copies(model)
+    optimizer = torch.optim.AdamW(optimized, lr=1e-4)
     step_times = []
     for step in range(c["warmup"] + c["train_steps"]):
         start = time.perf_counter()
         loss = model.loss(images, ids, id_mask, state, actions)
         loss.item()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        for p, master in masters:  # bfloat16 gradients to the float32 masters
+            if p.grad is None:
+                continue
+            if master.grad is None:
+                master.grad = torch.zeros_like(master)
+            master.grad.copy_(p.grad)
+        torch.nn.utils.clip_grad_norm_(optimized, 1.0)
         optimizer.step()
         optimizer.zero_grad()
+        for p, master in masters:  # and the stepped masters back into the bfloat16 parameters
+            if p.grad is not None:
+                p.grad.zero_()
+            p.data.copy_(master)
         if step >= c["warmup"]:
             step_times.append(time.perf_counter() - start)
 
@@ -312,14 +366,23 @@ def run_config(c):
     }
 
 
+def output_keys(configs):
+    """Each spec's "name"; a bfloat16 spec sharing its name with another spec is keyed name + "_bf16"."""
+    names, dtypes = [c["name"] for c in configs], [backbone_dtype(c) for c in configs]
+    keys = [name + "_bf16" if names.count(name) > 1 and dtype == torch.bfloat16 else name for name, dtype in zip(names, dtypes)]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"config names must be unique per dtype (output keys {keys})")
+    return keys
+
+
 def main():
     spec = json.load(open(sys.argv[1]))
     torch.set_num_threads(spec["threads"])
     result = {"pytorch_version": torch.__version__, "threads": torch.get_num_threads(),
               "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in torch.__config__.show() else "unknown",
-              "matmul_gflops": matmul_gflops(), "configs": {}}
-    for c in spec["configs"]:
-        result["configs"][c["name"]] = run_config(c)
+              "matmul_gflops": matmul_gflops(), "matmul_gflops_bf16": matmul_gflops(dtype=torch.bfloat16), "configs": {}}
+    for key, c in zip(output_keys(spec["configs"]), spec["configs"]):
+        result["configs"][key] = run_config(c)
     json.dump(result, sys.stdout)
 
 
