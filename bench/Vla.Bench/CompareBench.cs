@@ -113,6 +113,7 @@ internal static class CompareBench
                 ["fp32_chunk_ms"] = Round(fp32Chunk), ["bf16_chunk_ms"] = Round(bf16Chunk), ["bf16_over_fp32_chunk"] = Round(bf16Chunk / fp32Chunk, 3),
                 ["pytorch_bf16_train_ms"] = Round(twinStep), ["train_step_ratio_bf16"] = Round(bf16Step / twinStep, 3),
                 ["pytorch_bf16_chunk_ms"] = Round(twinChunk), ["chunk_latency_ratio_bf16"] = Round(bf16Chunk / twinChunk, 3),
+                ["fp32_backbone_ms"] = f32["backbone_ms"]!["ours"]!.DeepClone(), ["bf16_backbone_ms"] = b16["backbone_ms"]!["ours"]!.DeepClone(),
                 ["bf16_train_step_split_ms"] = b16["train_step_split_ms"]!.DeepClone(),
                 ["mfu_bf16"] = Round(f32["train_step_flop"]!.GetValue<double>() / 1e9 / (bf16Step / 1000) / oursBf16Gflops, 3),
             };
@@ -327,6 +328,7 @@ internal static class CompareBench
         Precision("bf16_over_fp32_train_step", f => $"{f["bf16_over_fp32_train_step"]}");
         Precision("chunk ms, fp32 / bf16", f => $"{f["fp32_chunk_ms"]} / {f["bf16_chunk_ms"]}");
         Precision("bf16_over_fp32_chunk", f => $"{f["bf16_over_fp32_chunk"]}");
+        Precision("backbone (once per chunk) ms, fp32 / bf16", f => $"{f["fp32_backbone_ms"]} / {f["bf16_backbone_ms"]}");
         Precision("bf16 train step ms, ours / PyTorch", f => $"{f["bf16_train_ms"]} / {f["pytorch_bf16_train_ms"]}");
         Precision("train_step_ratio_bf16", f => $"{f["train_step_ratio_bf16"]}");
         Precision("mfu_bf16", f => $"{f["mfu_bf16"]}");

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TorchSharp;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
@@ -109,7 +110,7 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
 
     private nint Pointer(Tensor tensor)
     {
-        if (tensor.device != _device)
+        if (tensor.device_type != _device.type || (_device.type == DeviceType.CUDA && tensor.device_index != _device.index))
             throw new ArgumentException($"NCCL on rank {Rank} works on {_device} memory; this tensor is on {tensor.device}.", nameof(tensor));
         if (!tensor.is_contiguous()) throw new ArgumentException("Collectives need a contiguous tensor.", nameof(tensor));
         return TensorData(tensor.Handle);
