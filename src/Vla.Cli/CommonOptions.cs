@@ -8,6 +8,13 @@ namespace Vla.Cli;
 /// <summary>Options several commands share, declared once.</summary>
 internal static class CommonOptions
 {
+    /// <summary><c>--checkpoint</c>: the checkpoint folder a command loads.</summary>
+    public static readonly Option<string> Checkpoint = CliOption.Create<string>("--checkpoint", "Checkpoint folder (e.g. experiments/sample/checkpoints/model_best).",
+        required: true, "--checkpoint-path", "--checkpoint_path");
+
+    /// <summary><c>--num-inference-steps</c>: Euler steps of a sampled chunk.</summary>
+    public static readonly Option<int?> NumInferenceSteps = CliOption.Create<int?>("--num-inference-steps", "Euler steps (default: the checkpoint's).");
+
     /// <summary><c>--device</c>: cpu, cuda, cuda:N or auto.</summary>
     public static readonly Option<string?> Device = CliOption.Create<string?>("--device", "cpu, cuda, cuda:N or auto (CUDA when available).");
 

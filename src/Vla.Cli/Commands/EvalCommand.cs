@@ -9,12 +9,10 @@ namespace Vla.Cli.Commands;
 /// <summary><c>vla eval --checkpoint DIR --eval-data PATH… --output-dir DIR</c>: metrics.json, predictions.csv, inference_log.txt, report.html.</summary>
 internal static class EvalCommand
 {
-    private static readonly Option<string> Checkpoint = CliOption.Create<string>("--checkpoint", "Checkpoint folder (e.g. experiments/sample/checkpoints/model_best).", required: true, "--checkpoint-path", "--checkpoint_path");
     private static readonly Option<string[]> EvalData = CliOption.Create<string[]>("--eval-data", "Parquet file(s), folder(s) or glob(s); each gets its own section.", required: true, "--eval-data-path", "--eval_data_path");
     private static readonly Option<string> OutputDir = CliOption.Create<string>("--output-dir", "Folder for the results.", required: true);
     private static readonly Option<bool> SavePredictions = CliOption.Create<bool>("--save-predictions", "Also write predictions.csv (one row per predicted value).");
     private static readonly Option<int?> BatchSize = CliOption.Create<int?>("--batch-size", "Windows per batch (default: the checkpoint's).");
-    private static readonly Option<int?> Steps = CliOption.Create<int?>("--num-inference-steps", "Euler steps (default: the checkpoint's).");
     private static readonly Option<long> Seed = CliOption.Create<long>("--seed", "Seed of the sampled noise (default 0).");
 
     public static Command Create()
@@ -22,7 +20,7 @@ internal static class EvalCommand
         EvalData.AllowMultipleArgumentsPerToken = true;
         var command = new Command("eval", "Evaluate a checkpoint: per-step and per-dimension errors against a mean-chunk baseline, and an HTML report.")
         {
-            Checkpoint, EvalData, OutputDir, SavePredictions, BatchSize, Steps, Seed, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.UseAmp,
+            CommonOptions.Checkpoint, EvalData, OutputDir, SavePredictions, BatchSize, CommonOptions.NumInferenceSteps, Seed, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.UseAmp,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -31,12 +29,12 @@ internal static class EvalCommand
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        using var predictor = VlaPredictor.Load(parse.GetValue(Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
+        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
         double loadSeconds = watch.Elapsed.TotalSeconds;
         string output = parse.GetValue(OutputDir)!;
         var options = new EvalOptions
         {
-            BatchSize = parse.GetValue(BatchSize), NumInferenceSteps = parse.GetValue(Steps),
+            BatchSize = parse.GetValue(BatchSize), NumInferenceSteps = parse.GetValue(CommonOptions.NumInferenceSteps),
             Seed = parse.GetValue(Seed), SavePredictions = parse.GetValue(SavePredictions),
         };
         string predictions = Path.Combine(output, "predictions.csv");

@@ -7,13 +7,11 @@ namespace Vla.Cli.Commands;
 /// <summary><c>vla predict --checkpoint DIR --image1 IMG… [--image2 IMG…] --prompt TEXT [--state v…]</c>: one action chunk, denormalized.</summary>
 internal static class PredictCommand
 {
-    private static readonly Option<string> Checkpoint = CliOption.Create<string>("--checkpoint", "Checkpoint folder.", required: true, "--checkpoint-path", "--checkpoint_path");
     private static readonly Option<string[]> Image1 = CliOption.Create<string[]>("--image1", "Main-camera frame(s), oldest first.", required: true, "--image1-paths", "--image1_paths");
     private static readonly Option<string[]> Image2 = CliOption.Create<string[]>("--image2", "Wrist-camera frame(s), oldest first.", false, "--image2-paths", "--image2_paths");
     private static readonly Option<string> Prompt = CliOption.Create<string>("--prompt", "The instruction.", required: true);
     private static readonly Option<float[]> State = CliOption.Create<float[]>("--state", "Robot state values.", false, "--state-vector", "--state_vector");
     private static readonly Option<string?> Output = CliOption.Create<string?>("--output", "Also write the chunk as JSON to this file.", false, "--output-file", "--output_file");
-    private static readonly Option<int?> Steps = CliOption.Create<int?>("--num-inference-steps", "Euler steps (default: the checkpoint's).");
     private static readonly Option<long?> Seed = CliOption.Create<long?>("--seed", "Fix the sampled noise (reproducible output).");
 
     public static Command Create()
@@ -21,7 +19,7 @@ internal static class PredictCommand
         foreach (var option in new Option[] { Image1, Image2, State }) option.AllowMultipleArgumentsPerToken = true;
         var command = new Command("predict", "Predict one action chunk for one observation (images, prompt, state).")
         {
-            Checkpoint, Image1, Image2, Prompt, State, Output, Steps, Seed, CommonOptions.Device, CommonOptions.Dtype,
+            CommonOptions.Checkpoint, Image1, Image2, Prompt, State, Output, CommonOptions.NumInferenceSteps, Seed, CommonOptions.Device, CommonOptions.Dtype,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -29,12 +27,12 @@ internal static class PredictCommand
 
     private static int Run(ParseResult parse)
     {
-        using var predictor = VlaPredictor.Load(parse.GetValue(Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
+        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
         var image2 = parse.GetValue(Image2);
         var state = parse.GetValue(State);
         var observation = Observation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,
             state is { Length: > 0 } ? state : null, predictor.Config.Data.MaxImagePixels);
-        var chunk = predictor.Predict(observation, parse.GetValue(Steps), parse.GetValue(Seed));
+        var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed));
 
         var table = new Table().AddColumn("step");
         for (int d = 0; d < chunk.PerActionDim; d++) table.AddColumn(new TableColumn($"a{d}").RightAligned());

@@ -3,6 +3,7 @@ using System.Globalization;
 using TorchSharp;
 using Vla.Data;
 using Vla.Inference;
+using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
@@ -30,7 +31,8 @@ public static class Evaluator
         var log = new List<string>
         {
             $"checkpoint: {predictor.Checkpoint}",
-            $"model: horizon {head.Horizon}, per_action_dim {head.PerActionDim}, {steps} Euler steps, seed {options.Seed}, batch {batchSize}",
+            $"model: horizon {head.Horizon}, per_action_dim {head.PerActionDim}, {steps} Euler steps, seed {options.Seed}, batch {batchSize}, " +
+            $"on {predictor.Device}, backbone in {ModelDtype.Name(predictor.Model.BackboneDtype)}",
         };
         var combined = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
         var sections = new Dictionary<string, EvalMetrics>();
