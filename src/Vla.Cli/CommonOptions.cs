@@ -25,7 +25,7 @@ internal static class CommonOptions
     public static readonly Option<bool> UseAmp = CliOption.Create<bool>("--use-amp", "Same as --dtype bfloat16 (the Python original's spelling).");
 
     /// <summary>The device <c>--device</c> names for an inference command (auto when absent).</summary>
-    public static Device InferenceDevice(ParseResult parse) => ComputeDevice.Resolve(parse.GetValue(Device) ?? "auto", "device");
+    public static Device InferenceDevice(ParseResult parse) => ComputeDevice.Resolve(parse.GetValue(Device) ?? "auto", "--device");
 
     /// <summary>The backbone dtype <c>--dtype</c> (or <c>--use-amp</c>) asks for; null keeps the checkpoint's.</summary>
     public static ScalarType? InferenceDtype(ParseResult parse) =>

@@ -48,7 +48,9 @@ internal static class DiagnoseCommand
     /// </summary>
     private static int GpuCheck()
     {
-        var gpu = ComputeDevice.Resolve("cuda:0", "The GPU self-check's device");
+        if (!TorchSharp.torch.cuda.is_available())
+            throw new BadInputException("diagnose --gpu needs a GPU, but CUDA is not available here (this build uses TorchSharp-cpu, or no GPU is visible); build with -p:VlaTorchBackend=cuda on a machine with one.");
+        var gpu = ComputeDevice.Resolve("cuda:0", "--gpu");
         Console.WriteLine($"{"GPU step + chunk",-22} {DeviceSelfCheck.Run(gpu, TorchSharp.torch.CPU, TorchSharp.torch.ScalarType.BFloat16)}");
         if (TorchSharp.torch.cuda.device_count() < 2)
         {

@@ -90,7 +90,7 @@ internal static class TrainCommand
         int processes = parse.GetValue(NprocPerNode);
         if (processes < 1) throw new Runtime.BadInputException("--nproc-per-node must be at least 1.");
         var (_, world, localRank) = DistributedEnvironment.Detect();
-        var device = ComputeDevice.Resolve(config.Training.Device, "training.device", localRank);
+        var device = ComputeDevice.Resolve(config.Training.Device, "training.device", localRank, Math.Max(world, processes));
         if (processes > 1 && world == 1)
         {
             ConfigValidator.Validate(config, ConfigRequirements.TrainData | ConfigRequirements.ValData);

@@ -15,7 +15,7 @@ public sealed record VlmConfig
     /// <summary>Keep the Gemma decoder's weights fixed.</summary>
     public bool FreezeLanguageModel { get; init; }
 
-    /// <summary><c>float32</c>, <c>bfloat16</c> or <c>float16</c> (the seed's <c>torch.bfloat16</c> spelling is accepted); CPU runs use float32.</summary>
+    /// <summary><c>float32</c>, <c>bfloat16</c> or <c>float16</c> (the seed's <c>torch.bfloat16</c> spelling is accepted): the backbone's storage and compute dtype; the head stays float32.</summary>
     public string Dtype { get; init; } = "float32";
 
     /// <summary>Image tokens per camera: (image_size / patch_size)²; 256 for PaliGemma-224.</summary>

@@ -90,6 +90,20 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
         if (code != 0) throw new VlaException($"{call} failed with MPI error {code}.");
     }
 
+    /// <summary>
+    /// Runs <paramref name="collective"/> on a host copy of a device tensor and copies the result back (Open MPI as
+    /// Debian builds it is not CUDA-aware); false for a host tensor, which the caller handles in place.
+    /// </summary>
+    private static bool OnHost(Tensor tensor, Action<Tensor> collective)
+    {
+        if (tensor.device_type == TorchSharp.DeviceType.CPU) return false;
+        using var host = tensor.cpu().contiguous();
+        collective(host);
+        using var noGrad = no_grad();
+        tensor.copy_(host);
+        return true;
+    }
+
     private static nint Pointer(Tensor tensor)
     {
         if (!tensor.is_contiguous()) throw new ArgumentException("Collectives need a contiguous tensor.", nameof(tensor));
@@ -100,6 +114,7 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
     public void AllReduceSum(Tensor tensor)
     {
         if (tensor.dtype != ScalarType.Float32) throw new ArgumentException("AllReduceSum takes float32 tensors.", nameof(tensor));
+        if (OnHost(tensor, AllReduceSum)) return;
         nint data = Pointer(tensor);
         for (long done = 0, total = tensor.numel(); done < total; done += MaxCount)
         {
@@ -120,6 +135,7 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
     public void Broadcast(Tensor tensor, int root)
     {
         if (tensor.dtype != ScalarType.Float32) throw new ArgumentException("Broadcast takes float32 tensors.", nameof(tensor));
+        if (OnHost(tensor, host => Broadcast(host, root))) return;
         nint data = Pointer(tensor);
         for (long done = 0, total = tensor.numel(); done < total; done += MaxCount)
         {

@@ -26,8 +26,8 @@ public static class Evaluator
         var head = config.Model.ActionHeadConfig;
         int steps = options.NumInferenceSteps ?? head.NumInferenceSteps;
         int batchSize = options.BatchSize ?? config.Data.BatchSize;
-        if (steps < 1) throw new BadInputException($"The number of inference steps must be at least 1 (got {steps}).");
-        if (batchSize < 1) throw new BadInputException($"The evaluation batch size must be at least 1 (got {batchSize}).");
+        if (steps < 1) throw new BadInputException($"num_inference_steps must be at least 1 (got {steps}).");
+        if (batchSize < 1) throw new BadInputException($"The evaluation batch_size must be at least 1 (got {batchSize}).");
         var log = new List<string>
         {
             $"checkpoint: {predictor.Checkpoint}",

@@ -72,7 +72,7 @@ public sealed class VlaModel : nn.Module
         using var prefix = backbone.EmbedPrefix(input.Images, input.TokenIds, input.TokenMask);
         var hidden = backbone.EncodePrefix(prefix).to_type(ScalarType.Float32);         // (B, S, D)
         var context = context_projector.forward(hidden);                                 // (B, S, C)
-        var mask = prefix.Mask;
+        var mask = prefix.Mask.alias();                                                 // the prefix (and its own mask) is disposed below
         if (Config.Model.ActionHeadConfig.UseStateInput)
         {
             context = cat([context, state_encoder.forward(input.State).unsqueeze(1)], 1); // + state token

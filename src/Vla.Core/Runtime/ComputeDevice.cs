@@ -16,13 +16,15 @@ public static class ComputeDevice
     /// The device <paramref name="setting"/> names, for a process with local rank <paramref name="localRank"/>;
     /// <paramref name="key"/> is the config key or parameter the setting came from, for the error message.
     /// </summary>
-    public static Device Resolve(string setting, string key, int localRank = 0) =>
-        Resolve(setting, key, localRank, cuda.is_available(), cuda.is_available() ? cuda.device_count() : 0);
+    public static Device Resolve(string setting, string key, int localRank = 0, int worldSize = 1) =>
+        Resolve(setting, key, localRank, cuda.is_available(), cuda.is_available() ? cuda.device_count() : 0, worldSize);
 
     /// <summary>The same decision for a host with <paramref name="cudaAvailable"/> and <paramref name="deviceCount"/> GPUs (testable without one).</summary>
-    public static Device Resolve(string setting, string key, int localRank, bool cudaAvailable, int deviceCount)
+    public static Device Resolve(string setting, string key, int localRank, bool cudaAvailable, int deviceCount, int worldSize = 1)
     {
         string s = setting.Trim().ToLowerInvariant();
+        if (worldSize > 1 && s.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new BadInputException($"{key} is {setting}, but with {worldSize} processes each rank takes cuda:LOCAL_RANK; use cuda or auto (and CUDA_VISIBLE_DEVICES to choose the GPUs).");
         if (s == "cpu") return CPU;
         if (s == "auto") return cudaAvailable ? CudaDevice(localRank, setting, key, deviceCount) : CPU;
         if (s == "cuda" || s.StartsWith("cuda:", StringComparison.Ordinal))
@@ -49,24 +51,30 @@ public static class ComputeDevice
 
     /// <summary>
     /// Makes <paramref name="device"/> the current CUDA device of this thread, as NCCL requires before
-    /// <c>ncclCommInitRank</c> (TorchSharp has no <c>torch.cuda.set_device</c>, so this calls the CUDA runtime
-    /// that libtorch's CUDA build ships). A no-op for the CPU.
+    /// <c>ncclCommInitRank</c>. TorchSharp has no <c>torch.cuda.set_device</c>, and libtorch's bundled CUDA runtime
+    /// has a hashed file name, so this uses the driver API (<c>libcuda.so.1</c>, present wherever a GPU driver is):
+    /// the device's primary context, which the CUDA runtime then treats as current. A no-op for the CPU.
+    /// Not run here: this machine has no GPU.
     /// </summary>
-    public static void MakeCurrent(Device device)
+    public static unsafe void MakeCurrent(Device device)
     {
         if (!IsCuda(device)) return;
-        foreach (var name in new[] { "libcudart.so", "libcudart.so.12", "libcudart.so.11.0" })
+        if (!NativeLibrary.TryLoad("libcuda.so.1", out nint driver))
+            throw new VlaException($"The CUDA driver (libcuda.so.1) could not be loaded to select {device}.");
+        var init = (delegate* unmanaged<uint, int>)NativeLibrary.GetExport(driver, "cuInit");
+        var deviceGet = (delegate* unmanaged<int*, int, int>)NativeLibrary.GetExport(driver, "cuDeviceGet");
+        var retain = (delegate* unmanaged<nint*, int, int>)NativeLibrary.GetExport(driver, "cuDevicePrimaryCtxRetain");
+        var setCurrent = (delegate* unmanaged<nint, int>)NativeLibrary.GetExport(driver, "cuCtxSetCurrent");
+        int handle = 0;
+        nint context = 0;
+        void Check(int code, string call)
         {
-            if (!NativeLibrary.TryLoad(name, typeof(ComputeDevice).Assembly, null, out nint library)) continue;
-            unsafe
-            {
-                var setDevice = (delegate* unmanaged<int, int>)NativeLibrary.GetExport(library, "cudaSetDevice");
-                int code = setDevice(device.index);
-                if (code != 0) throw new VlaException($"cudaSetDevice({device.index}) failed with CUDA error {code}.");
-            }
-            return;
+            if (code != 0) throw new VlaException($"{call} for {device} failed with CUDA driver error {code}.");
         }
-        throw new VlaException($"The CUDA runtime (libcudart) could not be loaded to select {device}; it ships with TorchSharp's CUDA package.");
+        Check(init(0), "cuInit");
+        Check(deviceGet(&handle, device.index), "cuDeviceGet");
+        Check(retain(&context, handle), "cuDevicePrimaryCtxRetain");
+        Check(setCurrent(context), "cuCtxSetCurrent");
     }
 
     /// <summary>

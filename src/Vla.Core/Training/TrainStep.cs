@@ -94,11 +94,13 @@ public sealed class TrainStep : IDisposable
         (LossScale == 1 ? loss : loss * LossScale).backward();
         double backward = watch.Elapsed.TotalSeconds;
         watch.Restart();
-        if (_group.WorldSize > 1) GradientAverager.Average(Trained, _group);
+        MoveGradientsToMasters();
+        double unscale = watch.Elapsed.TotalSeconds;
+        watch.Restart();
+        if (_group.WorldSize > 1) GradientAverager.Average(_optimized, _group); // float32 gradients: masters and float32 parameters
         double allReduce = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        MoveGradientsToMasters();
         double gradNorm = _clip > 0 ? nn.utils.clip_grad_norm_(_optimized, _clip) : GradientNorm(_optimized);
         bool skipped = _scaleLoss && !double.IsFinite(gradNorm);
         if (!skipped) Optimizer.step();
@@ -106,7 +108,7 @@ public sealed class TrainStep : IDisposable
         _model.zero_grad();
         if (!skipped) CopyMastersToModel();
         UpdateLossScale(skipped);
-        return new StepResult(lossValue, gradNorm, skipped, new StepTimes(forward, backward, allReduce, watch.Elapsed.TotalSeconds));
+        return new StepResult(lossValue, gradNorm, skipped, new StepTimes(forward, backward, allReduce, unscale + watch.Elapsed.TotalSeconds));
     }
 
     /// <summary>Draws ε and t for the global batch on the host and returns this rank's contiguous slice of both, on the batch's device.</summary>

@@ -103,7 +103,7 @@ public sealed class Trainer : IDisposable
         var group = options.ProcessGroup ?? new SingleProcessGroup();
         if (config.Data.BatchSize % group.WorldSize != 0)
             throw new BadInputException($"data.batch_size ({config.Data.BatchSize}) is the global batch and must be divisible by the {group.WorldSize} processes.");
-        var device = ComputeDevice.Resolve(config.Training.Device, "training.device", group.LocalRank);
+        var device = ComputeDevice.Resolve(config.Training.Device, "training.device", group.LocalRank, group.WorldSize);
         ModelDtype.Parse(config.Model.VlmConfig.Dtype);
         if (int.TryParse(Environment.GetEnvironmentVariable(WorkerLauncher.ThreadsVariable), out int threads) && threads > 0)
             set_num_threads(threads);
@@ -117,6 +117,7 @@ public sealed class Trainer : IDisposable
         bool leader = group.Rank == 0;
         if (leader) Directory.CreateDirectory(experimentDir);
         var log = new TrainingLog(leader ? experimentDir : null); // only rank 0 writes logs and checkpoints
+        Checkpoint.Loaded? resumed = null;
         try
         {
             if (options.Log is not null && leader) log.Line += options.Log;
@@ -126,7 +127,6 @@ public sealed class Trainer : IDisposable
             if (config.Data.MaxSeqLen > 1)
                 log.Info($"data.max_seq_len is {config.Data.MaxSeqLen}: the policy conditions on the current frame, so only that frame of each window is decoded");
 
-            Checkpoint.Loaded? resumed = null;
             if (resuming)
             {
                 resumed = Checkpoint.Load(options.ResumeCheckpoint!, device);
@@ -138,6 +138,7 @@ public sealed class Trainer : IDisposable
         }
         catch
         {
+            resumed?.Model.Dispose();
             log.Dispose();
             throw;
         }

@@ -35,6 +35,13 @@ public sealed class ComputeDeviceTests
     }
 
     [Fact]
+    public void A_fixed_gpu_index_with_several_processes_is_refused_since_each_rank_takes_its_local_rank()
+    {
+        var e = Assert.Throws<BadInputException>(() => ComputeDevice.Resolve("cuda:0", "training.device", 1, cudaAvailable: true, deviceCount: 2, worldSize: 2));
+        Assert.Equal("training.device is cuda:0, but with 2 processes each rank takes cuda:LOCAL_RANK; use cuda or auto (and CUDA_VISIBLE_DEVICES to choose the GPUs).", e.Message);
+    }
+
+    [Fact]
     public void This_cpu_build_refuses_cuda_in_one_sentence()
     {
         var e = Assert.Throws<BadInputException>(() => ComputeDevice.Resolve("cuda:0", "device"));

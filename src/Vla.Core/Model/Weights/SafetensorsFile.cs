@@ -203,8 +203,8 @@ public sealed class SafetensorsFile
                 stream.Write(headerBytes);
                 foreach (var (_, t) in items)
                 {
-                    using var contiguous = t.detach().cpu().contiguous();
-                    stream.Write(contiguous.bytes);
+                    using var scope = NewDisposeScope(); // the host copy of a device tensor goes at once, not at the next GC
+                    stream.Write(t.detach().cpu().contiguous().bytes);
                 }
             }
             File.Move(temp, full, overwrite: true);
