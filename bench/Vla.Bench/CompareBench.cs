@@ -161,25 +161,12 @@ internal static class CompareBench
     }
 
     /// <summary>The model both sides start from: seed 1, the backbone's own initialization, in the config's dtype.</summary>
-    internal static VlaModel SeededModel(VlaConfig config, PaliGemmaConfig backbone)
-    {
-        var backboneModel = new PaliGemmaBackbone(backbone);
-        backboneModel.InitializeWeights(1);
-        backboneModel.to(ModelDtype.Parse(config.Model.VlmConfig.Dtype));
-        return ModelFactory.Seeded(config, backboneModel, 1);
-    }
-
-    /// <summary>The loader's prompt encoder over the sample tokenizer.</summary>
-    internal static Func<IReadOnlyList<string>, PromptTokens> PromptEncoder(PaliGemmaTokenizer tokenizer, VlaConfig config) => prompts =>
-    {
-        var tokens = tokenizer.EncodeBatch(prompts, config.Data.PromptMaxLen);
-        return new PromptTokens(tokens.Ids, tokens.Mask, tokens.Length);
-    };
+    internal static VlaModel SeededModel(VlaConfig config, PaliGemmaConfig backbone) => ModelFactory.Random(config, backbone, 1);
 
     /// <summary>The first batch of epoch 0 in the seed-1 order, built on this thread.</summary>
     internal static VlaBatch FirstBatch(EpisodeDataset dataset, Normalizer normalizer, VlaConfig config, PaliGemmaTokenizer tokenizer) =>
         new BatchLoader(dataset, normalizer, BatchLayout.From(config),
-            new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1, EncodePrompts = PromptEncoder(tokenizer, config) }).Epoch(0).First();
+            new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1, EncodePrompts = ModelFactory.PromptEncoder(tokenizer, config.Data.PromptMaxLen) }).Epoch(0).First();
 
     /// <summary>Our side of one config: the training step and the chunk in the config's dtype; with <paramref name="dataAndMemory"/>, also the data pipeline and memory figures.</summary>
     private static async Task<(JsonObject Figures, JsonObject TwinSpec)> MeasureOursAsync(string name, VlaConfig config, PaliGemmaConfig backbone,

@@ -51,7 +51,7 @@ internal static class TrainingBench
             var loader = new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions
             {
                 BatchSize = config.Data.BatchSize / group.WorldSize, NumWorkers = 2, Seed = 1, Rank = group.Rank, WorldSize = group.WorldSize,
-                EncodePrompts = CompareBench.PromptEncoder(tokenizer, config),
+                EncodePrompts = Vla.Checkpoints.ModelFactory.PromptEncoder(tokenizer, config.Data.PromptMaxLen),
             });
             using var model = CompareBench.SeededModel(config, backbone);
             using var trainStep = new TrainStep(model, config, group);

@@ -1,5 +1,6 @@
 using TorchSharp;
 using Vla.Config;
+using Vla.Data;
 using Vla.Model;
 using Vla.Model.Tokenization;
 using Vla.Model.Weights;
@@ -29,18 +30,14 @@ public static class ModelFactory
         var backbone = ModelWeights.LoadBackbone(modelDir, ModelDtype.Parse(config.Model.VlmConfig.Dtype));
         VlaModel.CheckFits(config, backbone.Config);
         var tokenizer = PaliGemmaTokenizer.Load(tokenizerDir);
-        VlaModel model;
-        // TorchSharp's layers initialize from the process-wide generator: hold it while seeding and
-        // building, so two models built at once (tests, notebooks) cannot interleave their draws.
-        lock (InitGate)
-        {
-            manual_seed(seed);
-            model = new VlaModel(config, backbone);
-        }
-        return (OnDevice(model, device), tokenizer);
+        return (OnDevice(Seeded(config, backbone, seed), device), tokenizer);
     }
 
-    /// <summary>Builds a model around <paramref name="backbone"/> under the same seeding lock (benchmarks, tests).</summary>
+    /// <summary>
+    /// Builds a model around <paramref name="backbone"/>, the head seeded. TorchSharp's layers initialize from the
+    /// process-wide generator: this holds it while seeding and building, so two models built at once (tests,
+    /// notebooks) cannot interleave their draws.
+    /// </summary>
     public static VlaModel Seeded(VlaConfig config, PaliGemmaBackbone backbone, long seed)
     {
         lock (InitGate)
@@ -49,6 +46,25 @@ public static class ModelFactory
             return new VlaModel(config, backbone);
         }
     }
+
+    /// <summary>
+    /// A model with no weights to load (benchmarks, the device self-check): the backbone initialized as Hugging Face
+    /// does from <paramref name="seed"/> and stored in <c>model.vlm_config.dtype</c>, the head seeded with it too.
+    /// </summary>
+    public static VlaModel Random(VlaConfig config, PaliGemmaConfig backbone, long seed)
+    {
+        var backboneModel = new PaliGemmaBackbone(backbone);
+        backboneModel.InitializeWeights(seed);
+        backboneModel.to(ModelDtype.Parse(config.Model.VlmConfig.Dtype));
+        return Seeded(config, backboneModel, seed);
+    }
+
+    /// <summary>The loader's prompt encoder for <paramref name="tokenizer"/>: token ids right-padded to the batch's longest, cut at <paramref name="maxLength"/>.</summary>
+    public static Func<IReadOnlyList<string>, PromptTokens> PromptEncoder(PaliGemmaTokenizer tokenizer, int maxLength) => prompts =>
+    {
+        var tokens = tokenizer.EncodeBatch(prompts, maxLength);
+        return new PromptTokens(tokens.Ids, tokens.Mask, tokens.Length);
+    };
 
     /// <summary>Moves <paramref name="model"/> to <paramref name="device"/> (dtypes unchanged); the CPU leaves it as it is.</summary>
     public static VlaModel OnDevice(VlaModel model, Device? device)

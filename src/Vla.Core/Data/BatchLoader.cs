@@ -188,15 +188,15 @@ public sealed class BatchLoader
         {
             var w = windows[i];
             var episode = _dataset.Episodes[w.Episode];
+            var current = episode.Steps[w.Step];
             b.Windows[i] = w;
-            b.Prompts[i] = episode.Steps[w.Step].Prompt;
+            b.Prompts[i] = current.Prompt;
             for (int c = 0; c < l.Cameras; c++)
             {
                 long offset = ((long)i * l.Cameras + c) * l.ImageFloats;
-                DecodeInto(episode.Steps[w.Step], c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
+                DecodeInto(current, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
             }
 
-            var current = episode.Steps[w.Step];
             var state = b.State.AsSpan(i * l.StateDim, l.StateDim);
             current.State.CopyTo(state);
             _normalizer.NormalizeState(state);

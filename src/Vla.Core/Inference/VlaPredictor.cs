@@ -47,11 +47,7 @@ public sealed class VlaPredictor : IDisposable
         new(Checkpoints.Checkpoint.Load(checkpointDir, device, dtype));
 
     /// <summary>The loader's prompt encoder for this checkpoint: its tokenizer, cut at <c>data.prompt_max_len</c>.</summary>
-    public PromptTokens EncodePrompts(IReadOnlyList<string> prompts)
-    {
-        var tokens = Tokenizer.EncodeBatch(prompts, Config.Data.PromptMaxLen);
-        return new PromptTokens(tokens.Ids, tokens.Mask, tokens.Length);
-    }
+    public Func<IReadOnlyList<string>, PromptTokens> EncodePrompts => ModelFactory.PromptEncoder(Tokenizer, Config.Data.PromptMaxLen);
 
     /// <summary>
     /// The model's input for a batch of windows the loader built on <see cref="Device"/>.
@@ -98,7 +94,7 @@ public sealed class VlaPredictor : IDisposable
         using var guard = NativeCallGuard.Enter();
         using var scope = NewDisposeScope();
         using var generator = seed is long s ? new Generator((ulong)s) : null;
-        var tokens = Tokenizer.EncodeBatch(observations.Select(o => o.Prompt).ToList(), Config.Data.PromptMaxLen);
+        var tokens = EncodePrompts(observations.Select(o => o.Prompt).ToList());
         var device = Device;
         var input = new PolicyInput(
             ComputeDevice.ToDevice(tensor(images, [n, layout.Cameras, 3, layout.ImageSize, layout.ImageSize]), device),

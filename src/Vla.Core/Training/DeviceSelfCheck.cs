@@ -47,10 +47,7 @@ public static class DeviceSelfCheck
 
     private static (double Loss, List<Tensor> Weights, Tensor Chunk) StepAndChunk(VlaConfig config, Device device)
     {
-        var backbone = new PaliGemmaBackbone(PaliGemmaConfig.Sample());
-        backbone.InitializeWeights(Seed);
-        backbone.to(ModelDtype.Parse(config.Model.VlmConfig.Dtype));
-        using var model = ModelFactory.OnDevice(ModelFactory.Seeded(config, backbone, Seed), device);
+        using var model = ModelFactory.OnDevice(ModelFactory.Random(config, PaliGemmaConfig.Sample(), Seed), device);
         using var step = new TrainStep(model, config);
         using var batch = SyntheticBatch(config, device);
         using var generator = new Generator(Seed);

@@ -117,7 +117,7 @@ public sealed class TrainStep : IDisposable
         int local = batch.Size;
         int global = (int)_group.AllReduceSum([local])[0];
         var (offset, _) = BatchLoader.Slice(global, _group.Rank, _group.WorldSize);
-        var noise = randn([global, batch.Actions.shape[1], batch.Actions.shape[2]], ScalarType.Float32, generator: generator);
+        var noise = VlaModel.SampleNoise([global, batch.Actions.shape[1], batch.Actions.shape[2]], generator);
         var time = VlaModel.SampleTime(global, generator);
         var device = batch.Actions.device;
         return (ComputeDevice.ToDevice(noise.narrow(0, offset, local).contiguous(), device), ComputeDevice.ToDevice(time.narrow(0, offset, local).contiguous(), device));

@@ -263,15 +263,8 @@ public sealed class Trainer : IDisposable
         Seed = _config.Training.Seed,
         MaxImagePixels = _config.Data.MaxImagePixels,
         Device = device,
-        EncodePrompts = EncodePrompts,
+        EncodePrompts = ModelFactory.PromptEncoder(_tokenizer, _config.Data.PromptMaxLen), // token ids made on the decoding threads
     };
-
-    /// <summary>The loader's prompt encoder: token ids made on the decoding threads, cut at <c>data.prompt_max_len</c>.</summary>
-    private PromptTokens EncodePrompts(IReadOnlyList<string> prompts)
-    {
-        var tokens = _tokenizer.EncodeBatch(prompts, _config.Data.PromptMaxLen);
-        return new PromptTokens(tokens.Ids, tokens.Mask, tokens.Length);
-    }
 
     private static NormalizationStats LoadOrComputeStats(VlaConfig config, EpisodeDataset train, string experimentDir, TrainingLog log, bool leader)
     {

@@ -55,9 +55,9 @@ public static class Validation
         foreach (var w in batch.Windows)
         {
             using var generator = new Generator((ulong)(seed * 1_000_003 + w.Episode * 10_007L + w.Step));
-            noise.Add(randn([1, horizon, dim], generator: generator));
+            noise.Add(VlaModel.SampleNoise([1, horizon, dim], generator));
             time.Add(VlaModel.SampleTime(1, generator));
-            start.Add(randn([1, horizon, dim], generator: generator));
+            start.Add(VlaModel.SampleNoise([1, horizon, dim], generator));
         }
         var device = batch.Actions.device;
         return (ComputeDevice.ToDevice(cat(noise, 0), device), ComputeDevice.ToDevice(cat(time, 0), device), ComputeDevice.ToDevice(cat(start, 0), device));

@@ -92,7 +92,7 @@ public sealed class PrecisionTests : IDisposable
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
         var loader = new BatchLoader(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), BatchLayout.From(config), new LoaderOptions
         {
-            BatchSize = 4, Device = device, EncodePrompts = p => { var t = tokenizer.EncodeBatch(p, 12); return new PromptTokens(t.Ids, t.Mask, t.Length); },
+            BatchSize = 4, Device = device, EncodePrompts = ModelFactory.PromptEncoder(tokenizer, 12),
         });
         using var batch = loader.Epoch(1).First();
         using var generator = new Generator(1);
