@@ -27,6 +27,7 @@ namespace Vla.Cli
             root.Subcommands.Add(EvalCommand.Create());
             root.Subcommands.Add(PredictCommand.Create());
             root.Subcommands.Add(CaptionCommand.Create());
+            root.Subcommands.Add(ExportCommand.Create());
             root.Subcommands.Add(DiagnoseCommand.Create());
             return root;
         }

@@ -12,7 +12,7 @@ namespace Vla.Checkpoints;
 /// <summary>
 /// A checkpoint folder: weights (plain safetensors), optimizer state, trainer state with the config
 /// snapshot and normalization stats, the backbone's config and the tokenizer, so inference needs
-/// nothing but this folder. Written aside and published atomically.
+/// nothing but this folder, or, for LoRA runs, this folder and the base model it names. Written aside and published atomically.
 /// </summary>
 public static class Checkpoint
 {
@@ -22,9 +22,46 @@ public static class Checkpoint
     /// <summary>
     /// Writes the checkpoint to <paramref name="directory"/>, replacing any previous one there atomically. The
     /// weights are written in their dtypes (a bfloat16 backbone as BF16); <paramref name="saveTrainingState"/>
-    /// writes the optimizer's files into the folder being assembled.
+    /// writes the optimizer's files into the folder being assembled. With LoRA on a backbone loaded from a folder,
+    /// the frozen base is not copied: the checkpoint holds the adapters (<c>adapter_model.safetensors</c>), the
+    /// projectors and the head, and a verified reference to the base (<see cref="BaseModelReference"/>).
     /// </summary>
     public static void Save(string directory, VlaModel model, PaliGemmaTokenizer tokenizer, Action<string>? saveTrainingState, TrainerState state)
+    {
+        string? baseFolder = model.Config.Model.Lora.Enabled ? model.Backbone.SourceFolder : null;
+        Write(directory, staging =>
+        {
+            WriteFiles(staging, model, tokenizer, state, baseFolder is null ? null : BaseModelReference.To(baseFolder));
+            saveTrainingState?.Invoke(staging);
+        });
+    }
+
+    /// <summary>
+    /// Writes a self-contained copy of <paramref name="checkpoint"/> for inference into <paramref name="directory"/>: the base
+    /// model in Hugging Face layout under <c>paligemma/</c> (with the adapters folded in when <paramref name="mergeLora"/>),
+    /// the adapters in PEFT's files when not merged, the head, the config, statistics and tokenizer. No optimizer state.
+    /// </summary>
+    public static void Export(Loaded checkpoint, string directory, bool mergeLora)
+    {
+        var model = checkpoint.Model;
+        var config = checkpoint.Config;
+        if (mergeLora && config.Model.Lora.Enabled)
+        {
+            LoraAdapters.Merge(model.Backbone);
+            config = config with { Model = config.Model with { Lora = config.Model.Lora with { Rank = 0 } } };
+        }
+        var state = checkpoint.State with { ConfigYaml = ConfigWriter.ToYaml(config with { BaseDirectory = null }) };
+        Write(directory, staging =>
+        {
+            string baseDir = Path.Combine(staging, CheckpointFiles.ExportedBase);
+            ModelWeights.SaveBackbone(model.Backbone, baseDir);
+            File.Copy(checkpoint.Tokenizer.SourcePath, Path.Combine(baseDir, CheckpointFiles.Tokenizer));
+            WriteFiles(staging, model, checkpoint.Tokenizer, state, BaseModelReference.To(baseDir, CheckpointFiles.ExportedBase), config.Model.Lora);
+        });
+    }
+
+    /// <summary>Assembles a folder next to <paramref name="directory"/> and publishes it atomically; nothing half-written is left on failure.</summary>
+    private static void Write(string directory, Action<string> fill)
     {
         string target = Path.GetFullPath(directory);
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
@@ -33,16 +70,7 @@ public static class Checkpoint
         Directory.CreateDirectory(staging);
         try
         {
-            SafetensorsFile.Write(Path.Combine(staging, CheckpointFiles.Model),
-                model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)),
-                new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "vla" });
-            saveTrainingState?.Invoke(staging);
-            var stamped = state with { Versions = Versions() };
-            File.WriteAllText(Path.Combine(staging, CheckpointFiles.TrainerState), stamped.ToJson());
-            File.WriteAllText(Path.Combine(staging, CheckpointFiles.ConfigYaml), state.ConfigYaml);
-            File.WriteAllText(Path.Combine(staging, CheckpointFiles.Stats), state.NormalizationStats.ToJson());
-            File.WriteAllText(Path.Combine(staging, CheckpointFiles.BackboneConfig), model.Backbone.Config.ToJson());
-            File.Copy(tokenizer.SourcePath, Path.Combine(staging, CheckpointFiles.Tokenizer));
+            fill(staging);
             AtomicDirectory.Publish(staging, target);
         }
         finally
@@ -50,6 +78,28 @@ public static class Checkpoint
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         }
     }
+
+    private static void WriteFiles(string staging, VlaModel model, PaliGemmaTokenizer tokenizer, TrainerState state, BaseModelReference? reference, LoraConfig? lora = null)
+    {
+        lora ??= model.Config.Model.Lora;
+        SafetensorsFile.Write(Path.Combine(staging, CheckpointFiles.Model),
+            model.named_parameters().Where(p => InModelFile(p.name, reference is not null)).Select(p => (p.name, (Tensor)p.parameter)),
+            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "vla" });
+        if (lora.Enabled) LoraAdapters.Save(model.Backbone, lora, reference?.Path ?? model.Backbone.SourceFolder ?? "", staging);
+        reference?.Write(staging);
+        var stamped = state with { Versions = Versions() };
+        File.WriteAllText(Path.Combine(staging, CheckpointFiles.TrainerState), stamped.ToJson());
+        File.WriteAllText(Path.Combine(staging, CheckpointFiles.ConfigYaml), state.ConfigYaml);
+        File.WriteAllText(Path.Combine(staging, CheckpointFiles.Stats), state.NormalizationStats.ToJson());
+        File.WriteAllText(Path.Combine(staging, CheckpointFiles.BackboneConfig), model.Backbone.Config.ToJson());
+        File.Copy(tokenizer.SourcePath, Path.Combine(staging, CheckpointFiles.Tokenizer));
+    }
+
+    /// <summary>Which parameters <c>model.safetensors</c> holds: not the adapters (their own file), not the base when it is referenced.</summary>
+    private static bool InModelFile(string parameter, bool baseReferenced) =>
+        !LoraAdapters.IsAdapter(parameter) && !(baseReferenced && parameter.StartsWith(BackbonePrefix, StringComparison.Ordinal));
+
+    private const string BackbonePrefix = "backbone.";
 
     /// <summary>
     /// Reads a checkpoint folder into a model on <paramref name="device"/> (the CPU when null; a checkpoint saved
@@ -72,8 +122,18 @@ public static class Checkpoint
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(directory, CheckpointFiles.Tokenizer));
         var backbone = new PaliGemmaBackbone(backboneConfig);
         if (backboneDtype != ScalarType.Float32) backbone.to(backboneDtype);
-        var model = new VlaModel(config, backbone);
-        ModelWeights.Load(model, directory, name => name); // converts each tensor to its parameter's dtype
+        var reference = BaseModelReference.Read(directory);
+        if (reference is not null)
+        {
+            string baseFolder = reference.Resolve(directory);
+            ModelWeights.Load(backbone, baseFolder, HuggingFaceNames.ToParameterName);
+            backbone.SourceFolder = baseFolder;
+        }
+        var model = new VlaModel(config, backbone); // attaches the adapters when config.model.lora asks
+        // Each tensor is converted to its parameter's dtype.
+        ModelWeights.Load(model, directory, name => name, only: name => InModelFile(name, reference is not null),
+            files: [Path.Combine(directory, CheckpointFiles.Model)]);
+        if (config.Model.Lora.Enabled) LoraAdapters.Load(model.Backbone, directory);
         return new Loaded(ModelFactory.OnDevice(model, device), tokenizer, state, config, directory);
     }
 
@@ -90,6 +150,9 @@ public static class Checkpoint
             ("data.image_size", current.Data.ImageSize, saved.Data.ImageSize),
             ("model.vlm_config.use_aux_camera", current.Model.VlmConfig.UseAuxCamera, saved.Model.VlmConfig.UseAuxCamera),
             ("model.vision_resampler_config.output_dim", current.Model.VisionResamplerConfig.OutputDim, saved.Model.VisionResamplerConfig.OutputDim),
+            ("model.lora.rank", current.Model.Lora.Rank, saved.Model.Lora.Rank),
+            ("model.lora.alpha", current.Model.Lora.Alpha, saved.Model.Lora.Alpha),
+            ("model.lora.target_modules", string.Join(",", current.Model.Lora.TargetModules), string.Join(",", saved.Model.Lora.TargetModules)),
             ("model.action_head_config.use_state_input", current.Model.ActionHeadConfig.UseStateInput, saved.Model.ActionHeadConfig.UseStateInput),
             ("model.action_head_config.horizon", current.Model.ActionHeadConfig.Horizon, saved.Model.ActionHeadConfig.Horizon),
             ("model.action_head_config.per_action_dim", current.Model.ActionHeadConfig.PerActionDim, saved.Model.ActionHeadConfig.PerActionDim),

@@ -3,8 +3,12 @@ namespace Vla.Checkpoints;
 /// <summary>The files of a checkpoint folder.</summary>
 public static class CheckpointFiles
 {
-    /// <summary>All learned weights, plain parameter names (loadable by Python's safetensors).</summary>
+    /// <summary>The learned weights, plain parameter names (loadable by Python's safetensors); with a base model reference only what is not in the base, LoRA adapters in their own file.</summary>
     public const string Model = "model.safetensors";
+    /// <summary>Where the frozen base weights are when the checkpoint does not hold them (LoRA runs, see <see cref="BaseModelReference"/>).</summary>
+    public const string BaseModel = "base_model.json";
+    /// <summary>The base model written inside an exported folder (Hugging Face layout).</summary>
+    public const string ExportedBase = "paligemma";
     /// <summary>AdamW state (TorchSharp format).</summary>
     public const string Optimizer = "optimizer.bin";
     /// <summary>Float32 master copies of parameters trained in bfloat16/float16, with the loss scale (mixed precision only).</summary>

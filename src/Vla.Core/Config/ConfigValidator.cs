@@ -67,11 +67,18 @@ public static class ConfigValidator
         Positive("model.action_head_config.num_inference_steps", head.NumInferenceSteps);
         foreach (var width in head.MlpHiddenDims) Positive("model.action_head_config.mlp_hidden_dims[]", width);
 
+        var lora = config.Model.Lora;
+        NonNegative("model.lora.rank", lora.Rank);
+        if (lora.Enabled) Positive("model.lora.alpha", lora.Alpha);
+        if (lora.Dropout is < 0 or >= 1) p.Add($"model.lora.dropout must be in [0, 1) (got {lora.Dropout}).");
+        if (lora.Enabled && lora.TargetModules.Count == 0) p.Add("model.lora.target_modules is empty: name at least one projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).");
+
         var t = config.Training;
         Positive("training.epochs", t.Epochs);
         Positive("training.log_interval", t.LogInterval);
         Positive("training.save_every_n_epochs", t.SaveEveryNEpochs);
         NonNegative("training.grad_clip_norm", t.GradClipNorm);
+        Positive("training.ddp_bucket_mb", t.DdpBucketMb);
         if (string.IsNullOrWhiteSpace(t.ExperimentName) || t.ExperimentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             p.Add($"training.experiment_name must be a plain folder name (got '{t.ExperimentName}').");
 

@@ -11,4 +11,7 @@ public sealed record ModelConfig
 
     /// <summary>The flow-matching action head.</summary>
     public ActionHeadConfig ActionHeadConfig { get; init; } = new();
+
+    /// <summary>Low-rank adapters on the backbone (off by default).</summary>
+    public LoraConfig Lora { get; init; } = new();
 }

@@ -29,4 +29,10 @@ public sealed record TrainingConfig
 
     /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>.</summary>
     public string Device { get; init; } = "auto";
+
+    /// <summary>Recompute each SigLIP and Gemma layer's activations during backward instead of keeping them: less memory, about one more forward of the backbone per step.</summary>
+    public bool GradientCheckpointing { get; init; }
+
+    /// <summary>Data parallel: gradients are all-reduced in buckets of about this many megabytes (PyTorch DDP's default, 25).</summary>
+    public double DdpBucketMb { get; init; } = 25;
 }

@@ -24,10 +24,16 @@ public sealed class PaliGemmaCaptioner : IDisposable
     }
 
     /// <summary>Loads the model and tokenizer of <paramref name="modelDir"/> onto <paramref name="device"/> (the CPU when null), in <paramref name="dtype"/>.</summary>
-    public static PaliGemmaCaptioner Load(string modelDir, Device? device = null, ScalarType dtype = ScalarType.Float32)
+    public static PaliGemmaCaptioner Load(string modelDir, Device? device = null, ScalarType? dtype = null)
     {
+        if (File.Exists(Path.Combine(modelDir, Checkpoints.CheckpointFiles.TrainerState)))
+        {
+            // A training checkpoint: its backbone as trained (LoRA adapters included, base loaded from where it names).
+            var checkpoint = Checkpoints.Checkpoint.Load(modelDir, device, dtype);
+            return new PaliGemmaCaptioner(checkpoint.Model.Backbone, checkpoint.Tokenizer);
+        }
         var tokenizer = PaliGemmaTokenizer.Load(modelDir);
-        var model = ModelWeights.LoadBackbone(modelDir, dtype);
+        var model = ModelWeights.LoadBackbone(modelDir, dtype ?? ScalarType.Float32);
         if (device is not null && ComputeDevice.IsCuda(device)) model.to(device);
         return new PaliGemmaCaptioner(model, tokenizer);
     }

@@ -11,10 +11,10 @@ namespace Vla.Model;
 /// </summary>
 public sealed class GemmaAttention : nn.Module
 {
-    private readonly Linear q_proj;
-    private readonly Linear k_proj;
-    private readonly Linear v_proj;
-    private readonly Linear o_proj;
+    private readonly LoraLinear q_proj;
+    private readonly LoraLinear k_proj;
+    private readonly LoraLinear v_proj;
+    private readonly LoraLinear o_proj;
     private readonly int _heads, _kvHeads, _headDim;
 
     /// <summary>Creates the attention of one decoder layer.</summary>
@@ -23,10 +23,10 @@ public sealed class GemmaAttention : nn.Module
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        q_proj = nn.Linear(config.HiddenSize, _heads * _headDim, hasBias: false);
-        k_proj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
-        v_proj = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
-        o_proj = nn.Linear(_heads * _headDim, config.HiddenSize, hasBias: false);
+        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, hasBias: false);
+        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
+        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
+        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, hasBias: false);
         RegisterComponents();
     }
 

@@ -25,6 +25,9 @@ public sealed class GemmaDecoder : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Recompute each layer's activations during backward instead of keeping them (training only).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>The decoder's shape.</summary>
     public GemmaConfig Config => _config;
 
@@ -48,11 +51,16 @@ public sealed class GemmaDecoder : nn.Module
         var (cos, sin) = RotaryEmbedding.CosSin(positions, _config.HeadDim, _config.RopeTheta);
         // Gemma scales embeddings by √hidden, rounded to the model dtype as Hugging Face does.
         var x = inputsEmbeds * tensor(Math.Sqrt(_config.HiddenSize), inputsEmbeds.dtype, inputsEmbeds.device);
+        bool recompute = GradientCheckpointing && cache is null && is_grad_enabled();
         foreach (var layer in layers)
         {
-            x = layer.forward(x, cos, sin, mask, cache);
+            x = recompute
+                ? ActivationCheckpoint.Run(t => layer.forward(t[0], t[1], t[2], t[3], null), [x, cos, sin, mask], TrainedParameters(layer))
+                : layer.forward(x, cos, sin, mask, cache);
             if (layerOutputs is not null) layerOutputs.Add(x.detach().DetachFromDisposeScope()); // owned by the caller
         }
         return norm.forward(x).MoveToOuterDisposeScope();
     }
+
+    internal static List<Parameter> TrainedParameters(nn.Module layer) => layer.parameters().Where(p => p.requires_grad).ToList();
 }

@@ -7,16 +7,16 @@ namespace Vla.Model;
 /// <summary>Gemma's GeGLU feed-forward: <c>down(gelu_tanh(gate(x)) · up(x))</c>, no biases.</summary>
 public sealed class GemmaMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear gate_proj;
-    private readonly Linear up_proj;
-    private readonly Linear down_proj;
+    private readonly LoraLinear gate_proj;
+    private readonly LoraLinear up_proj;
+    private readonly LoraLinear down_proj;
 
     /// <summary>Creates the MLP of one decoder layer.</summary>
     public GemmaMlp(GemmaConfig config) : base(nameof(GemmaMlp))
     {
-        gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false);
-        up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false);
-        down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: false);
+        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false);
+        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false);
+        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, hasBias: false);
         RegisterComponents();
     }
 

@@ -28,6 +28,16 @@ public sealed class PaliGemmaBackbone : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The Hugging Face folder the weights were loaded from (null for weights made here): LoRA checkpoints refer to it instead of copying it.</summary>
+    public string? SourceFolder { get; set; }
+
+    /// <summary>Recompute each SigLIP and Gemma layer's activations during backward instead of keeping them (<c>training.gradient_checkpointing</c>).</summary>
+    public bool GradientCheckpointing
+    {
+        get => language_model.GradientCheckpointing;
+        set => language_model.GradientCheckpointing = vision_tower.GradientCheckpointing = value;
+    }
+
     /// <summary>The Gemma decoder.</summary>
     public GemmaDecoder LanguageModel => language_model;
 

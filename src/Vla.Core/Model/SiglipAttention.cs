@@ -7,10 +7,10 @@ namespace Vla.Model;
 /// <summary>SigLIP's multi-head self-attention over image patches: biased projections, every patch sees every patch.</summary>
 public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear k_proj;
-    private readonly Linear v_proj;
-    private readonly Linear q_proj;
-    private readonly Linear out_proj;
+    private readonly LoraLinear k_proj;
+    private readonly LoraLinear v_proj;
+    private readonly LoraLinear q_proj;
+    private readonly LoraLinear out_proj;
     private readonly int _heads, _headDim;
 
     /// <summary>Creates the attention of one encoder layer.</summary>
@@ -18,10 +18,10 @@ public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
     {
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
-        k_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        v_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        q_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
-        out_proj = nn.Linear(config.HiddenSize, config.HiddenSize);
+        k_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
+        v_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
+        q_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
+        out_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
         RegisterComponents();
     }
 

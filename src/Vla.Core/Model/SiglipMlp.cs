@@ -7,14 +7,14 @@ namespace Vla.Model;
 /// <summary>SigLIP's feed-forward: <c>fc2(gelu_tanh(fc1(x)))</c> with biases.</summary>
 public sealed class SiglipMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear fc1;
-    private readonly Linear fc2;
+    private readonly LoraLinear fc1;
+    private readonly LoraLinear fc2;
 
     /// <summary>Creates the MLP of one encoder layer.</summary>
     public SiglipMlp(SiglipConfig config) : base(nameof(SiglipMlp))
     {
-        fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize);
-        fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        fc1 = new LoraLinear(config.HiddenSize, config.IntermediateSize);
+        fc2 = new LoraLinear(config.IntermediateSize, config.HiddenSize);
         RegisterComponents();
     }
 

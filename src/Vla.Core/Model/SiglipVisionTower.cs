@@ -28,6 +28,9 @@ public sealed class SiglipVisionTower : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Recompute each layer's activations during backward instead of keeping them (training only).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <inheritdoc/>
     public override Tensor forward(Tensor pixels)
     {
@@ -37,7 +40,9 @@ public sealed class SiglipVisionTower : nn.Module<Tensor, Tensor>
         var patches = patch_embedding.forward(pixels.to_type(patch_embedding.weight!.dtype)); // (B, hidden, H/p, W/p)
         var x = patches.flatten(2).transpose(1, 2);                                           // (B, N, hidden)
         x = x + position_embedding.weight!.unsqueeze(0);
-        foreach (var layer in layers) x = layer.forward(x);
+        bool recompute = GradientCheckpointing && is_grad_enabled();
+        foreach (var layer in layers)
+            x = recompute ? ActivationCheckpoint.Run(t => layer.forward(t[0]), [x], GemmaDecoder.TrainedParameters(layer)) : layer.forward(x);
         return post_layernorm.forward(x).MoveToOuterDisposeScope();
     }
 }

@@ -31,8 +31,8 @@ public sealed class VlaModel : nn.Module
     public const double MinTime = 0.001;
 
     /// <summary>
-    /// Builds the model around <paramref name="backboneModel"/> (kept in its dtype); the projectors and the head
-    /// start from random float32 weights drawn from the process-wide generator.
+    /// Builds the model around <paramref name="backboneModel"/> (kept in its dtype); the projectors, the head and any
+    /// LoRA adapters (<c>model.lora</c>) start from random float32 weights drawn from the process-wide generator.
     /// </summary>
     public VlaModel(VlaConfig config, PaliGemmaBackbone backboneModel) : base(nameof(VlaModel))
     {
@@ -45,6 +45,8 @@ public sealed class VlaModel : nn.Module
         action_head = new FlowMatchingHead(head, contextDim);
         RegisterComponents();
         backbone.Freeze(config.Model.VlmConfig.FreezeVisionTower, config.Model.VlmConfig.FreezeLanguageModel);
+        if (config.Model.Lora.Enabled) LoraAdapters.Attach(backbone, config.Model.Lora); // freezes the whole base
+        backbone.GradientCheckpointing = config.Training.GradientCheckpointing;
     }
 
     /// <summary>Throws when the data layout in <paramref name="config"/> does not fit the backbone.</summary>

@@ -30,6 +30,7 @@ public sealed class TrainStep : IDisposable
     private readonly VlaModel _model;
     private readonly IProcessGroup _group;
     private readonly double _clip;
+    private readonly double _bucketMb;
     private readonly List<(string Name, Parameter Param)> _trained;
     private readonly Dictionary<string, Parameter> _masters = new();
     private readonly List<Parameter> _optimized;
@@ -54,6 +55,7 @@ public sealed class TrainStep : IDisposable
         _model = model;
         _group = group ?? new SingleProcessGroup();
         _clip = config.Training.GradClipNorm;
+        _bucketMb = config.Training.DdpBucketMb;
         _trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
         _optimized = new List<Parameter>(_trained.Count);
         foreach (var (name, p) in _trained)
@@ -97,7 +99,7 @@ public sealed class TrainStep : IDisposable
         MoveGradientsToMasters();
         double unscale = watch.Elapsed.TotalSeconds;
         watch.Restart();
-        if (_group.WorldSize > 1) GradientAverager.Average(_optimized, _group); // float32 gradients: masters and float32 parameters
+        if (_group.WorldSize > 1) GradientAverager.Average(_optimized, _group, _bucketMb); // float32 gradients: masters and float32 parameters
         double allReduce = watch.Elapsed.TotalSeconds;
 
         watch.Restart();

@@ -24,7 +24,8 @@ public sealed class DistributedTrainingTests : IDisposable
     public async Task Two_ranks_with_global_batch_8_reach_the_weights_of_one_rank_with_batch_8()
     {
         MpiRequirement.Check();
-        string config = Config();
+        // Buckets of 0.05 MB: the gradients travel in many all-reduces, as a large model's do.
+        string config = VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("epochs: 20", "epochs: 1\n  ddp_bucket_mb: 0.05"));
         var one = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "3", "--experiment-name", "one"]);
         Assert.True(one.ExitCode == 0, one.Stderr);
         var two = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "3", "--experiment-name", "two", "--nproc-per-node", "2"]);

@@ -48,34 +48,36 @@ public static class ModelWeights
         var model = new PaliGemmaBackbone(config);
         if (dtype != ScalarType.Float32) model.to(dtype);
         Load(model, modelDir, HuggingFaceNames.ToParameterName);
+        model.SourceFolder = Path.GetFullPath(modelDir);
         return model;
     }
 
     /// <summary>
     /// Writes <paramref name="model"/> as a Hugging Face folder (<c>config.json</c> and
-    /// <c>model.safetensors</c> with the Hub's tensor names), loadable by <see cref="LoadBackbone"/> and by transformers.
+    /// <c>model.safetensors</c> with the Hub's tensor names; LoRA adapters are not base weights and stay out), loadable by <see cref="LoadBackbone"/> and by transformers.
     /// </summary>
     public static void SaveBackbone(PaliGemmaBackbone model, string modelDir)
     {
         Directory.CreateDirectory(modelDir);
         File.WriteAllText(Path.Combine(modelDir, "config.json"), model.Config.ToJson());
         SafetensorsFile.Write(Path.Combine(modelDir, "model.safetensors"),
-            model.named_parameters().Select(p => (HuggingFaceNames.ToHubName(p.name), (Tensor)p.parameter)),
+            model.named_parameters().Where(p => !LoraAdapters.IsAdapter(p.name)).Select(p => (HuggingFaceNames.ToHubName(p.name), (Tensor)p.parameter)),
             new Dictionary<string, string> { ["format"] = "pt" });
     }
 
     /// <summary>
     /// Loads the tensors of <paramref name="modelDir"/> into <paramref name="module"/>'s parameters,
-    /// renaming each through <paramref name="rename"/> (null skips a tensor).
+    /// renaming each through <paramref name="rename"/> (null skips a tensor). With <paramref name="only"/>, just the
+    /// parameters it accepts are expected (the rest keep their values); <paramref name="files"/> replaces the folder's own list.
     /// </summary>
-    public static void Load(nn.Module module, string modelDir, Func<string, string?> rename)
+    public static void Load(nn.Module module, string modelDir, Func<string, string?> rename, Func<string, bool>? only = null, IReadOnlyList<string>? files = null)
     {
-        var parameters = module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var files = Files(modelDir).Select(SafetensorsFile.Open).ToList();
+        var parameters = module.named_parameters().Where(p => only?.Invoke(p.name) ?? true).ToDictionary(p => p.name, p => p.parameter);
+        var opened = (files ?? Files(modelDir)).Select(SafetensorsFile.Open).ToList();
         var plan = new List<(SafetensorsFile File, SafetensorsFile.Entry Entry, Tensor Target)>();
         var problems = new List<string>();
         var loaded = new HashSet<string>();
-        foreach (var file in files)
+        foreach (var file in opened)
         {
             foreach (var entry in file.Entries)
             {

@@ -1,0 +1,72 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>
+/// Gradient (activation) checkpointing for one layer, as <c>torch.utils.checkpoint</c>: the forward runs without
+/// recording the graph and keeps only the layer's inputs; backward runs the layer again with the graph on and
+/// differentiates that. Built on TorchSharp's custom autograd functions. The layer's trained parameters are inputs
+/// of the function too, so their gradients flow even when the activations coming in need none (a frozen vision
+/// tower feeding adapters). The process-wide random state is put back for the second run, so dropout (LoRA's)
+/// draws the same masks both times.
+/// </summary>
+public sealed class ActivationCheckpoint : autograd.SingleTensorFunction<ActivationCheckpoint>
+{
+    /// <inheritdoc/>
+    public override string Name => nameof(ActivationCheckpoint);
+
+    /// <summary>
+    /// <paramref name="layer"/>(<paramref name="inputs"/>) with its intermediate activations recomputed during backward
+    /// instead of kept. <paramref name="parameters"/> are the layer's parameters that train.
+    /// </summary>
+    public static Tensor Run(Func<Tensor[], Tensor> layer, Tensor[] inputs, IReadOnlyList<Parameter> parameters)
+    {
+        object[] arguments = [layer, inputs.Length, .. inputs, .. parameters];
+        return apply(arguments);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var layer = (Func<Tensor[], Tensor>)vars[0];
+        int count = (int)vars[1];
+        var inputs = vars.Skip(2).Take(count).Cast<Tensor>().ToArray();
+        ctx.save_for_backward([.. inputs]);
+        ctx.save_data("layer", layer);
+        ctx.save_data("parameters", vars.Skip(2 + count).Cast<Parameter>().ToArray());
+        ctx.save_data("requires_grad", inputs.Select(t => t.requires_grad).ToArray());
+        using (var state = get_rng_state()) ctx.save_data("rng", state.data<byte>().ToArray());
+        return layer(inputs);
+    }
+
+    /// <inheritdoc/>
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var layer = (Func<Tensor[], Tensor>)ctx.get_data("layer");
+        var parameters = (Parameter[])ctx.get_data("parameters");
+        var requiresGrad = (bool[])ctx.get_data("requires_grad");
+        using var scope = NewDisposeScope();
+        var inputs = ctx.get_saved_variables().Select((t, i) => t.detach().requires_grad_(requiresGrad[i])).ToArray();
+        var laterState = get_rng_state();
+        set_rng_state(tensor((byte[])ctx.get_data("rng")));
+        Tensor output;
+        try
+        {
+            using (enable_grad()) output = layer(inputs);
+        }
+        finally
+        {
+            set_rng_state(laterState);
+        }
+        var wanted = inputs.Where(t => t.requires_grad).Concat(parameters).ToList();
+        var grads = wanted.Count == 0 ? [] : autograd.grad([output], wanted, [gradOutput], allow_unused: true);
+        var result = new List<Tensor> { null!, null! };                   // the layer and the input count
+        int next = 0;
+        foreach (var input in inputs) result.Add(input.requires_grad ? grads[next++] : null!);
+        foreach (var _ in parameters) result.Add(grads[next++]);
+        foreach (var g in result) g?.MoveToOuterDisposeScope();
+        return result;
+    }
+}

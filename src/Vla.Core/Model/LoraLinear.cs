@@ -1,0 +1,97 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using Vla.Runtime;
+using static TorchSharp.torch;
+
+namespace Vla.Model;
+
+/// <summary>
+/// A linear layer with TorchSharp's <c>Linear</c> parameters (<c>weight</c>, optional <c>bias</c>), names and
+/// initialization, that can carry a LoRA adapter as PEFT lays it out: <c>lora_A</c> (r × in, Kaiming-uniform) and
+/// <c>lora_B</c> (out × r, zeros), so the output is <c>W x + b + (α / r) · B A dropout(x)</c>. The adapter is
+/// float32 whatever the weight's dtype; its sum with the base output is taken in float32 and rounded to the
+/// input's dtype, as PEFT does.
+/// </summary>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter? bias;
+    private Linear? lora_A;
+    private Linear? lora_B;
+    private double _scale, _dropout;
+
+    /// <summary>Creates the layer, drawing its weights as TorchSharp's <c>nn.Linear</c> does.</summary>
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true) : base(nameof(LoraLinear))
+    {
+        weight = new Parameter(empty(outFeatures, inFeatures));
+        nn.init.kaiming_uniform_(weight, a: Math.Sqrt(5));
+        if (hasBias)
+        {
+            bias = new Parameter(empty(outFeatures));
+            double bound = 1 / Math.Sqrt(inFeatures);
+            nn.init.uniform_(bias, -bound, bound);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>Input features.</summary>
+    public long InFeatures => weight.shape[1];
+
+    /// <summary>Output features.</summary>
+    public long OutFeatures => weight.shape[0];
+
+    /// <summary>The base weight (out × in).</summary>
+    public Parameter Weight => weight;
+
+    /// <summary>True when an adapter is attached.</summary>
+    public bool HasAdapter => lora_A is not null;
+
+    /// <summary>
+    /// Attaches a rank-<paramref name="rank"/> adapter in float32 on the weight's device (A drawn from the process-wide
+    /// generator, B zero, so the layer's output is unchanged until it trains). <paramref name="name"/> names the layer in errors.
+    /// </summary>
+    public void AttachAdapter(int rank, double alpha, double dropout, string name)
+    {
+        if (HasAdapter) throw new InvalidOperationException($"{name} already has a LoRA adapter.");
+        long width = Math.Min(InFeatures, OutFeatures);
+        if (rank > width)
+            throw new BadInputException($"model.lora.rank is {rank}, above the width of {name} ({InFeatures} → {OutFeatures}, at most {width}).");
+        lora_A = nn.Linear(InFeatures, rank, hasBias: false, device: weight.device);
+        lora_B = nn.Linear(rank, OutFeatures, hasBias: false, device: weight.device);
+        using (no_grad()) lora_B.weight.zero_();
+        register_module(nameof(lora_A), lora_A);
+        register_module(nameof(lora_B), lora_B);
+        _scale = alpha / rank;
+        _dropout = dropout;
+    }
+
+    /// <summary>Folds the adapter into the weight (<c>W += (α / r) B A</c>, rounded to the weight's dtype) and removes it.</summary>
+    public void MergeAdapter()
+    {
+        if (lora_A is null || lora_B is null) return;
+        using (no_grad())
+        using (NewDisposeScope())
+        {
+            var delta = lora_B.weight.matmul(lora_A.weight) * _scale;          // (out, in), float32
+            weight.copy_((weight.to_type(ScalarType.Float32) + delta).to_type(weight.dtype));
+        }
+        // Dropping the registrations leaves the layer as it was before AttachAdapter.
+        _internal_submodules.Remove(nameof(lora_A));
+        _internal_submodules.Remove(nameof(lora_B));
+        lora_A.Dispose();
+        lora_B.Dispose();
+        lora_A = lora_B = null;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        var result = nn.functional.linear(x, weight, bias);
+        if (lora_A is null || lora_B is null) return result;
+        using var scope = NewDisposeScope();
+        var input = x.to_type(ScalarType.Float32);
+        if (_dropout > 0 && training) input = nn.functional.dropout(input, _dropout, training: true);
+        var delta = lora_B.forward(lora_A.forward(input)) * _scale;
+        return (result + delta).to_type(x.dtype).MoveToOuterDisposeScope();
+    }
+}
