@@ -1,6 +1,6 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
@@ -35,7 +35,13 @@ switch (what)
     case "backbone":
         BackboneBench.Run(quick);
         return 0;
+    case "scale":
+        ScaleBench.Run(repoRoot);
+        return 0;
+    case "scale-phase":
+        ScaleBench.RunPhase(repoRoot, args[1], args[2]);
+        return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, backbone, train, predict, steps, rss, allreduce)");
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, backbone, train, predict, steps, rss, scale, allreduce)");
         return 2;
 }

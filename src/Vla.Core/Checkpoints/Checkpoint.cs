@@ -120,8 +120,8 @@ public static class Checkpoint
         var backboneConfig = PaliGemmaConfig.Load(Path.Combine(directory, CheckpointFiles.BackboneConfig));
         VlaModel.CheckFits(config, backboneConfig);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(directory, CheckpointFiles.Tokenizer));
-        var backbone = new PaliGemmaBackbone(backboneConfig);
-        if (backboneDtype != ScalarType.Float32) backbone.to(backboneDtype);
+        PaliGemmaBackbone backbone;
+        using (WeightInit.Skip()) backbone = new PaliGemmaBackbone(backboneConfig, backboneDtype); // every weight is loaded below
         var reference = BaseModelReference.Read(directory);
         if (reference is not null)
         {

@@ -18,15 +18,15 @@ public sealed class GemmaAttention : nn.Module
     private readonly int _heads, _kvHeads, _headDim;
 
     /// <summary>Creates the attention of one decoder layer.</summary>
-    public GemmaAttention(GemmaConfig config) : base(nameof(GemmaAttention))
+    public GemmaAttention(GemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, hasBias: false);
-        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
-        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
-        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, hasBias: false);
+        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, hasBias: false, dtype: dtype);
+        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false, dtype: dtype);
+        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false, dtype: dtype);
+        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, hasBias: false, dtype: dtype);
         RegisterComponents();
     }
 

@@ -10,18 +10,18 @@ namespace Vla.Model;
 /// </summary>
 public sealed class GemmaDecoder : nn.Module
 {
-    private readonly Embedding embed_tokens;
+    private readonly TokenEmbedding embed_tokens;
     private readonly ModuleList<GemmaDecoderLayer> layers;
     private readonly RmsNorm norm;
     private readonly GemmaConfig _config;
 
     /// <summary>Creates the decoder.</summary>
-    public GemmaDecoder(GemmaConfig config) : base(nameof(GemmaDecoder))
+    public GemmaDecoder(GemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaDecoder))
     {
         _config = config;
-        embed_tokens = nn.Embedding(config.VocabSize, config.HiddenSize);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new GemmaDecoderLayer(config, i)).ToArray());
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, dtype);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new GemmaDecoderLayer(config, i, dtype)).ToArray());
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
         RegisterComponents();
     }
 
@@ -32,13 +32,13 @@ public sealed class GemmaDecoder : nn.Module
     public GemmaConfig Config => _config;
 
     /// <summary>The embedding table, shared with the output projection.</summary>
-    public Tensor EmbeddingWeight => embed_tokens.weight!;
+    public Tensor EmbeddingWeight => embed_tokens.Weight;
 
     /// <summary>Looks up token embeddings (B, T) → (B, T, D), unscaled.</summary>
     public Tensor Embed(Tensor tokenIds) => embed_tokens.forward(tokenIds);
 
     /// <summary>Vocabulary logits of hidden states (…, D) → (…, vocab), through the tied embedding.</summary>
-    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, embed_tokens.weight!);
+    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, embed_tokens.Weight);
 
     /// <summary>
     /// Runs the layers over <paramref name="inputsEmbeds"/> (B, T, D) at <paramref name="positions"/> (B, T)

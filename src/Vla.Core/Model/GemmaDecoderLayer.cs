@@ -13,12 +13,12 @@ public sealed class GemmaDecoderLayer : nn.Module
     private readonly int _index;
 
     /// <summary>Creates layer number <paramref name="index"/>.</summary>
-    public GemmaDecoderLayer(GemmaConfig config, int index) : base(nameof(GemmaDecoderLayer))
+    public GemmaDecoderLayer(GemmaConfig config, int index, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaDecoderLayer))
     {
-        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        self_attn = new GemmaAttention(config);
-        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        mlp = new GemmaMlp(config);
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+        self_attn = new GemmaAttention(config, dtype);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+        mlp = new GemmaMlp(config, dtype);
         _index = index;
         RegisterComponents();
     }

@@ -12,11 +12,11 @@ public sealed class GemmaMlp : nn.Module<Tensor, Tensor>
     private readonly LoraLinear down_proj;
 
     /// <summary>Creates the MLP of one decoder layer.</summary>
-    public GemmaMlp(GemmaConfig config) : base(nameof(GemmaMlp))
+    public GemmaMlp(GemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaMlp))
     {
-        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false);
-        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false);
-        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, hasBias: false);
+        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype: dtype);
+        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype: dtype);
+        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, hasBias: false, dtype: dtype);
         RegisterComponents();
     }
 

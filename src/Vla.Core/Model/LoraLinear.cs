@@ -20,16 +20,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     private Linear? lora_B;
     private double _scale, _dropout;
 
-    /// <summary>Creates the layer, drawing its weights as TorchSharp's <c>nn.Linear</c> does.</summary>
-    public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true) : base(nameof(LoraLinear))
+    /// <summary>Creates the layer in <paramref name="dtype"/>, drawing its weights as TorchSharp's <c>nn.Linear</c> does (not inside <see cref="WeightInit.Skip"/>).</summary>
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true, ScalarType dtype = ScalarType.Float32) : base(nameof(LoraLinear))
     {
-        weight = new Parameter(empty(outFeatures, inFeatures));
-        nn.init.kaiming_uniform_(weight, a: Math.Sqrt(5));
-        if (hasBias)
+        weight = new Parameter(empty(outFeatures, inFeatures, dtype));
+        if (hasBias) bias = new Parameter(empty(outFeatures, dtype));
+        if (!WeightInit.Skipping)
         {
-            bias = new Parameter(empty(outFeatures));
-            double bound = 1 / Math.Sqrt(inFeatures);
-            nn.init.uniform_(bias, -bound, bound);
+            nn.init.kaiming_uniform_(weight, a: Math.Sqrt(5));
+            if (bias is not null) nn.init.uniform_(bias, -1 / Math.Sqrt(inFeatures), 1 / Math.Sqrt(inFeatures));
         }
         RegisterComponents();
     }

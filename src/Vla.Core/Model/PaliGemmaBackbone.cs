@@ -18,13 +18,13 @@ public sealed class PaliGemmaBackbone : nn.Module
     /// <summary>The configuration the backbone was built from.</summary>
     public PaliGemmaConfig Config { get; }
 
-    /// <summary>Builds the backbone with freshly initialized weights (load real ones with <see cref="Weights.ModelWeights"/>).</summary>
-    public PaliGemmaBackbone(PaliGemmaConfig config) : base(nameof(PaliGemmaBackbone))
+    /// <summary>Builds the backbone with freshly initialized weights stored in <paramref name="dtype"/> (load real ones with <see cref="Weights.ModelWeights"/>).</summary>
+    public PaliGemmaBackbone(PaliGemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(PaliGemmaBackbone))
     {
         Config = config;
-        vision_tower = new SiglipVisionTower(config.Vision);
-        multi_modal_projector = nn.Linear(config.Vision.HiddenSize, config.ProjectionDim);
-        language_model = new GemmaDecoder(config.Text);
+        vision_tower = new SiglipVisionTower(config.Vision, dtype);
+        multi_modal_projector = nn.Linear(config.Vision.HiddenSize, config.ProjectionDim, dtype: dtype);
+        language_model = new GemmaDecoder(config.Text, dtype);
         RegisterComponents();
     }
 

@@ -14,9 +14,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly double _eps;
 
     /// <summary>Creates the norm over the last dimension of width <paramref name="dim"/>.</summary>
-    public RmsNorm(long dim, double eps) : base(nameof(RmsNorm))
+    public RmsNorm(long dim, double eps, ScalarType dtype = ScalarType.Float32) : base(nameof(RmsNorm))
     {
-        weight = new Parameter(zeros(dim));
+        weight = new Parameter(zeros(dim, dtype));
         _eps = eps;
         RegisterComponents();
     }

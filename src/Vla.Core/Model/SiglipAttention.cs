@@ -14,14 +14,14 @@ public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
     private readonly int _heads, _headDim;
 
     /// <summary>Creates the attention of one encoder layer.</summary>
-    public SiglipAttention(SiglipConfig config) : base(nameof(SiglipAttention))
+    public SiglipAttention(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipAttention))
     {
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
-        k_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        v_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        q_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        out_proj = new LoraLinear(config.HiddenSize, config.HiddenSize);
+        k_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
+        v_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
+        q_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
+        out_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
         RegisterComponents();
     }
 

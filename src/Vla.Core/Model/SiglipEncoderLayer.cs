@@ -13,12 +13,12 @@ public sealed class SiglipEncoderLayer : nn.Module<Tensor, Tensor>
     private readonly SiglipMlp mlp;
 
     /// <summary>Creates one encoder layer.</summary>
-    public SiglipEncoderLayer(SiglipConfig config) : base(nameof(SiglipEncoderLayer))
+    public SiglipEncoderLayer(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipEncoderLayer))
     {
-        layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        self_attn = new SiglipAttention(config);
-        layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        mlp = new SiglipMlp(config);
+        layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
+        self_attn = new SiglipAttention(config, dtype);
+        layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
+        mlp = new SiglipMlp(config, dtype);
         RegisterComponents();
     }
 

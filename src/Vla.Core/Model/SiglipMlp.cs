@@ -11,10 +11,10 @@ public sealed class SiglipMlp : nn.Module<Tensor, Tensor>
     private readonly LoraLinear fc2;
 
     /// <summary>Creates the MLP of one encoder layer.</summary>
-    public SiglipMlp(SiglipConfig config) : base(nameof(SiglipMlp))
+    public SiglipMlp(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipMlp))
     {
-        fc1 = new LoraLinear(config.HiddenSize, config.IntermediateSize);
-        fc2 = new LoraLinear(config.IntermediateSize, config.HiddenSize);
+        fc1 = new LoraLinear(config.HiddenSize, config.IntermediateSize, dtype: dtype);
+        fc2 = new LoraLinear(config.IntermediateSize, config.HiddenSize, dtype: dtype);
         RegisterComponents();
     }
 

@@ -18,13 +18,13 @@ public sealed class SiglipVisionTower : nn.Module<Tensor, Tensor>
     private readonly SiglipConfig _config;
 
     /// <summary>Creates the tower.</summary>
-    public SiglipVisionTower(SiglipConfig config) : base(nameof(SiglipVisionTower))
+    public SiglipVisionTower(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipVisionTower))
     {
         _config = config;
-        patch_embedding = nn.Conv2d(config.NumChannels, config.HiddenSize, config.PatchSize, stride: config.PatchSize);
-        position_embedding = nn.Embedding(config.NumPatches, config.HiddenSize);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new SiglipEncoderLayer(config)).ToArray());
-        post_layernorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        patch_embedding = nn.Conv2d(config.NumChannels, config.HiddenSize, config.PatchSize, stride: config.PatchSize, dtype: dtype);
+        position_embedding = nn.Embedding(config.NumPatches, config.HiddenSize, dtype: dtype);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new SiglipEncoderLayer(config, dtype)).ToArray());
+        post_layernorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
         RegisterComponents();
     }
 

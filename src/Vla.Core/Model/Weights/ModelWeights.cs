@@ -45,8 +45,8 @@ public static class ModelWeights
     {
         TorchRuntime.EnsureReady();
         var config = PaliGemmaConfig.Load(Path.Combine(modelDir, "config.json"));
-        var model = new PaliGemmaBackbone(config);
-        if (dtype != ScalarType.Float32) model.to(dtype);
+        PaliGemmaBackbone model;
+        using (WeightInit.Skip()) model = new PaliGemmaBackbone(config, dtype); // in dtype, uninitialized: every weight is loaded next
         Load(model, modelDir, HuggingFaceNames.ToParameterName);
         model.SourceFolder = Path.GetFullPath(modelDir);
         return model;

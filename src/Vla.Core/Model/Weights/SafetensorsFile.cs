@@ -101,18 +101,29 @@ public sealed class SafetensorsFile
 
     /// <summary>
     /// Copies tensor <paramref name="entry"/> into <paramref name="destination"/> (same element count,
-    /// contiguous), converting dtype on the way, in chunks of at most 64 MB of file data.
+    /// contiguous), converting dtype on the way, in chunks of at most 64 MB of file data; a host tensor of the
+    /// file's dtype is read into directly.
     /// </summary>
     public void CopyInto(Entry entry, Tensor destination)
     {
         if (destination.numel() != entry.Count) throw new ArgumentException($"'{entry.Name}' has {entry.Count} elements, the destination {destination.numel()}.");
         int size = ElementSize(entry.Dtype, Path, entry.Name);
         long perChunk = Math.Max(1, ChunkBytes / size);
-        var buffer = new byte[Math.Min(entry.End - entry.Begin, perChunk * size)];
         using var stream = File.OpenRead(Path);
         stream.Seek(_dataStart + entry.Begin, SeekOrigin.Begin);
         using var noGrad = no_grad();
         var flat = destination.view(-1);
+        if (destination.device_type == TorchSharp.DeviceType.CPU && destination.dtype == ScalarTypeOf(entry.Dtype))
+        {
+            // Same dtype on the host: read the file straight into the tensor's memory, no intermediate copy.
+            for (long done = 0; done < entry.Count; done += perChunk)
+            {
+                using var scope = NewDisposeScope();
+                stream.ReadExactly(flat.narrow(0, done, Math.Min(perChunk, entry.Count - done)).bytes);
+            }
+            return;
+        }
+        var buffer = new byte[Math.Min(entry.End - entry.Begin, perChunk * size)];
         for (long done = 0; done < entry.Count; done += perChunk)
         {
             int count = (int)Math.Min(perChunk, entry.Count - done);

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TorchSharp;
+using Vla.Config;
+using Vla.Data;
+using Vla.Model;
+using Vla.Model.Tokenization;
+using Vla.Model.Weights;
+using Vla.Training;
+using static TorchSharp.torch;
+
+namespace Vla.Bench;
+
+/// <summary>
+/// PaliGemma-3B's real shape (<see cref="PaliGemmaConfig.Pt224"/>) on this machine: a Hugging Face folder of random
+/// BF16 weights is written to a temporary folder (deleted afterwards); each phase then runs in its own process so
+/// its peak resident memory (VmHWM) is its own: loading + a caption's first token + one action chunk; one LoRA
+/// training step (rank 16, batch 1, frozen bf16 base) with gradient checkpointing, and one without. The full
+/// fine-tune's memory is computed from the tensors it would hold. Writes <c>paligemma_3b</c> into latest.json.
+/// </summary>
+internal static class ScaleBench
+{
+    private const int LoraRank = 16;
+
+    public static void Run(string repoRoot)
+    {
+        string folder = Directory.CreateTempSubdirectory("vla-scale-").FullName;
+        try
+        {
+            var written = Phase(repoRoot, "write", folder);
+            var inference = Phase(repoRoot, "infer", folder);
+            var withCheckpointing = Phase(repoRoot, "lora-checkpointing", folder);
+            var without = Phase(repoRoot, "lora", folder);
+            var config = PaliGemmaConfig.Pt224();
+            long parameters = config.ParameterCount;
+            double weightsGb = Number(written, "weights_bytes") / 1e9;
+            // Our mixed-precision full fine-tune holds per parameter: bf16 weight and gradient (2 + 2 bytes), a float32
+            // master and its gradient (4 + 4), AdamW's two float32 moments (8): 20 bytes, plus the activations the
+            // LoRA step without checkpointing measured (its peak above the loaded weights).
+            double activationsGb = Number(without, "peak_rss_gb") - Number(inference, "load_peak_rss_gb");
+            double fullFineTuneGb = parameters * 20.0 / 1e9 + Math.Max(0, activationsGb);
+            var result = new JsonObject
+            {
+                ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+                ["machine"] = $"{Environment.ProcessorCount} cores, {torch.get_num_threads()} threads, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+                ["command"] = "dotnet run --project bench/Vla.Bench -c Release -- scale",
+                ["parameters"] = parameters,
+                ["weights_gb_bf16"] = Round(weightsGb),
+                ["write_s"] = Round(Number(written, "write_s")),
+                ["load_s"] = Round(Number(inference, "load_s")),
+                ["load_peak_rss_gb"] = Round(Number(inference, "load_peak_rss_gb")),
+                ["caption_first_token_s"] = Round(Number(inference, "caption_first_token_s")),
+                ["chunk_latency_s"] = Round(Number(inference, "chunk_latency_s")),
+                ["backbone_s"] = Round(Number(inference, "backbone_s")),
+                ["lora_trainable_fraction"] = Math.Round(Number(withCheckpointing, "trainable_fraction"), 5),
+                ["lora_trainable_parameters"] = (long)Number(withCheckpointing, "trainable_parameters"),
+                ["lora_step_s"] = Round(Number(withCheckpointing, "step_s")),
+                ["lora_step_peak_rss_gb"] = Round(Number(withCheckpointing, "peak_rss_gb")),
+                ["lora_step_s_no_checkpointing"] = Round(Number(without, "step_s")),
+                ["lora_step_peak_rss_gb_no_checkpointing"] = Round(Number(without, "peak_rss_gb")),
+                ["full_finetune_estimate_gb"] = Round(fullFineTuneGb),
+            };
+            string path = Path.Combine(repoRoot, "bench", "results", "latest.json");
+            var latest = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path))!.AsObject() : new JsonObject();
+            latest["paligemma_3b"] = result;
+            File.WriteAllText(path + ".tmp", latest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            File.Move(path + ".tmp", path, overwrite: true);
+            Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"written: {path} (paligemma_3b)");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Runs one phase in a fresh process of this benchmark and returns the JSON line it prints last.</summary>
+    private static JsonObject Phase(string repoRoot, string phase, string folder)
+    {
+        Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] phase {phase} …");
+        string dll = typeof(ScaleBench).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet", [dll, "scale-phase", phase, folder]) { RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        string? last = null;
+        while (process.StandardOutput.ReadLine() is string line)
+        {
+            Console.WriteLine($"  {line}");
+            if (line.StartsWith('{')) last = line;
+        }
+        process.WaitForExit();
+        if (process.ExitCode != 0 || last is null) throw new InvalidOperationException($"scale phase {phase} failed (exit {process.ExitCode}).");
+        return JsonNode.Parse(last)!.AsObject();
+    }
+
+    /// <summary>One phase, in this process (called by <see cref="Phase"/>).</summary>
+    public static void RunPhase(string repoRoot, string phase, string folder)
+    {
+        var figures = phase switch
+        {
+            "write" => Write(repoRoot, folder),
+            "infer" => Infer(repoRoot, folder),
+            "lora-checkpointing" => LoraStep(repoRoot, folder, checkpointing: true),
+            "lora" => LoraStep(repoRoot, folder, checkpointing: false),
+            _ => throw new ArgumentException($"unknown scale phase '{phase}'"),
+        };
+        Console.WriteLine(figures.ToJsonString());
+    }
+
+    /// <summary>The Hugging Face folder: config.json, BF16 weights initialized as Hugging Face does, the sample tokenizer (ids below 300 exist in any vocabulary).</summary>
+    private static JsonObject Write(string repoRoot, string folder)
+    {
+        var watch = Stopwatch.StartNew();
+        PaliGemmaBackbone backbone;
+        using (WeightInit.Skip()) backbone = new PaliGemmaBackbone(PaliGemmaConfig.Pt224(), ScalarType.BFloat16); // InitializeWeights draws every value
+        using (backbone)
+        {
+            backbone.InitializeWeights(1);
+            ModelWeights.SaveBackbone(backbone, folder);
+        }
+        File.Copy(Path.Combine(repoRoot, "data-samples", "tiny-paligemma", "tokenizer.model"), Path.Combine(folder, "tokenizer.model"));
+        return new JsonObject { ["write_s"] = watch.Elapsed.TotalSeconds, ["weights_bytes"] = new FileInfo(Path.Combine(folder, "model.safetensors")).Length };
+    }
+
+    /// <summary>The run config of a 3B policy: configs/paligemma_3b_lora.yaml with its model folder replaced.</summary>
+    private static VlaConfig Config(string repoRoot, string folder, bool checkpointing)
+    {
+        var config = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "paligemma_3b_lora.yaml"));
+        return config with
+        {
+            Data = config.Data with { BatchSize = 1, TokenizerNameOrPath = folder },
+            Model = config.Model with { VlmConfig = config.Model.VlmConfig with { ModelNameOrPath = folder }, Lora = config.Model.Lora with { Rank = LoraRank } },
+            Training = config.Training with { GradientCheckpointing = checkpointing, Device = "cpu" },
+        };
+    }
+
+    private static PolicyInput Input(VlaConfig config, PaliGemmaTokenizer tokenizer)
+    {
+        var tokens = tokenizer.EncodeBatch(["pick up the red cube and put it in the bowl"], config.Data.PromptMaxLen);
+        using var generator = new Generator(2);
+        return new PolicyInput(rand([1, 1, 3, 224, 224], generator: generator) * 2 - 1, tensor(tokens.Ids, [1, tokens.Length]),
+            tensor(tokens.Mask, [1, tokens.Length]), randn([1, config.Data.StateDim], generator: generator));
+    }
+
+    private static JsonObject Infer(string repoRoot, string folder)
+    {
+        var watch = Stopwatch.StartNew();
+        var backbone = ModelWeights.LoadBackbone(folder, ScalarType.BFloat16);
+        double loadS = watch.Elapsed.TotalSeconds;
+        double loadPeak = PeakRssGb();
+        backbone.eval();
+        var tokenizer = PaliGemmaTokenizer.Load(folder);
+        var config = Config(repoRoot, folder, checkpointing: false);
+        using var scope = NewDisposeScope();
+        var input = Input(config, tokenizer);
+
+        watch.Restart();
+        backbone.GenerateGreedy(input.Images, tokenizer.EncodePrompt("caption en", 16, out _), maxNewTokens: 1);
+        double captionS = watch.Elapsed.TotalSeconds;
+
+        var model = Checkpoints.ModelFactory.Seeded(config with { Model = config.Model with { Lora = new LoraConfig() } }, backbone, seed: 3);
+        model.eval();
+        double backboneS = Median(3, () => { using var s = NewDisposeScope(); using var g = no_grad(); model.EncodeContext(input); });
+        double chunkS = Median(3, () => { using var s = NewDisposeScope(); model.SampleActions(input, 10); });
+        return new JsonObject
+        {
+            ["load_s"] = loadS, ["load_peak_rss_gb"] = loadPeak, ["caption_first_token_s"] = captionS,
+            ["backbone_s"] = backboneS, ["chunk_latency_s"] = chunkS, ["peak_rss_gb"] = PeakRssGb(),
+        };
+    }
+
+    private static JsonObject LoraStep(string repoRoot, string folder, bool checkpointing)
+    {
+        var config = Config(repoRoot, folder, checkpointing);
+        var (model, tokenizer) = Checkpoints.ModelFactory.Create(config, seed: 3);
+        model.train();
+        long total = model.parameters().Sum(p => p.numel());
+        long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+        using var scope = NewDisposeScope();
+        var input = Input(config, tokenizer);
+        var head = config.Model.ActionHeadConfig;
+        using var batch = new VlaBatch
+        {
+            Images = input.Images, TokenIds = input.TokenIds, TokenMask = input.TokenMask, State = input.State,
+            Actions = randn(1, head.Horizon, head.PerActionDim), ActionMask = ones(1, head.Horizon, ScalarType.Bool),
+            Prompts = ["pick up the red cube and put it in the bowl"], Windows = [new Window(0, 0)],
+        };
+        using var step = new TrainStep(model, config);
+        using var generator = new Generator(1);
+        var times = Enumerable.Range(0, 3).Select(_ => step.Run(batch, generator, config.Optimizer.Lr).Times.Compute).ToArray();
+        return new JsonObject
+        {
+            ["checkpointing"] = checkpointing, ["step_s"] = Measure.Median(times[1..]), ["first_step_s"] = times[0],
+            ["peak_rss_gb"] = PeakRssGb(), ["trainable_parameters"] = trainable, ["trainable_fraction"] = (double)trainable / total,
+        };
+    }
+
+    private static double Median(int runs, Action body) => Measure.Median(Measure.Seconds(body, runs, warmup: 1));
+
+    private static double PeakRssGb() => Measure.ProcStatusMb("VmHWM") / 1024.0;
+
+    private static double Number(JsonObject o, string key) => o[key]!.GetValue<double>();
+
+    private static double Round(double value) => Math.Round(value, 2);
+}
