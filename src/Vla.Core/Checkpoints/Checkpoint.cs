@@ -22,16 +22,21 @@ public static class Checkpoint
     /// <summary>
     /// Writes the checkpoint to <paramref name="directory"/>, replacing any previous one there atomically. The
     /// weights are written in their dtypes (a bfloat16 backbone as BF16); <paramref name="saveTrainingState"/>
-    /// writes the optimizer's files into the folder being assembled. With LoRA on a backbone loaded from a folder,
-    /// the frozen base is not copied: the checkpoint holds the adapters (<c>adapter_model.safetensors</c>), the
-    /// projectors and the head, and a verified reference to the base (<see cref="BaseModelReference"/>).
+    /// writes the optimizer's files into the folder being assembled. When backbone weights loaded from a folder stay
+    /// frozen (LoRA, <c>freeze_*</c>), they are not copied: the checkpoint holds what trains (LoRA adapters in
+    /// <c>adapter_model.safetensors</c>) and a verified reference to the base (<see cref="BaseModelReference"/>).
+    /// A backbone that trains whole, like the sample's, is saved in full.
     /// </summary>
     public static void Save(string directory, VlaModel model, PaliGemmaTokenizer tokenizer, Action<string>? saveTrainingState, TrainerState state)
     {
-        string? baseFolder = model.Config.Model.Lora.Enabled ? model.Backbone.SourceFolder : null;
+        var frozen = model.named_parameters()
+            .Where(p => p.name.StartsWith(BackbonePrefix, StringComparison.Ordinal) && !p.parameter.requires_grad)
+            .Select(p => p.name).ToHashSet();
+        string? baseFolder = frozen.Count > 0 ? model.Backbone.SourceFolder : null;
         Write(directory, staging =>
         {
-            WriteFiles(staging, model, tokenizer, state, baseFolder is null ? null : BaseModelReference.To(baseFolder));
+            WriteFiles(staging, model, tokenizer, state, baseFolder is null ? null : BaseModelReference.To(baseFolder),
+                name => baseFolder is null || !frozen.Contains(name));
             saveTrainingState?.Invoke(staging);
         });
     }
@@ -56,7 +61,8 @@ public static class Checkpoint
             string baseDir = Path.Combine(staging, CheckpointFiles.ExportedBase);
             ModelWeights.SaveBackbone(model.Backbone, baseDir);
             File.Copy(checkpoint.Tokenizer.SourcePath, Path.Combine(baseDir, CheckpointFiles.Tokenizer));
-            WriteFiles(staging, model, checkpoint.Tokenizer, state, BaseModelReference.To(baseDir, CheckpointFiles.ExportedBase), config.Model.Lora);
+            WriteFiles(staging, model, checkpoint.Tokenizer, state, BaseModelReference.To(baseDir, CheckpointFiles.ExportedBase),
+                name => !name.StartsWith(BackbonePrefix, StringComparison.Ordinal), config.Model.Lora);
         });
     }
 
@@ -79,11 +85,13 @@ public static class Checkpoint
         }
     }
 
-    private static void WriteFiles(string staging, VlaModel model, PaliGemmaTokenizer tokenizer, TrainerState state, BaseModelReference? reference, LoraConfig? lora = null)
+    /// <summary>Writes the checkpoint's files; <c>model.safetensors</c> takes the non-adapter parameters <paramref name="inModelFile"/> accepts.</summary>
+    private static void WriteFiles(string staging, VlaModel model, PaliGemmaTokenizer tokenizer, TrainerState state, BaseModelReference? reference,
+        Func<string, bool> inModelFile, LoraConfig? lora = null)
     {
         lora ??= model.Config.Model.Lora;
         SafetensorsFile.Write(Path.Combine(staging, CheckpointFiles.Model),
-            model.named_parameters().Where(p => InModelFile(p.name, reference is not null)).Select(p => (p.name, (Tensor)p.parameter)),
+            model.named_parameters().Where(p => !LoraAdapters.IsAdapter(p.name) && inModelFile(p.name)).Select(p => (p.name, (Tensor)p.parameter)),
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "vla" });
         if (lora.Enabled) LoraAdapters.Save(model.Backbone, lora, reference?.Path ?? model.Backbone.SourceFolder ?? "", staging);
         reference?.Write(staging);
@@ -94,10 +102,6 @@ public static class Checkpoint
         File.WriteAllText(Path.Combine(staging, CheckpointFiles.BackboneConfig), model.Backbone.Config.ToJson());
         File.Copy(tokenizer.SourcePath, Path.Combine(staging, CheckpointFiles.Tokenizer));
     }
-
-    /// <summary>Which parameters <c>model.safetensors</c> holds: not the adapters (their own file), not the base when it is referenced.</summary>
-    private static bool InModelFile(string parameter, bool baseReferenced) =>
-        !LoraAdapters.IsAdapter(parameter) && !(baseReferenced && parameter.StartsWith(BackbonePrefix, StringComparison.Ordinal));
 
     private const string BackbonePrefix = "backbone.";
 
@@ -130,9 +134,12 @@ public static class Checkpoint
             backbone.SourceFolder = baseFolder;
         }
         var model = new VlaModel(config, backbone); // attaches the adapters when config.model.lora asks
-        // Each tensor is converted to its parameter's dtype.
-        ModelWeights.Load(model, directory, name => name, only: name => InModelFile(name, reference is not null),
-            files: [Path.Combine(directory, CheckpointFiles.Model)]);
+        // model.safetensors holds every non-adapter weight, or, over a referenced base, the head, the projectors
+        // and whichever backbone weights trained. Each tensor is converted to its parameter's dtype.
+        string modelFile = Path.Combine(directory, CheckpointFiles.Model);
+        var written = reference is null ? null : SafetensorsFile.Open(modelFile).Entries.Select(e => e.Name).ToHashSet();
+        ModelWeights.Load(model, directory, name => name, files: [modelFile], only: name => !LoraAdapters.IsAdapter(name)
+            && (written is null || !name.StartsWith(BackbonePrefix, StringComparison.Ordinal) || written.Contains(name)));
         if (config.Model.Lora.Enabled) LoraAdapters.Load(model.Backbone, directory);
         return new Loaded(ModelFactory.OnDevice(model, device), tokenizer, state, config, directory);
     }

@@ -173,4 +173,29 @@ public sealed class LoraTests : IDisposable
         Assert.Contains("backbone.language_model.layers.0.self_attn.o_proj.lora_B.weight", trained);
         Assert.Contains(trained, n => n.StartsWith("action_head.", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_frozen_vision_tower_is_referenced_not_copied_and_the_trained_decoder_is_saved()
+    {
+        var config = _fixture.Config(1, "frozen");
+        config = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { FreezeVisionTower = true } } };
+        var result = await Trainer.RunAsync(config, new Trainer.Options());
+        string checkpoint = result.BestCheckpoint!;
+        Assert.True(File.Exists(Path.Combine(checkpoint, CheckpointFiles.BaseModel)));
+        var names = SafetensorsFile.Open(Path.Combine(checkpoint, CheckpointFiles.Model)).Entries.Select(e => e.Name).ToList();
+        Assert.DoesNotContain(names, n => n.StartsWith("backbone.vision_tower.", StringComparison.Ordinal));
+        Assert.Contains("backbone.language_model.layers.0.mlp.up_proj.weight", names);
+
+        var loaded = Checkpoint.Load(checkpoint);
+        using var baseModel = ModelWeights.LoadBackbone(_fixture.ModelDir);
+        var trained = loaded.Model.Backbone.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var saved = SafetensorsFile.Open(Path.Combine(checkpoint, CheckpointFiles.Model));
+        foreach (var (name, p) in baseModel.named_parameters())
+        {
+            var expected = name.StartsWith("vision_tower.", StringComparison.Ordinal) ? p : saved.Read("backbone." + name);
+            Assert.True(trained[name].eq(expected).all().item<bool>(), name);
+        }
+        Assert.False(baseModel.named_parameters().Where(p => p.name.StartsWith("language_model.layers.", StringComparison.Ordinal))
+            .All(p => trained[p.name].eq(p.parameter).all().item<bool>()), "the decoder trained");
+    }
 }
