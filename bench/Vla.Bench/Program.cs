@@ -1,6 +1,6 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|backbone|train|predict|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default; train takes --bucket-mb X); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
@@ -24,7 +24,8 @@ switch (what)
         await DataPipelineBench.RunAsync(repoRoot, quick);
         return 0;
     case "train":
-        await TrainingBench.RunAsync(repoRoot, quick);
+        int bucketArg = Array.IndexOf(args, "--bucket-mb");
+        await TrainingBench.RunAsync(repoRoot, quick, bucketArg >= 0 ? double.Parse(args[bucketArg + 1], System.Globalization.CultureInfo.InvariantCulture) : null);
         return 0;
     case "allreduce":
         AllReduceBench.Run();

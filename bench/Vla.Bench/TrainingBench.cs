@@ -30,16 +30,18 @@ internal static class TrainingBench
     /// <summary>The mid backbone with the sample tokenizer's vocabulary.</summary>
     public static PaliGemmaConfig MidBackbone() => BackboneBench.Mid() with { Text = BackboneBench.Mid().Text with { VocabSize = 304 }, ImageTokenIndex = 300 };
 
-    public static async Task RunAsync(string repoRoot, bool quick)
+    /// <summary>Runs the benchmark; <paramref name="bucketMb"/> overrides <c>training.ddp_bucket_mb</c> (A/B of the all-reduce buckets under mpirun).</summary>
+    public static async Task RunAsync(string repoRoot, bool quick, double? bucketMb = null)
     {
         int steps = quick ? 10 : 30;
-        // Under mpirun every rank runs this; gradients are averaged as the trainer does (one packed all-reduce).
+        // Under mpirun every rank runs this; gradients are averaged as the trainer does (in training.ddp_bucket_mb buckets).
         using var group = Vla.Distributed.DistributedEnvironment.Create("mpi", TorchSharp.torch.CPU);
         bool leader = group.Rank == 0;
         var print = leader ? (Action<string>)Console.WriteLine : _ => { };
         var sample = ConfigLoader.Load(Path.Combine(repoRoot, "configs", "sample.yaml"));
+        if (bucketMb is double mb) sample = sample with { Training = sample.Training with { DdpBucketMb = mb } };
         var mid = Mid(sample);
-        print($"ranks: {group.WorldSize}, threads per rank: {get_num_threads()}, {steps} measured steps after 3 warm-up steps, 2 cameras, float32");
+        print($"ranks: {group.WorldSize}, threads per rank: {get_num_threads()}, all-reduce buckets of {sample.Training.DdpBucketMb} MB, {steps} measured steps after 3 warm-up steps, 2 cameras, float32");
         print("");
         print("| config | params | global batch | samples/s | step ms | data wait | forward | backward | all-reduce | optimizer | peak RSS MB |");
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
