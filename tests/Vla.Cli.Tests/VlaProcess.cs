@@ -63,4 +63,13 @@ internal static class VlaProcess
         File.WriteAllText(path, text);
         return path;
     }
+
+    /// <summary>Camera <paramref name="camera"/>'s first frame of the sample's first validation episode, written as a PNG into <paramref name="folder"/>.</summary>
+    public static string SampleFrame(string folder, int camera)
+    {
+        var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(RepoRoot, "data-samples", "val")], new Vla.Data.DataOptions()).GetAwaiter().GetResult();
+        string path = Path.Combine(folder, $"camera{camera}.png");
+        File.WriteAllBytes(path, dataset.Images.Get(dataset.Episodes[0].Steps[0], camera)!);
+        return path;
+    }
 }

@@ -31,13 +31,7 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
-    private string Frame(int camera)
-    {
-        var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(VlaProcess.RepoRoot, "data-samples", "val")], new Vla.Data.DataOptions()).GetAwaiter().GetResult();
-        string path = Path.Combine(_temp, $"camera{camera}.png");
-        File.WriteAllBytes(path, dataset.Images.Get(dataset.Episodes[0].Steps[0], camera)!);
-        return path;
-    }
+    private string Frame(int camera) => VlaProcess.SampleFrame(_temp, camera);
 
     [Fact]
     public async Task Eval_writes_metrics_predictions_log_and_report()

@@ -11,13 +11,7 @@ public sealed class LoraCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
-    private string Frame(int camera)
-    {
-        var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(VlaProcess.RepoRoot, "data-samples", "val")], new Vla.Data.DataOptions()).GetAwaiter().GetResult();
-        string path = Path.Combine(_temp, $"camera{camera}.png");
-        File.WriteAllBytes(path, dataset.Images.Get(dataset.Episodes[0].Steps[0], camera)!);
-        return path;
-    }
+    private string Frame(int camera) => VlaProcess.SampleFrame(_temp, camera);
 
     private async Task<double[]> Predict(string checkpoint, string name)
     {
