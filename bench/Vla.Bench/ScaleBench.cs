@@ -39,8 +39,9 @@ internal static class ScaleBench
             double weightsGb = Number(written, "weights_bytes") / 1e9;
             // Our mixed-precision full fine-tune holds per parameter: bf16 weight and gradient (2 + 2 bytes), a float32
             // master and its gradient (4 + 4), AdamW's two float32 moments (8): 20 bytes, plus the activations the
-            // LoRA step without checkpointing measured (its peak above the loaded weights).
-            double activationsGb = Number(without, "peak_rss_gb") - Number(inference, "load_peak_rss_gb");
+            // LoRA step without checkpointing measured: its peak above the loaded weights, less the LoRA run's own
+            // trained float32 tensors, their gradients and AdamW moments (16 bytes each).
+            double activationsGb = Number(without, "peak_rss_gb") - Number(inference, "load_peak_rss_gb") - Number(withCheckpointing, "trainable_parameters") * 16 / 1e9;
             double fullFineTuneGb = parameters * 20.0 / 1e9 + Math.Max(0, activationsGb);
             var result = new JsonObject
             {

@@ -24,9 +24,12 @@ internal static class ExportCommand
     {
         string source = parse.GetValue(CommonOptions.Checkpoint)!;
         string output = parse.GetValue(Output)!;
-        if (Path.GetFullPath(source).TrimEnd('/') == Path.GetFullPath(output).TrimEnd('/'))
-            throw new Runtime.BadInputException($"--output {output} is the checkpoint itself; export into another folder.");
+        string target = Path.GetFullPath(output).TrimEnd('/');
+        if (target == Path.GetFullPath(source).TrimEnd('/') || target.StartsWith(Path.GetFullPath(source).TrimEnd('/') + "/", StringComparison.Ordinal))
+            throw new Runtime.BadInputException($"--output {output} is the checkpoint or inside it; export into another folder.");
         var checkpoint = Checkpoint.Load(source);
+        if (checkpoint.Model.Backbone.SourceFolder is string baseFolder && Path.GetFullPath(baseFolder).TrimEnd('/') == target)
+            throw new Runtime.BadInputException($"--output {output} is the base model this checkpoint refers to; export into another folder.");
         bool merge = parse.GetValue(MergeLora);
         bool lora = checkpoint.Config.Model.Lora.Enabled;
         Checkpoint.Export(checkpoint, output, merge);

@@ -33,9 +33,12 @@ public static class Checkpoint
             .Where(p => p.name.StartsWith(BackbonePrefix, StringComparison.Ordinal) && !p.parameter.requires_grad)
             .Select(p => p.name).ToHashSet();
         string? baseFolder = frozen.Count > 0 ? model.Backbone.SourceFolder : null;
+        // The base as it was loaded, not as the folder is now: the weights trained against it are what this refers to.
+        var reference = baseFolder is null ? null
+            : new BaseModelReference { Path = baseFolder, ContentSha256 = model.Backbone.SourceHash ?? ModelWeights.ContentHash(baseFolder) };
         Write(directory, staging =>
         {
-            WriteFiles(staging, model, tokenizer, state, baseFolder is null ? null : BaseModelReference.To(baseFolder),
+            WriteFiles(staging, model, tokenizer, state, reference,
                 name => baseFolder is null || !frozen.Contains(name));
             saveTrainingState?.Invoke(staging);
         });
@@ -132,6 +135,7 @@ public static class Checkpoint
             string baseFolder = reference.Resolve(directory);
             ModelWeights.Load(backbone, baseFolder, HuggingFaceNames.ToParameterName);
             backbone.SourceFolder = baseFolder;
+            backbone.SourceHash = reference.ContentSha256;
         }
         var model = new VlaModel(config, backbone); // attaches the adapters when config.model.lora asks
         // model.safetensors holds every non-adapter weight, or, over a referenced base, the head, the projectors
@@ -159,7 +163,8 @@ public static class Checkpoint
             ("model.vision_resampler_config.output_dim", current.Model.VisionResamplerConfig.OutputDim, saved.Model.VisionResamplerConfig.OutputDim),
             ("model.lora.rank", current.Model.Lora.Rank, saved.Model.Lora.Rank),
             ("model.lora.alpha", current.Model.Lora.Alpha, saved.Model.Lora.Alpha),
-            ("model.lora.target_modules", string.Join(",", current.Model.Lora.TargetModules), string.Join(",", saved.Model.Lora.TargetModules)),
+            ("model.lora.dropout", current.Model.Lora.Dropout, saved.Model.Lora.Dropout),
+            ("model.lora.target_modules", string.Join(",", current.Model.Lora.TargetModules.Order()), string.Join(",", saved.Model.Lora.TargetModules.Order())),
             ("model.action_head_config.use_state_input", current.Model.ActionHeadConfig.UseStateInput, saved.Model.ActionHeadConfig.UseStateInput),
             ("model.action_head_config.horizon", current.Model.ActionHeadConfig.Horizon, saved.Model.ActionHeadConfig.Horizon),
             ("model.action_head_config.per_action_dim", current.Model.ActionHeadConfig.PerActionDim, saved.Model.ActionHeadConfig.PerActionDim),

@@ -16,11 +16,14 @@ public sealed class PaliGemmaCaptioner : IDisposable
 {
     private readonly PaliGemmaBackbone _model;
     private readonly PaliGemmaTokenizer _tokenizer;
+    private readonly IDisposable _owner;
 
-    private PaliGemmaCaptioner(PaliGemmaBackbone model, PaliGemmaTokenizer tokenizer)
+    private PaliGemmaCaptioner(PaliGemmaBackbone model, PaliGemmaTokenizer tokenizer, IDisposable? owner = null)
     {
         _model = model;
         _tokenizer = tokenizer;
+        _owner = owner ?? model;
+        _model.eval(); // no LoRA dropout in generation
     }
 
     /// <summary>Loads the model and tokenizer of <paramref name="modelDir"/> onto <paramref name="device"/> (the CPU when null), in <paramref name="dtype"/>.</summary>
@@ -30,7 +33,7 @@ public sealed class PaliGemmaCaptioner : IDisposable
         {
             // A training checkpoint: its backbone as trained (LoRA adapters included, base loaded from where it names).
             var checkpoint = Checkpoints.Checkpoint.Load(modelDir, device, dtype);
-            return new PaliGemmaCaptioner(checkpoint.Model.Backbone, checkpoint.Tokenizer);
+            return new PaliGemmaCaptioner(checkpoint.Model.Backbone, checkpoint.Tokenizer, owner: checkpoint.Model);
         }
         var tokenizer = PaliGemmaTokenizer.Load(modelDir);
         var model = ModelWeights.LoadBackbone(modelDir, dtype ?? ScalarType.Float32);
@@ -63,5 +66,5 @@ public sealed class PaliGemmaCaptioner : IDisposable
     }
 
     /// <summary>Frees the model.</summary>
-    public void Dispose() => _model.Dispose();
+    public void Dispose() => _owner.Dispose();
 }

@@ -41,32 +41,62 @@ public sealed class ActivationCheckpoint : autograd.SingleTensorFunction<Activat
         return layer(inputs);
     }
 
+    /// <summary>
+    /// The input gradients handed back to libtorch by the last <see cref="backward"/> on this thread. libtorch holds its own
+    /// reference once the call returns, so each batch is released at the next call (or by <see cref="ReleaseReturned"/>
+    /// after the backward pass) instead of living until the training step's dispose scope ends.
+    /// </summary>
+    [ThreadStatic] private static List<Tensor>? t_returned;
+
+    /// <summary>Frees what the last recomputation on this thread handed back (call after a backward pass).</summary>
+    public static void ReleaseReturned()
+    {
+        if (t_returned is null) return;
+        foreach (var t in t_returned) t.Dispose();
+        t_returned.Clear();
+    }
+
+    /// <summary>Recomputations run on any thread since the process started (a diagnostic: tests check checkpointing ran).</summary>
+    public static long Recomputations => Interlocked.Read(ref s_recomputations);
+    private static long s_recomputations;
+
     /// <inheritdoc/>
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        ReleaseReturned();
+        Interlocked.Increment(ref s_recomputations);
         var layer = (Func<Tensor[], Tensor>)ctx.get_data("layer");
         var parameters = (Parameter[])ctx.get_data("parameters");
         var requiresGrad = (bool[])ctx.get_data("requires_grad");
-        using var scope = NewDisposeScope();
-        var inputs = ctx.get_saved_variables().Select((t, i) => t.detach().requires_grad_(requiresGrad[i])).ToArray();
-        var laterState = get_rng_state();
-        set_rng_state(tensor((byte[])ctx.get_data("rng")));
-        Tensor output;
-        try
-        {
-            using (enable_grad()) output = layer(inputs);
-        }
-        finally
-        {
-            set_rng_state(laterState);
-        }
-        var wanted = inputs.Where(t => t.requires_grad).Concat(parameters).ToList();
-        var grads = wanted.Count == 0 ? [] : autograd.grad([output], wanted, [gradOutput], allow_unused: true);
         var result = new List<Tensor> { null!, null! };                   // the layer and the input count
-        int next = 0;
-        foreach (var input in inputs) result.Add(input.requires_grad ? grads[next++] : null!);
-        foreach (var _ in parameters) result.Add(grads[next++]);
-        foreach (var g in result) g?.MoveToOuterDisposeScope();
+        using (var scope = NewDisposeScope())
+        {
+            var inputs = ctx.get_saved_variables().Select((t, i) => t.detach().requires_grad_(requiresGrad[i])).ToArray();
+            var laterState = get_rng_state();
+            set_rng_state(tensor((byte[])ctx.get_data("rng")));
+            Tensor output;
+            try
+            {
+                using (enable_grad()) output = layer(inputs);
+            }
+            finally
+            {
+                set_rng_state(laterState);
+            }
+            // Parameters' gradients accumulate straight into .grad (no second copy held until the step ends); the
+            // inputs' come back to the outer graph.
+            var wanted = inputs.Where(t => t.requires_grad).Concat(parameters).ToList();
+            if (wanted.Count > 0) autograd.backward([output], [gradOutput], inputs: wanted);
+            t_returned ??= [];
+            foreach (var input in inputs)
+            {
+                var grad = input.requires_grad ? input.grad : null;
+                if (grad is not null) t_returned.Add(grad.DetachFromDisposeScope());
+                result.Add(grad!);
+            }
+        }
+        foreach (var _ in parameters) result.Add(null!);                  // already in .grad
+        gradOutput.Dispose();
         return result;
     }
 }

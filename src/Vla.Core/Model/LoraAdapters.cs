@@ -71,7 +71,7 @@ public static class LoraAdapters
         string path = Path.Combine(folder, WeightsFile);
         if (!File.Exists(path)) throw new BadInputException($"{path} is missing: the checkpoint was trained with LoRA but holds no adapters.");
         var adapters = backbone.named_parameters().Where(p => IsAdapter(p.name)).Select(p => p.name).ToHashSet();
-        ModelWeights.Load(backbone, folder, FromPeftName, only: adapters.Contains, files: [path]);
+        ModelWeights.Load(backbone, path, FromPeftName, only: adapters.Contains, files: [path]); // errors name the file
     }
 
     /// <summary>

@@ -31,6 +31,9 @@ public sealed class PaliGemmaBackbone : nn.Module
     /// <summary>The Hugging Face folder the weights were loaded from (null for weights made here): LoRA checkpoints refer to it instead of copying it.</summary>
     public string? SourceFolder { get; set; }
 
+    /// <summary>The <see cref="Weights.ModelWeights.ContentHash"/> of <see cref="SourceFolder"/> when it was loaded.</summary>
+    public string? SourceHash { get; set; }
+
     /// <summary>Recompute each SigLIP and Gemma layer's activations during backward instead of keeping them (<c>training.gradient_checkpointing</c>).</summary>
     public bool GradientCheckpointing
     {

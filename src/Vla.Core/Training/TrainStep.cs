@@ -66,6 +66,9 @@ public sealed class TrainStep : IDisposable
             _optimized.Add(master);
             _scaleLoss |= p.dtype == ScalarType.Float16;
         }
+        // Gradients that flow back through a float16 backbone underflow without scaling, even when only float32
+        // tensors (LoRA adapters, the head) train.
+        _scaleLoss |= model.BackboneDtype == ScalarType.Float16 && _trained.Count > 0;
         if (_scaleLoss) LossScale = InitialLossScale;
         var o = config.Optimizer;
         Optimizer = optim.AdamW(_optimized, o.Lr, o.Betas[0], o.Betas[1], weight_decay: o.WeightDecay);
@@ -94,6 +97,7 @@ public sealed class TrainStep : IDisposable
 
         watch.Restart();
         (LossScale == 1 ? loss : loss * LossScale).backward();
+        ActivationCheckpoint.ReleaseReturned();
         double backward = watch.Elapsed.TotalSeconds;
         watch.Restart();
         MoveGradientsToMasters();

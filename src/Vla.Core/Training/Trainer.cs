@@ -75,6 +75,7 @@ public sealed class Trainer : IDisposable
         var t = config.Training;
         _normalizer = new Normalizer(stats, Normalizer.ParseMode(config.Data.NormalizationMode));
         (_model, _tokenizer) = resumed is not null ? (resumed.Model, resumed.Tokenizer) : ModelFactory.Create(config, t.Seed, device);
+        _model.Backbone.GradientCheckpointing = t.GradientCheckpointing; // this run's choice, also when resuming (it changes no result)
         WarnAboutLongPrompts(train);
         if (group.WorldSize > 1) BroadcastWeights(_model, group);
         _step = new TrainStep(_model, config, group);
@@ -104,6 +105,9 @@ public sealed class Trainer : IDisposable
         if (config.Data.BatchSize % group.WorldSize != 0)
             throw new BadInputException($"data.batch_size ({config.Data.BatchSize}) is the global batch and must be divisible by the {group.WorldSize} processes.");
         var device = ComputeDevice.Resolve(config.Training.Device, "training.device", group.LocalRank, group.WorldSize);
+        if (config.Training.GradientCheckpointing && config.Model.Lora.Enabled && config.Model.Lora.Dropout > 0 && ComputeDevice.IsCuda(device))
+            throw new BadInputException("training.gradient_checkpointing with model.lora.dropout above 0 cannot run on CUDA: TorchSharp 0.107 cannot save and restore " +
+                "the CUDA generator, so the recomputed layers would draw other dropout masks; set model.lora.dropout to 0 or turn gradient_checkpointing off.");
         ModelDtype.Parse(config.Model.VlmConfig.Dtype);
         if (int.TryParse(Environment.GetEnvironmentVariable(WorkerLauncher.ThreadsVariable), out int threads) && threads > 0)
             set_num_threads(threads);

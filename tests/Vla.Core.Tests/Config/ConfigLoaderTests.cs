@@ -9,6 +9,7 @@ public class ConfigLoaderTests
     [InlineData("configs/sample.yaml")]
     [InlineData("configs/vla_config.yaml")]
     [InlineData("configs/vla_config_ddp.yaml")]
+    [InlineData("configs/paligemma_3b_lora.yaml")]
     public void Committed_configs_load_and_pass_value_validation(string relative)
     {
         var config = ConfigLoader.Load(Path.Combine(TestFiles.RepoRoot, relative));

@@ -68,13 +68,34 @@ public sealed class LoraTests : IDisposable
         Assert.Matches(targets, "language_model.model.layers.1.mlp.gate_proj");
         Assert.DoesNotMatch(targets, "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj");
 
-        // The base weights did not move: the loaded backbone equals the base folder's.
-        var loaded = Checkpoint.Load(checkpoint);
-        using var baseModel = ModelWeights.LoadBackbone(_fixture.ModelDir);
-        var trained = loaded.Model.Backbone.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        foreach (var (name, p) in baseModel.named_parameters())
-            Assert.True(trained[name].eq(p).all().item<bool>(), $"{name} changed");
-        Assert.Contains(trained.Keys, LoraAdapters.IsAdapter);
+        Assert.Contains(Checkpoint.Load(checkpoint).Model.named_parameters(), p => LoraAdapters.IsAdapter(p.name));
+    }
+
+    [Fact]
+    public void Training_steps_move_the_adapters_and_the_head_and_leave_every_base_weight_as_it_was()
+    {
+        var config = Config(1, "steps");
+        var (model, tokenizer) = ModelFactory.Create(config, seed: 2);
+        using var _ = model;
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        var tokens = tokenizer.EncodeBatch(["pick up the red cube", "pick up the blue cube"], 12);
+        using var generator = new Generator(5);
+        using var batch = new Vla.Data.VlaBatch
+        {
+            Images = rand([2, 2, 3, 32, 32], generator: generator) * 2 - 1, TokenIds = tensor(tokens.Ids, [2, tokens.Length]),
+            TokenMask = tensor(tokens.Mask, [2, tokens.Length]), State = randn([2, 3], generator: generator),
+            Actions = randn([2, 3, 2], generator: generator), ActionMask = ones(2, 3, ScalarType.Bool),
+            Prompts = ["a", "b"], Windows = [new Vla.Data.Window(0, 0), new Vla.Data.Window(0, 1)],
+        };
+        using var step = new TrainStep(model, config);
+        Assert.All(step.Trained, p => Assert.Equal(ScalarType.Float32, p.dtype));
+        for (int i = 0; i < 2; i++) step.Run(batch, generator, 1e-2);
+
+        bool Moved(string name) => !model.named_parameters().First(p => p.name == name).parameter.eq(before[name]).all().item<bool>();
+        foreach (var name in before.Keys.Where(n => n.StartsWith("backbone.", StringComparison.Ordinal) && !LoraAdapters.IsAdapter(n)))
+            Assert.False(Moved(name), $"{name} moved");
+        Assert.True(Moved("backbone.language_model.layers.1.mlp.down_proj.lora_B.weight"));
+        Assert.Contains(before.Keys.Where(n => n.StartsWith("action_head.", StringComparison.Ordinal)), Moved);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Text.Json;
 using TorchSharp;
 using Vla.Runtime;
@@ -49,6 +51,7 @@ public static class ModelWeights
         using (WeightInit.Skip()) model = new PaliGemmaBackbone(config, dtype); // in dtype, uninitialized: every weight is loaded next
         Load(model, modelDir, HuggingFaceNames.ToParameterName);
         model.SourceFolder = Path.GetFullPath(modelDir);
+        model.SourceHash = ContentHash(modelDir); // as loaded: a checkpoint refers to these weights, whatever the folder holds later
         return model;
     }
 
@@ -110,5 +113,33 @@ public static class ModelWeights
         if (!HuggingFaceNames.TiedOutputNames.Contains(entry.Name)) return;
         if (parameters.TryGetValue("language_model.embed_tokens.weight", out var embed) && !embed.shape.SequenceEqual(entry.Shape))
             problems.Add($"tensor '{entry.Name}' has shape [{string.Join(", ", entry.Shape)}] but the tied embedding is [{string.Join(", ", embed.shape)}]");
+    }
+
+    /// <summary>
+    /// What identifies a model folder's contents, cheaply: SHA-256 (hex) of its <c>config.json</c> plus its safetensors index,
+    /// or its single file's header (every tensor's name, dtype, shape and byte range).
+    /// </summary>
+    public static string ContentHash(string modelDir)
+    {
+        string config = System.IO.Path.Combine(modelDir, "config.json");
+        if (!File.Exists(config)) throw new BadInputException($"{config} is missing: {modelDir} is not a model folder.");
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(File.ReadAllBytes(config));
+        string index = System.IO.Path.Combine(modelDir, "model.safetensors.index.json");
+        if (File.Exists(index)) sha.AppendData(File.ReadAllBytes(index));
+        else sha.AppendData(SafetensorsHeader(Files(modelDir)[0]));
+        return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    private static byte[] SafetensorsHeader(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> length = stackalloc byte[8];
+        if (stream.Read(length) != 8) throw new BadInputException($"{path}: too short to be a safetensors file.");
+        long n = (long)BinaryPrimitives.ReadUInt64LittleEndian(length);
+        if (n <= 0 || n > 100_000_000 || n + 8 > stream.Length) throw new BadInputException($"{path}: not a safetensors file (header length {n}).");
+        var header = new byte[n];
+        stream.ReadExactly(header);
+        return header;
     }
 }

@@ -113,7 +113,7 @@ public sealed class SafetensorsFile
         stream.Seek(_dataStart + entry.Begin, SeekOrigin.Begin);
         using var noGrad = no_grad();
         var flat = destination.view(-1);
-        if (destination.device_type == TorchSharp.DeviceType.CPU && destination.dtype == ScalarTypeOf(entry.Dtype))
+        if (destination.device_type == TorchSharp.DeviceType.CPU && destination.dtype == ScalarTypeOf(entry.Dtype) && entry.Dtype != "BOOL")
         {
             // Same dtype on the host: read the file straight into the tensor's memory, no intermediate copy.
             for (long done = 0; done < entry.Count; done += perChunk)
