@@ -12,7 +12,8 @@ namespace Vla.Checkpoints;
 /// <summary>
 /// A checkpoint folder: weights (plain safetensors), optimizer state, trainer state with the config
 /// snapshot and normalization stats, the backbone's config and the tokenizer, so inference needs
-/// nothing but this folder, or, for LoRA runs, this folder and the base model it names. Written aside and published atomically.
+/// nothing but this folder, or, when base weights stayed frozen (LoRA, <c>freeze_*</c>), this folder and the base model it
+/// names. Written aside and published atomically.
 /// </summary>
 public static class Checkpoint
 {
