@@ -24,11 +24,12 @@ internal static class ExportCommand
     {
         string source = parse.GetValue(CommonOptions.Checkpoint)!;
         string output = parse.GetValue(Output)!;
-        string target = Path.GetFullPath(output).TrimEnd('/');
-        if (target == Path.GetFullPath(source).TrimEnd('/') || target.StartsWith(Path.GetFullPath(source).TrimEnd('/') + "/", StringComparison.Ordinal))
+        static string Full(string path) => Path.GetFullPath(path).TrimEnd('/');
+        string target = Full(output);
+        if (target == Full(source) || target.StartsWith(Full(source) + "/", StringComparison.Ordinal))
             throw new Runtime.BadInputException($"--output {output} is the checkpoint or inside it; export into another folder.");
         var checkpoint = Checkpoint.Load(source);
-        if (checkpoint.Model.Backbone.SourceFolder is string baseFolder && Path.GetFullPath(baseFolder).TrimEnd('/') == target)
+        if (checkpoint.Model.Backbone.SourceFolder is string baseFolder && Full(baseFolder) == target)
             throw new Runtime.BadInputException($"--output {output} is the base model this checkpoint refers to; export into another folder.");
         bool merge = parse.GetValue(MergeLora);
         bool lora = checkpoint.Config.Model.Lora.Enabled;

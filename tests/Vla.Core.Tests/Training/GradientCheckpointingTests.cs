@@ -19,10 +19,8 @@ public sealed class GradientCheckpointingTests : IDisposable
         using var _ = model;
         Assert.Equal(checkpointing, model.Backbone.GradientCheckpointing);
         model.train();
-        var tokens = tokenizer.EncodeBatch(["pick up the red cube", "pick up the blue cube"], 12);
         using var generator = new Generator(8);
-        var input = new PolicyInput(rand([2, 2, 3, 32, 32], generator: generator) * 2 - 1, tensor(tokens.Ids, [2, tokens.Length]),
-            tensor(tokens.Mask, [2, tokens.Length]), randn([2, 3], generator: generator));
+        var input = TrainingFixture.Observation(tokenizer, generator);
         var actions = randn([2, 3, 2], generator: generator);
         var noise = randn([2, 3, 2], generator: generator);
         var time = rand([2], generator: generator);

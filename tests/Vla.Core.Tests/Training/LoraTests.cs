@@ -27,10 +27,8 @@ public sealed class LoraTests : IDisposable
     /// <summary>A fixed observation for the tiny fixture model (2 cameras of 32 px, state_dim 3).</summary>
     private static PolicyInput Observation(Checkpoint.Loaded loaded)
     {
-        var tokens = loaded.Tokenizer.EncodeBatch(["pick up the red cube", "pick up the blue cube"], 12);
         using var generator = new Generator(3);
-        return new PolicyInput(rand([2, 2, 3, 32, 32], generator: generator) * 2 - 1, tensor(tokens.Ids, [2, tokens.Length]),
-            tensor(tokens.Mask, [2, tokens.Length]), randn([2, 3], generator: generator));
+        return TrainingFixture.Observation(loaded.Tokenizer, generator);
     }
 
     private static Tensor Chunk(Checkpoint.Loaded loaded, PolicyInput input)
@@ -78,12 +76,11 @@ public sealed class LoraTests : IDisposable
         var (model, tokenizer) = ModelFactory.Create(config, seed: 2);
         using var _ = model;
         var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
-        var tokens = tokenizer.EncodeBatch(["pick up the red cube", "pick up the blue cube"], 12);
         using var generator = new Generator(5);
+        var input = TrainingFixture.Observation(tokenizer, generator);
         using var batch = new Vla.Data.VlaBatch
         {
-            Images = rand([2, 2, 3, 32, 32], generator: generator) * 2 - 1, TokenIds = tensor(tokens.Ids, [2, tokens.Length]),
-            TokenMask = tensor(tokens.Mask, [2, tokens.Length]), State = randn([2, 3], generator: generator),
+            Images = input.Images, TokenIds = input.TokenIds, TokenMask = input.TokenMask, State = input.State,
             Actions = randn([2, 3, 2], generator: generator), ActionMask = ones(2, 3, ScalarType.Bool),
             Prompts = ["a", "b"], Windows = [new Vla.Data.Window(0, 0), new Vla.Data.Window(0, 1)],
         };

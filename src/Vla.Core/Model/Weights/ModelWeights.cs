@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text.Json;
 using TorchSharp;
@@ -127,19 +126,7 @@ public static class ModelWeights
         sha.AppendData(File.ReadAllBytes(config));
         string index = System.IO.Path.Combine(modelDir, "model.safetensors.index.json");
         if (File.Exists(index)) sha.AppendData(File.ReadAllBytes(index));
-        else sha.AppendData(SafetensorsHeader(Files(modelDir)[0]));
+        else sha.AppendData(SafetensorsFile.ReadHeader(Files(modelDir)[0]).Header);
         return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
-    }
-
-    private static byte[] SafetensorsHeader(string path)
-    {
-        using var stream = File.OpenRead(path);
-        Span<byte> length = stackalloc byte[8];
-        if (stream.Read(length) != 8) throw new BadInputException($"{path}: too short to be a safetensors file.");
-        long n = (long)BinaryPrimitives.ReadUInt64LittleEndian(length);
-        if (n <= 0 || n > 100_000_000 || n + 8 > stream.Length) throw new BadInputException($"{path}: not a safetensors file (header length {n}).");
-        var header = new byte[n];
-        stream.ReadExactly(header);
-        return header;
     }
 }

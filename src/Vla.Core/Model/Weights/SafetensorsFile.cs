@@ -45,17 +45,11 @@ public sealed class SafetensorsFile
     /// <summary>Reads the header of <paramref name="path"/>.</summary>
     public static SafetensorsFile Open(string path)
     {
-        using var stream = File.OpenRead(path);
-        Span<byte> lengthBytes = stackalloc byte[8];
-        if (stream.Read(lengthBytes) != 8) throw new BadInputException($"{path}: too short to be a safetensors file.");
-        long headerLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (headerLength <= 0 || headerLength > 100_000_000 || 8 + headerLength > stream.Length)
-            throw new BadInputException($"{path}: not a safetensors file (header length {headerLength}).");
-        var header = new byte[headerLength];
-        stream.ReadExactly(header);
+        var (header, fileLength) = ReadHeader(path);
         var entries = new List<Entry>();
         var metadata = new Dictionary<string, string>();
-        long dataLength = stream.Length - 8 - headerLength;
+        long headerLength = header.Length;
+        long dataLength = fileLength - 8 - headerLength;
         try
         {
             using var doc = JsonDocument.Parse(header);
@@ -98,6 +92,20 @@ public sealed class SafetensorsFile
         "I64" => ScalarType.Int64, "I32" => ScalarType.Int32, "U8" => ScalarType.Byte, "BOOL" => ScalarType.Bool,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
+
+    /// <summary>The raw JSON header of <paramref name="path"/> (its length checked against the file) and the file's length.</summary>
+    internal static (byte[] Header, long FileLength) ReadHeader(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> lengthBytes = stackalloc byte[8];
+        if (stream.Read(lengthBytes) != 8) throw new BadInputException($"{path}: too short to be a safetensors file.");
+        long headerLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (headerLength <= 0 || headerLength > 100_000_000 || 8 + headerLength > stream.Length)
+            throw new BadInputException($"{path}: not a safetensors file (header length {headerLength}).");
+        var header = new byte[headerLength];
+        stream.ReadExactly(header);
+        return (header, stream.Length);
+    }
 
     /// <summary>
     /// Copies tensor <paramref name="entry"/> into <paramref name="destination"/> (same element count,
