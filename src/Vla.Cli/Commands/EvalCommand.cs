@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Spectre.Console;
 using Vla.Evaluation;
 using Vla.Inference;
+using Vla.Runtime;
 
 namespace Vla.Cli.Commands;
 
@@ -37,23 +38,18 @@ internal static class EvalCommand
             BatchSize = parse.GetValue(BatchSize), NumInferenceSteps = parse.GetValue(CommonOptions.NumInferenceSteps),
             Seed = parse.GetValue(Seed), SavePredictions = parse.GetValue(SavePredictions),
         };
-        string predictions = Path.Combine(output, "predictions.csv");
-        string staging = predictions + $".tmp-{Environment.ProcessId}";
-        EvalResult result;
-        try
-        {
-            if (options.SavePredictions) Directory.CreateDirectory(output);
-            using (var csv = options.SavePredictions ? new StreamWriter(staging) : null)
-                result = await Evaluator.RunAsync(predictor, parse.GetValue(EvalData)!, options, csv, ct);
-            EvalReportWriter.Write(output, result, [$"load {loadSeconds:F1} s, total {watch.Elapsed.TotalSeconds:F1} s"]);
-            if (options.SavePredictions) File.Move(staging, predictions, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(staging)) File.Delete(staging);
-        }
+        EvalResult? result = null;
+        async Task Evaluate(TextWriter? csv) => result = await Evaluator.RunAsync(predictor, parse.GetValue(EvalData)!, options, csv, ct);
+        if (options.SavePredictions)
+            await AtomicFile.WriteAsync(Path.Combine(output, "predictions.csv"), async stream =>
+            {
+                await using var csv = new StreamWriter(stream, leaveOpen: true);
+                await Evaluate(csv);
+            });
+        else await Evaluate(null);
+        EvalReportWriter.Write(output, result!, [$"load {loadSeconds:F1} s, total {watch.Elapsed.TotalSeconds:F1} s"]);
 
-        var c = result.Combined;
+        var c = result!.Combined;
         var table = new Table().AddColumn("dataset").AddColumn(new TableColumn("windows").RightAligned())
             .AddColumn(new TableColumn("MSE").RightAligned()).AddColumn(new TableColumn("baseline MSE").RightAligned())
             .AddColumn(new TableColumn("MAE").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned());

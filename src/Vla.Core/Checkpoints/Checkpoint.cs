@@ -74,18 +74,22 @@ public static class Checkpoint
     private static void Write(string directory, Action<string> fill)
     {
         string target = Path.GetFullPath(directory);
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         string staging = $"{target}.tmp-{Environment.ProcessId}";
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-        Directory.CreateDirectory(staging);
         try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            Directory.CreateDirectory(staging);
             fill(staging);
             AtomicDirectory.Publish(staging, target);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or VlaException { InnerException: IOException })
+        {
+            throw new VlaException($"The checkpoint {target} could not be written ({e.Message.TrimEnd('.')}); any earlier checkpoint there is untouched.", e);
+        }
         finally
         {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            try { if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true); } catch (IOException) { }
         }
     }
 

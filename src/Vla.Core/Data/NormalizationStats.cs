@@ -71,13 +71,6 @@ public sealed record NormalizationStats
         return FromJson(File.ReadAllText(path), path);
     }
 
-    /// <summary>Writes the stats file atomically (a temporary file renamed into place).</summary>
-    public void Save(string path)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + $".tmp-{Environment.ProcessId}";
-        File.WriteAllText(temp, ToJson());
-        File.Move(temp, full, overwrite: true);
-    }
+    /// <summary>Writes the stats file atomically (<see cref="AtomicFile"/>).</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
 }

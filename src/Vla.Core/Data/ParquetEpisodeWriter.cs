@@ -1,5 +1,6 @@
 using Parquet;
 using Parquet.Schema;
+using Vla.Runtime;
 
 namespace Vla.Data;
 
@@ -31,12 +32,8 @@ public static class ParquetEpisodeWriter
         };
         var schema = new ParquetSchema(all.Where(c => !omit.Contains(c.Name)).Select(c => c.Field));
 
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + $".tmp-{Environment.ProcessId}";
-        try
+        await AtomicFile.WriteAsync(path, async stream =>
         {
-            await using (var stream = File.Create(temp))
             await using (var writer = await ParquetWriter.CreateAsync(schema, stream, cancellationToken: ct))
             {
                 foreach (var episode in episodes)
@@ -52,12 +49,7 @@ public static class ParquetEpisodeWriter
                     if (!omit.Contains("prompt")) await group.WriteAsync(prompt, episode.Select(s => s.Prompt).ToList());
                 }
             }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        });
     }
 
     /// <summary>

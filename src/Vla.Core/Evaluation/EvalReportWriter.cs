@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Vla.Runtime;
 
 namespace Vla.Evaluation;
 
@@ -41,16 +42,9 @@ public static class EvalReportWriter
     public static void Write(string outputDir, EvalResult result, IEnumerable<string> extraLog)
     {
         Directory.CreateDirectory(outputDir);
-        WriteAtomic(Path.Combine(outputDir, "metrics.json"), MetricsJson(result));
-        WriteAtomic(Path.Combine(outputDir, "inference_log.txt"), string.Join(Environment.NewLine, result.Log.Concat(extraLog)) + Environment.NewLine);
-        WriteAtomic(Path.Combine(outputDir, "report.html"), Html(result));
-    }
-
-    private static void WriteAtomic(string path, string text)
-    {
-        string temp = path + $".tmp-{Environment.ProcessId}";
-        File.WriteAllText(temp, text);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(outputDir, "metrics.json"), MetricsJson(result));
+        AtomicFile.WriteAllText(Path.Combine(outputDir, "inference_log.txt"), string.Join(Environment.NewLine, result.Log.Concat(extraLog)) + Environment.NewLine);
+        AtomicFile.WriteAllText(Path.Combine(outputDir, "report.html"), Html(result));
     }
 
     private static string G(double v) => v.ToString("G4", CultureInfo.InvariantCulture);

@@ -210,28 +210,18 @@ public sealed class SafetensorsFile
         json.CopyTo(headerBytes, 0);
         headerBytes.AsSpan(json.Length).Fill((byte)' ');
 
-        string full = System.IO.Path.GetFullPath(path);
-        string temp = full + $".tmp-{Environment.ProcessId}";
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = File.Create(temp))
+            var length = new byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)headerBytes.Length);
+            stream.Write(length);
+            stream.Write(headerBytes);
+            foreach (var (_, t) in items)
             {
-                Span<byte> length = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)headerBytes.Length);
-                stream.Write(length);
-                stream.Write(headerBytes);
-                foreach (var (_, t) in items)
-                {
-                    using var scope = NewDisposeScope(); // the host copy of a device tensor goes at once, not at the next GC
-                    stream.Write(t.detach().cpu().contiguous().bytes);
-                }
+                using var scope = NewDisposeScope(); // the host copy of a device tensor goes at once, not at the next GC
+                stream.Write(t.detach().cpu().contiguous().bytes);
             }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        });
     }
 
     private static string DtypeName(ScalarType type) => type switch

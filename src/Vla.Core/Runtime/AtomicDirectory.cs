@@ -1,10 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Vla.Checkpoints;
+namespace Vla.Runtime;
 
 /// <summary>
-/// Publishes a fully written folder under its final name in one step, so a crash at any moment leaves
-/// either the old folder or the new one, never a half-written one where a good one was.
+/// Publishes a fully written folder under its final name in one step, so a crash or a power loss at any moment
+/// leaves either the old folder or the new one, never a half-written one where a good one was: every file and
+/// folder in it is flushed to the disk before the swap, and the parent's entries after it.
 /// </summary>
 public static partial class AtomicDirectory
 {
@@ -16,6 +17,16 @@ public static partial class AtomicDirectory
 
     /// <summary>Moves the finished folder <paramref name="staging"/> to <paramref name="target"/>, replacing it atomically when it exists.</summary>
     public static void Publish(string staging, string target)
+    {
+        foreach (var file in Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories)) AtomicFile.Sync(file);
+        foreach (var folder in Directory.EnumerateDirectories(staging, "*", SearchOption.AllDirectories)) AtomicFile.Sync(folder);
+        AtomicFile.Sync(staging);
+        string parent = Path.GetDirectoryName(Path.GetFullPath(target))!;
+        Swap(staging, target);
+        AtomicFile.Sync(parent);
+    }
+
+    private static void Swap(string staging, string target)
     {
         if (!Directory.Exists(target))
         {
