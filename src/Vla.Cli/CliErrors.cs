@@ -19,33 +19,36 @@ internal static class CliErrors
         {
             return await body();
         }
-        catch (BadInputException e)
-        {
-            Report(e, verbose);
-            return BadInput;
-        }
-        catch (VlaException e)
-        {
-            Report(e, verbose);
-            return RuntimeFailure;
-        }
-        catch (OperationCanceledException)
-        {
-            Console.Error.WriteLine("error: cancelled.");
-            return RuntimeFailure;
-        }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"error: unexpected {e.GetType().Name}: {e.Message}");
-            if (verbose) Console.Error.WriteLine(e);
-            else Console.Error.WriteLine("(run again with --verbose for the stack trace)");
-            return RuntimeFailure;
+            return Report(e, verbose);
         }
     }
 
-    private static void Report(Exception e, bool verbose)
+    /// <summary>
+    /// Writes <paramref name="e"/> to stderr as one sentence (prefixed with <paramref name="where"/>, e.g. "rank 1: ")
+    /// and returns its exit code: 2 for bad input, 1 for anything else.
+    /// </summary>
+    public static int Report(Exception e, bool verbose, string where = "")
     {
-        Console.Error.WriteLine($"error: {e.Message}");
-        if (verbose) Console.Error.WriteLine(e);
+        switch (e)
+        {
+            case BadInputException:
+                Console.Error.WriteLine($"error: {where}{e.Message}");
+                if (verbose) Console.Error.WriteLine(e);
+                return BadInput;
+            case VlaException:
+                Console.Error.WriteLine($"error: {where}{e.Message}");
+                if (verbose) Console.Error.WriteLine(e);
+                return RuntimeFailure;
+            case OperationCanceledException:
+                Console.Error.WriteLine($"error: {where}cancelled.");
+                return RuntimeFailure;
+            default:
+                Console.Error.WriteLine($"error: {where}unexpected {e.GetType().Name}: {e.Message}");
+                if (verbose) Console.Error.WriteLine(e);
+                else Console.Error.WriteLine("(run again with --verbose for the stack trace)");
+                return RuntimeFailure;
+        }
     }
 }

@@ -99,7 +99,7 @@ internal static class TrainCommand
                 ? WorkerLauncher.RunDirect(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine)
                 : WorkerLauncher.Run(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine);
             if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training failed (exit code {code}); the message above names the rank that stopped first.");
-            return code == 0 ? CliErrors.Ok : CliErrors.RuntimeFailure;
+            return code switch { 0 => CliErrors.Ok, CliErrors.BadInput => CliErrors.BadInput, _ => CliErrors.RuntimeFailure };
         }
         string tensorboard = Path.Combine(config.Training.CheckpointDir, config.Training.ExperimentName, "tensorboard");
         if (parse.GetValue(UseWandb))
@@ -109,6 +109,24 @@ internal static class TrainCommand
         }
 
         using var group = DistributedEnvironment.Create(parse.GetValue(Backend)!, device);
+        if (group.WorldSize == 1) return await TrainAsync(parse, config, group, ct);
+        try
+        {
+            return await TrainAsync(parse, config, group, ct);
+        }
+        catch (Exception e)
+        {
+            // The other ranks wait for this one in a collective: say why this rank stopped, then end them all.
+            int code = CliErrors.Report(e, parse.GetValue(VlaCommandLine.Verbose), $"rank {group.Rank} of {group.WorldSize} stopped the job: ");
+            Console.Out.Flush();
+            Console.Error.Flush();
+            group.Abort(code);
+            throw; // not reached: Abort ends the process
+        }
+    }
+
+    private static async Task<int> TrainAsync(ParseResult parse, VlaConfig config, IProcessGroup group, CancellationToken ct)
+    {
         TrainingResult result;
         if (group.WorldSize == 1 && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {

@@ -47,4 +47,13 @@ public sealed record DataConfig
 
     /// <summary>Batches decoded ahead of the model; bounds the memory the pipeline holds.</summary>
     public int PrefetchBatches { get; init; } = 4;
+
+    /// <summary>
+    /// Check every image (format, size, a cut-off file) when the data is opened, so a bad frame stops the run before
+    /// it starts; off, each frame is checked when it is decoded (a large dataset then starts without reading every image first).
+    /// </summary>
+    public bool VerifyImages { get; init; } = true;
+
+    /// <summary>Leave out the windows whose current frame is broken, counting them in the log, instead of stopping with exit 2.</summary>
+    public bool SkipBadFrames { get; init; }
 }

@@ -33,6 +33,11 @@ public sealed record LoaderOptions
     /// one window more or less). Training sharding (false) cuts each global batch into equal slices.
     /// </summary>
     public bool StridedShards { get; init; }
+    /// <summary>
+    /// A frame that cannot be decoded masks its window out of the loss (counted in <see cref="BatchLoader.SkippedFrames"/>)
+    /// instead of stopping the run; windows of frames found broken when the data was opened are left out altogether.
+    /// </summary>
+    public bool SkipBadFrames { get; init; }
 }
 
 /// <summary>
@@ -66,8 +71,16 @@ public sealed class BatchLoader
         _normalizer = normalizer;
         _layout = layout;
         _options = options;
-        Windows = dataset.Episodes.SelectMany(e => Enumerable.Range(0, e.Length).Select(t => new Window(e.Index, t))).ToList();
+        Windows = dataset.Episodes.SelectMany(e => Enumerable.Range(0, e.Length).Where(t => !dataset.IsBroken(e.Steps[t])).Select(t => new Window(e.Index, t))).ToList();
     }
+
+    /// <summary>Frames that failed to decode and were masked out under <see cref="LoaderOptions.SkipBadFrames"/>, since this loader was made.</summary>
+    public int SkippedFrames => _skipped;
+
+    /// <summary>The first of <see cref="SkippedFrames"/>, for the log.</summary>
+    public DataProblem? FirstSkippedFrame { get; private set; }
+
+    private int _skipped;
 
     /// <summary>The order of all windows in <paramref name="epoch"/> (before sharding).</summary>
     public Window[] EpochOrder(int epoch)
@@ -191,10 +204,11 @@ public sealed class BatchLoader
             var current = episode.Steps[w.Step];
             b.Windows[i] = w;
             b.Prompts[i] = current.Prompt;
-            for (int c = 0; c < l.Cameras; c++)
+            bool decoded = true;
+            for (int c = 0; c < l.Cameras && decoded; c++)
             {
                 long offset = ((long)i * l.Cameras + c) * l.ImageFloats;
-                DecodeInto(current, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
+                decoded = DecodeInto(current, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
             }
 
             var state = b.State.AsSpan(i * l.StateDim, l.StateDim);
@@ -204,7 +218,7 @@ public sealed class BatchLoader
             for (int h = 0; h < l.Horizon; h++)
             {
                 int step = w.Step + h;
-                bool inside = step < episode.Length;
+                bool inside = step < episode.Length && decoded; // a skipped frame's window trains nothing
                 b.ActionMask[i * l.Horizon + h] = inside;
                 if (!inside) continue; // padded steps stay 0 and are masked out of loss and metrics
                 var action = b.Actions.AsSpan((i * l.Horizon + h) * l.PerActionDim, l.PerActionDim);
@@ -216,19 +230,29 @@ public sealed class BatchLoader
         return b;
     }
 
-    private void DecodeInto(StepRecord record, int camera, Span<float> destination)
+    /// <summary>Decodes one frame into <paramref name="destination"/>; false when it is broken and <see cref="LoaderOptions.SkipBadFrames"/> lets it be skipped.</summary>
+    private bool DecodeInto(StepRecord record, int camera, Span<float> destination)
     {
         string column = camera == 1 ? StepColumns.Image1[0] : StepColumns.Image2[0];
         string file = _dataset.Files[record.FileIndex];
-        var bytes = _dataset.Images.Get(record, camera)
-            ?? throw new BadInputException(new DataProblem(file, record.Row, column, "the image is missing.").ToString());
-        try
+        var bytes = _dataset.Images.Get(record, camera);
+        DataProblem? problem = null;
+        if (bytes is null) problem = new DataProblem(file, record.Row, column, "the image is missing.");
+        else
         {
-            ImagePreprocessor.Preprocess(bytes, _layout.ImageSize, _options.MaxImagePixels, destination);
+            try
+            {
+                ImagePreprocessor.Preprocess(bytes, _layout.ImageSize, _options.MaxImagePixels, destination);
+                return true;
+            }
+            catch (InvalidDataException e)
+            {
+                problem = new DataProblem(file, record.Row, column, e.Message);
+            }
         }
-        catch (InvalidDataException e)
-        {
-            throw new BadInputException(new DataProblem(file, record.Row, column, e.Message).ToString(), e);
-        }
+        if (!_options.SkipBadFrames) throw new BadInputException(problem.ToString());
+        if (Interlocked.Increment(ref _skipped) == 1) FirstSkippedFrame = problem;
+        destination.Clear();
+        return false;
     }
 }

@@ -20,6 +20,12 @@ public sealed record DataOptions
     /// <summary>Check every image's header (format and size) while indexing, so a bad image fails before training starts.</summary>
     public bool VerifyImages { get; init; } = true;
 
+    /// <summary>Decode every image fully while indexing (<c>vla inspect</c>): slower than the header check, and it also finds what only a decoder rejects.</summary>
+    public bool DecodeImages { get; init; }
+
+    /// <summary>Broken frames are set aside (<see cref="EpisodeDataset.BrokenFrames"/>) instead of being problems; their windows are left out.</summary>
+    public bool SkipBadFrames { get; init; }
+
     /// <summary>Largest image accepted, in pixels.</summary>
     public long MaxImagePixels { get; init; } = 4096L * 4096;
 
@@ -33,5 +39,7 @@ public sealed record DataOptions
         PerActionDim = config.Model.ActionHeadConfig.PerActionDim,
         RequireImage2 = config.Model.VlmConfig.UseAuxCamera,
         MaxImagePixels = config.Data.MaxImagePixels,
+        VerifyImages = config.Data.VerifyImages,
+        SkipBadFrames = config.Data.SkipBadFrames,
     };
 }

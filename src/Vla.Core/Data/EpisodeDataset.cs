@@ -19,6 +19,14 @@ public sealed class EpisodeDataset
     /// <summary>Everything wrong found while opening (only filled when <see cref="DataOptions.CollectProblems"/> is set; otherwise the first problem throws).</summary>
     public IReadOnlyList<DataProblem> Problems { get; }
 
+    /// <summary>Frames found broken while opening under <see cref="DataOptions.SkipBadFrames"/>: their windows are left out of training.</summary>
+    public IReadOnlyList<DataProblem> BrokenFrames { get; }
+
+    /// <summary>True when <paramref name="step"/>'s frame is one of <see cref="BrokenFrames"/>.</summary>
+    public bool IsBroken(StepRecord step) => _broken.Contains((step.FileIndex, step.Row));
+
+    private readonly HashSet<(int File, long Row)> _broken;
+
     /// <summary>The columns of each file, by file.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Columns { get; }
 
@@ -35,8 +43,11 @@ public sealed class EpisodeDataset
     public int StepCount => Episodes.Sum(e => e.Length);
 
     private EpisodeDataset(IReadOnlyList<string> files, List<Episode> episodes, List<DataProblem> problems,
-        Dictionary<string, IReadOnlyList<string>> columns, long imageCacheBytes)
+        Dictionary<string, IReadOnlyList<string>> columns, List<DataProblem> broken, long imageCacheBytes)
     {
+        BrokenFrames = broken;
+        var fileIndex = files.Select((file, i) => (file, i)).ToDictionary(x => x.file, x => x.i);
+        _broken = broken.Select(p => (fileIndex[p.File], p.Row ?? -1)).ToHashSet();
         Files = files;
         Episodes = episodes;
         Problems = problems;
@@ -60,12 +71,14 @@ public sealed class EpisodeDataset
         var problems = new List<DataProblem>();
         var episodes = new List<Episode>();
         var columns = new Dictionary<string, IReadOnlyList<string>>();
+        var broken = new List<DataProblem>();
         int? stateDim = options.StateDim, actionDim = options.PerActionDim;
         for (int f = 0; f < files.Count; f++)
         {
             var read = await ParquetStepReader.ReadAsync(files[f], f, options with { StateDim = stateDim, PerActionDim = actionDim }, ct);
             columns[files[f]] = read.Columns;
             problems.AddRange(read.Problems);
+            broken.AddRange(read.BrokenFrames);
             if (read.Problems.Count == 0 && read.Steps.Count > 0)
             {
                 // Without a configured length, the first file fixes it for the rest.
@@ -78,7 +91,7 @@ public sealed class EpisodeDataset
         if (episodes.Count == 0 && problems.Count == 0)
             problems.Add(new DataProblem(string.Join(", ", files), null, null, "the dataset has no episodes (no rows)."));
         ThrowIfStrict(options, problems);
-        return new EpisodeDataset(files, episodes, problems, columns, imageCacheBytes);
+        return new EpisodeDataset(files, episodes, problems, columns, broken, imageCacheBytes);
     }
 
     /// <summary>Opens the configured training or validation data.</summary>

@@ -16,9 +16,10 @@ public static class ImagePreprocessor
     /// <summary>An ImageSharp configuration that knows PNG and JPEG and nothing else.</summary>
     private static readonly Configuration Formats = new(new PngConfigurationModule(), new JpegConfigurationModule());
 
-    /// <summary>Why <paramref name="bytes"/> cannot be used as an image, or null when its header is fine.</summary>
+    /// <summary>Why <paramref name="bytes"/> cannot be used as an image (format, size, a cut-off file), or null when it can; decodes nothing.</summary>
     public static string? CheckHeader(byte[] bytes, long maxPixels)
     {
+        if (EncodedImage.FindTruncation(bytes) is string cut) return cut;
         IImageInfo? info;
         try
         {
@@ -49,7 +50,24 @@ public static class ImagePreprocessor
         WriteChw(image, chw);
     }
 
-    /// <summary>Decodes PNG or JPEG bytes to RGB after checking the header.</summary>
+    /// <summary>
+    /// Why <paramref name="bytes"/> cannot be used, decoding it fully (<c>vla inspect</c>): <see cref="CheckHeader"/>'s
+    /// checks and whatever the decoder itself rejects.
+    /// </summary>
+    public static string? CheckFully(byte[] bytes, long maxPixels)
+    {
+        try
+        {
+            using var image = Decode(bytes, maxPixels);
+            return null;
+        }
+        catch (InvalidDataException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>Decodes PNG or JPEG bytes to RGB after checking the header and that the file is whole.</summary>
     public static Image<Rgb24> Decode(byte[] bytes, long maxPixels)
     {
         if (CheckHeader(bytes, maxPixels) is string why) throw new InvalidDataException(why);

@@ -13,7 +13,13 @@ namespace Vla.Data;
 public static class ParquetStepReader
 {
     /// <summary>The rows of one file and the problems found in it.</summary>
-    public sealed record FileSteps(string File, IReadOnlyList<StepRecord> Steps, IReadOnlyList<DataProblem> Problems, IReadOnlyList<string> Columns);
+    /// <param name="File">The Parquet file.</param>
+    /// <param name="Steps">Its rows.</param>
+    /// <param name="Problems">Everything wrong in it.</param>
+    /// <param name="Columns">Its top-level columns.</param>
+    /// <param name="BrokenFrames">Frames set aside under <see cref="DataOptions.SkipBadFrames"/> (otherwise they are problems).</param>
+    public sealed record FileSteps(string File, IReadOnlyList<StepRecord> Steps, IReadOnlyList<DataProblem> Problems, IReadOnlyList<string> Columns,
+        IReadOnlyList<DataProblem> BrokenFrames);
 
     /// <summary>Opens a Parquet file, turning "not Parquet" and "truncated" into a <see cref="BadInputException"/> naming it.</summary>
     public static async Task<ParquetReader> OpenAsync(string path, CancellationToken ct = default)
@@ -66,9 +72,11 @@ public static class ParquetStepReader
         var isLast = FindColumn(schema, StepColumns.IsLast);
         var isTerminal = FindColumn(schema, StepColumns.IsTerminal);
         var prompt = Require(StepColumns.Prompt);
-        if (problems.Count > 0) return new FileSteps(path, [], problems, columns);
+        if (problems.Count > 0) return new FileSteps(path, [], problems, columns, []);
 
         var steps = new List<StepRecord>();
+        var broken = new List<DataProblem>();
+        var frameProblems = options.SkipBadFrames ? broken : problems;
         long rowBase = 0;
         var prompts = new Dictionary<string, string>(); // interned: episodes repeat one prompt per row
         for (int g = 0; g < reader.RowGroupCount; g++)
@@ -84,9 +92,9 @@ public static class ParquetStepReader
             var texts = await ReadStringsAsync(group, prompt!, rows, path, rowBase, problems, ct);
             if (options.VerifyImages)
             {
-                await VerifyImagesAsync(group, image1!, path, rowBase, options.MaxImagePixels, required: true, problems, ct);
+                await VerifyImagesAsync(group, image1!, path, rowBase, options, required: true, frameProblems, ct);
                 if (image2 is not null)
-                    await VerifyImagesAsync(group, image2, path, rowBase, options.MaxImagePixels, required: options.RequireImage2, problems, ct);
+                    await VerifyImagesAsync(group, image2, path, rowBase, options, required: options.RequireImage2, frameProblems, ct);
             }
             for (int r = 0; r < rows; r++)
             {
@@ -100,7 +108,7 @@ public static class ParquetStepReader
         }
         if (steps.Count == 0 && problems.Count == 0)
             problems.Add(new DataProblem(path, null, null, "the file has no rows."));
-        return new FileSteps(path, steps, problems, columns);
+        return new FileSteps(path, steps, problems, columns, broken);
     }
 
     /// <summary>
@@ -205,7 +213,7 @@ public static class ParquetStepReader
     }
 
     private static async Task VerifyImagesAsync(ParquetRowGroupReader group, DataField field, string path, long rowBase,
-        long maxPixels, bool required, List<DataProblem> problems, CancellationToken ct)
+        DataOptions options, bool required, List<DataProblem> problems, CancellationToken ct)
     {
         var images = await ReadBinaryAsync(group, field, path, ct);
         string column = field.Path.FirstPart!;
@@ -216,7 +224,8 @@ public static class ParquetStepReader
                 if (required) problems.Add(new DataProblem(path, rowBase + r, column, "the image is missing."));
                 continue;
             }
-            if (ImagePreprocessor.CheckHeader(bytes, maxPixels) is string why)
+            string? why = options.DecodeImages ? ImagePreprocessor.CheckFully(bytes, options.MaxImagePixels) : ImagePreprocessor.CheckHeader(bytes, options.MaxImagePixels);
+            if (why is not null)
                 problems.Add(new DataProblem(path, rowBase + r, column, why));
         }
     }

@@ -24,4 +24,9 @@ public interface IProcessGroup : IDisposable
     void Broadcast(Tensor tensor, int root);
     /// <summary>Waits until every rank arrives.</summary>
     void Barrier();
+    /// <summary>
+    /// Ends every rank of the job now, with <paramref name="exitCode"/>: a rank that failed calls it so the others,
+    /// waiting in a collective for it, stop instead of hanging. Does not return.
+    /// </summary>
+    void Abort(int exitCode);
 }

@@ -23,6 +23,7 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
     private readonly delegate* unmanaged<nint, int, nint, int, nint, int> _bcast;
     private readonly delegate* unmanaged<nint, int> _barrier;
     private readonly delegate* unmanaged<int> _finalize;
+    private readonly delegate* unmanaged<nint, int, int> _abort;
     private bool _disposed;
 
     /// <inheritdoc/>
@@ -51,6 +52,7 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
         _bcast = (delegate* unmanaged<nint, int, nint, int, nint, int>)Get("MPI_Bcast");
         _barrier = (delegate* unmanaged<nint, int>)Get("MPI_Barrier");
         _finalize = (delegate* unmanaged<int>)Get("MPI_Finalize");
+        _abort = (delegate* unmanaged<nint, int, int>)Get("MPI_Abort");
         var initialized = (delegate* unmanaged<int*, int>)Get("MPI_Initialized");
         int already = 0;
         Check(initialized(&already), "MPI_Initialized");
@@ -146,6 +148,14 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
 
     /// <inheritdoc/>
     public void Barrier() => Check(_barrier(_world), "MPI_Barrier");
+
+    /// <summary>MPI_Abort on the world: mpirun ends every rank and exits with <paramref name="exitCode"/>.</summary>
+    public void Abort(int exitCode)
+    {
+        _disposed = true; // MPI_Finalize would wait for the ranks this abort stops
+        _abort(_world, exitCode);
+        Environment.Exit(exitCode); // MPI_Abort does not return; this only runs if the library misbehaves
+    }
 
     /// <summary>Leaves the MPI job.</summary>
     public void Dispose()

@@ -29,6 +29,7 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
     private readonly delegate* unmanaged<nint, nint, nuint, int, int, nint, nint, int> _allReduce;
     private readonly delegate* unmanaged<nint, nint, nuint, int, int, nint, nint, int> _broadcast;
     private readonly delegate* unmanaged<nint, int> _destroy;
+    private readonly delegate* unmanaged<nint, int> _abort;
     private readonly delegate* unmanaged<int, nint> _errorString;
     private bool _disposed;
 
@@ -50,6 +51,7 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
         _allReduce = (delegate* unmanaged<nint, nint, nuint, int, int, nint, nint, int>)Get("ncclAllReduce");
         _broadcast = (delegate* unmanaged<nint, nint, nuint, int, int, nint, nint, int>)Get("ncclBroadcast");
         _destroy = (delegate* unmanaged<nint, int>)Get("ncclCommDestroy");
+        _abort = (delegate* unmanaged<nint, int>)Get("ncclCommAbort");
         _errorString = (delegate* unmanaged<int, nint>)Get("ncclGetErrorString");
         Rank = rank;
         WorldSize = world;
@@ -142,6 +144,17 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
 
     /// <inheritdoc/>
     public void Barrier() => AllReduceSum([0.0]);
+
+    /// <summary>
+    /// ncclCommAbort (pending collectives return instead of waiting for this rank), then exits: the launcher
+    /// (<see cref="WorkerLauncher.RunDirect"/>, torchrun, Slurm) sees the exit code and stops the other ranks.
+    /// </summary>
+    public void Abort(int exitCode)
+    {
+        _disposed = true;
+        _abort(_comm);
+        Environment.Exit(exitCode);
+    }
 
     /// <summary>Destroys the communicator.</summary>
     public void Dispose()

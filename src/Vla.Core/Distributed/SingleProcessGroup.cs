@@ -22,5 +22,7 @@ public sealed class SingleProcessGroup : IProcessGroup
     /// <inheritdoc/>
     public void Barrier() { }
     /// <inheritdoc/>
+    public void Abort(int exitCode) => Environment.Exit(exitCode);
+    /// <inheritdoc/>
     public void Dispose() { }
 }

@@ -128,6 +128,9 @@ public sealed class Trainer : IDisposable
             if (group.WorldSize > 1) log.Info($"data parallel: {group.WorldSize} processes ({group.Description}), {config.Data.BatchSize / group.WorldSize} windows per process per step, {get_num_threads()} threads each");
             log.Info($"experiment {experimentDir}: {train.Episodes.Count} training episodes ({train.StepCount} windows)" +
                      (val is null ? ", no validation data" : $", {val.Episodes.Count} validation episodes ({val.StepCount} windows)"));
+            foreach (var (name, data) in new[] { ("training", train), ("validation", val) })
+                if (data is { BrokenFrames.Count: > 0 })
+                    log.Info($"data.skip_bad_frames: {data.BrokenFrames.Count} broken {name} frame(s) left out with their windows (first: {data.BrokenFrames[0]})");
             if (config.Data.MaxSeqLen > 1)
                 log.Info($"data.max_seq_len is {config.Data.MaxSeqLen}: the policy conditions on the current frame, so only that frame of each window is decoded");
 
@@ -204,7 +207,21 @@ public sealed class Trainer : IDisposable
             if (stopped) break;
             wait.Restart();
         }
+        ReportSkippedFrames();
         return (lossSum / Math.Max(1, batches), stopped);
+    }
+
+    private int _skippedReported;
+
+    /// <summary>Logs the frames every rank has masked out under data.skip_bad_frames so far (a collective: every rank calls it).</summary>
+    private void ReportSkippedFrames()
+    {
+        if (!_config.Data.SkipBadFrames) return;
+        int skipped = (int)_group.AllReduceSum([_loader.SkippedFrames])[0];
+        if (skipped == _skippedReported) return;
+        _log.Info($"data.skip_bad_frames: {skipped - _skippedReported} frame(s) could not be decoded and their windows were masked out of the loss ({skipped} in all" +
+                  (_loader.FirstSkippedFrame is { } first ? $"; first on this rank: {first})" : ")"));
+        _skippedReported = skipped;
     }
 
     /// <summary>Validates, records the epoch, and saves <c>model_best</c> and <c>checkpoint_epoch_N</c> as due.</summary>
@@ -266,6 +283,7 @@ public sealed class Trainer : IDisposable
         Shuffle = shuffle,
         Seed = _config.Training.Seed,
         MaxImagePixels = _config.Data.MaxImagePixels,
+        SkipBadFrames = _config.Data.SkipBadFrames,
         Device = device,
         EncodePrompts = ModelFactory.PromptEncoder(_tokenizer, _config.Data.PromptMaxLen), // token ids made on the decoding threads
     };
