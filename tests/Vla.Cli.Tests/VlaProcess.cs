@@ -64,6 +64,41 @@ internal static class VlaProcess
         return path;
     }
 
+    /// <summary>
+    /// The sample's first <paramref name="episodes"/> training episodes written to <c>folder/data/episodes.parquet</c>, with the main
+    /// camera's frame at each of <paramref name="cut"/> replaced by a 320×240 JPEG of it cut to a third of its bytes, header intact
+    /// (as an interrupted copy leaves it). Returns the file.
+    /// </summary>
+    public static string SampleWithCutFrames(string folder, int episodes, params (int Episode, int Step)[] cut)
+    {
+        var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(RepoRoot, "data-samples", "train")], new Vla.Data.DataOptions { VerifyImages = false }).GetAwaiter().GetResult();
+        var rows = dataset.Episodes.Take(episodes).Select(e => (IReadOnlyList<Vla.Data.StepRow>)e.Steps.Select((s, t) =>
+        {
+            var image1 = dataset.Images.Get(s, 1)!;
+            if (cut.Contains((e.Index, t))) image1 = CutJpeg(image1);
+            return new Vla.Data.StepRow(image1, dataset.Images.Get(s, 2), s.State, s.Action, s.IsFirst, s.IsLast, s.IsTerminal, s.Prompt);
+        }).ToList()).ToList();
+        string path = Path.Combine(folder, "data", "episodes.parquet");
+        Vla.Data.ParquetEpisodeWriter.WriteAsync(path, rows).GetAwaiter().GetResult();
+        return path;
+    }
+
+    /// <summary>The sample's first frame (a 64×64 PNG).</summary>
+    public static byte[] SamplePng()
+    {
+        var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(RepoRoot, "data-samples", "val")], new Vla.Data.DataOptions { VerifyImages = false }).GetAwaiter().GetResult();
+        return dataset.Images.Get(dataset.Episodes[0].Steps[0], 1)!;
+    }
+
+    private static byte[] CutJpeg(byte[] png)
+    {
+        using var image = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(png);
+        SixLabors.ImageSharp.Processing.ProcessingExtensions.Mutate(image, x => SixLabors.ImageSharp.Processing.ResizeExtensions.Resize(x, 320, 240));
+        using var stream = new MemoryStream();
+        SixLabors.ImageSharp.ImageExtensions.SaveAsJpeg(image, stream);
+        return stream.ToArray()[..(int)(stream.Length / 3)];
+    }
+
     /// <summary>Camera <paramref name="camera"/>'s first frame of the sample's first validation episode, written as a PNG into <paramref name="folder"/>.</summary>
     public static string SampleFrame(string folder, int camera)
     {

@@ -38,6 +38,19 @@ internal sealed class TestFiles : IDisposable
         return stream.ToArray();
     }
 
+    /// <summary>A camera-like JPEG (gradients and noise, so its compressed data is long), as a real robot frame is.</summary>
+    public static byte[] CameraJpeg(int width = 320, int height = 240, int seed = 1)
+    {
+        var random = new Random(seed);
+        using var image = new Image<Rgb24>(width, height);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                image[x, y] = new Rgb24((byte)(x + random.Next(24)), (byte)(y + random.Next(24)), (byte)((x ^ y) & 0xFF));
+        using var stream = new MemoryStream();
+        image.SaveAsJpeg(stream);
+        return stream.ToArray();
+    }
+
     /// <summary>
     /// An episode whose step t has state [t, 10 + t, …] and action [100 + t, …] (dims as given), and
     /// an image whose red channel is 10·t, so tests can tell steps apart in every field.

@@ -24,7 +24,7 @@ internal static class InspectCommand
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
-        var options = new DataOptions { CollectProblems = true, VerifyImages = true };
+        var options = new DataOptions { CollectProblems = true, VerifyImages = true, DecodeImages = true }; // every frame decoded: a cut one is named
         var dataset = await EpisodeDataset.OpenAsync(parse.GetValue(Data)!, options, ct: ct);
         var report = DatasetReport.Create(dataset);
 

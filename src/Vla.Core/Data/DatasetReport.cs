@@ -52,8 +52,8 @@ public sealed record DatasetReport
 
     private static List<DimRange> Ranges(List<float[]> vectors)
     {
-        if (vectors.Count == 0 || vectors[0].Length == 0) return [];
-        int dim = vectors[0].Length;
+        int dim = ParquetStepReader.MostCommonLength(vectors);
+        if (dim == 0) return [];
         return Enumerable.Range(0, dim).Select(d =>
         {
             var column = vectors.Where(v => v.Length == dim).Select(v => v[d]).ToList();

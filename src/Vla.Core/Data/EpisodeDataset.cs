@@ -79,11 +79,11 @@ public sealed class EpisodeDataset
             columns[files[f]] = read.Columns;
             problems.AddRange(read.Problems);
             broken.AddRange(read.BrokenFrames);
-            if (read.Problems.Count == 0 && read.Steps.Count > 0)
+            if (read.Steps.Count > 0)
             {
-                // Without a configured length, the first file fixes it for the rest.
-                stateDim ??= read.Steps[0].State.Length;
-                if (read.Steps[0].Action.Length > 0) actionDim ??= read.Steps[0].Action.Length;
+                // Without a configured length, the length most of the first file's rows have fixes it for the rest.
+                stateDim ??= ParquetStepReader.MostCommonLength(read.Steps.Select(s => s.State));
+                if (ParquetStepReader.MostCommonLength(read.Steps.Select(s => s.Action)) is int actions and > 0) actionDim ??= actions;
             }
             SplitEpisodes(files[f], read.Steps, episodes, problems);
             ThrowIfStrict(options, problems);

@@ -113,7 +113,8 @@ public static class ParquetStepReader
 
     /// <summary>
     /// Splits a <c>list&lt;float&gt;</c> (or <c>list&lt;double&gt;</c>) column into one vector per row: a repetition
-    /// level of 0 opens a row; only fully defined levels carry a value (<c>Values</c> is dense).
+    /// level of 0 opens a row; only fully defined levels carry a value (<c>Values</c> is dense). Rows whose length
+    /// differs from <paramref name="expectedLength"/>, or without one from the length most rows have, are problems.
     /// </summary>
     internal static async Task<float[][]> ReadVectorsAsync(ParquetRowGroupReader group, DataField field, int rows, int? expectedLength,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
@@ -136,47 +137,71 @@ public static class ParquetStepReader
         var rep = raw.RepetitionLevels;
         var def = raw.DefinitionLevels;
         int maxDef = field.MaxDefinitionLevel;
+        var damaged = new BadInputException($"{path}, column '{column}': the column's levels do not match its {values.Length} values and " +
+            $"{rows} rows (the file is damaged or was written inconsistently); rewrite it.");
+        if (def.Length != rep.Length) throw damaged;
+        var hasNull = new bool[rows];
         int row = -1, next = 0;
         var current = new List<float>();
-        bool hasNull = false;
-        void Close()
-        {
-            if (row < 0) return;
-            result[row] = current.ToArray();
-            long at = rowBase + row;
-            if (hasNull)
-                problems.Add(new DataProblem(path, at, column, "the vector contains a null element."));
-            else if (expectedLength is int n && result[row].Length != n)
-                problems.Add(new DataProblem(path, at, column, $"expected {n} values, found {result[row].Length}."));
-            else if (Array.FindIndex(result[row], v => !float.IsFinite(v)) is int bad and >= 0)
-                problems.Add(new DataProblem(path, at, column, $"value {bad} is {result[row][bad]} (NaN or infinite)."));
-        }
         for (int i = 0; i < rep.Length; i++)
         {
             if (rep[i] == 0)
             {
-                Close();
-                row++;
+                if (row >= 0) result[row] = current.ToArray();
+                if (++row >= rows) throw damaged;
                 current.Clear();
-                hasNull = false;
             }
-            if (def[i] == maxDef) current.Add(values[next++]);
-            else if (def[i] == maxDef - 1 && field.IsNullable) hasNull = true; // a null element; lower levels are null or empty lists
+            else if (row < 0) throw damaged;
+            if (def[i] == maxDef)
+            {
+                if (next >= values.Length) throw damaged;
+                current.Add(values[next++]);
+            }
+            else if (def[i] == maxDef - 1 && field.IsNullable) hasNull[row] = true; // a null element; lower levels are null or empty lists
         }
-        Close();
-        for (int r = row + 1; r < rows; r++) result[r] = [];
+        if (row >= 0) result[row] = current.ToArray();
+        if (row + 1 != rows || next != values.Length) throw damaged;
+
+        int expected = expectedLength ?? MostCommonLength(result);
+        string why = expectedLength is null ? " (the length most rows have)" : "";
+        for (int r = 0; r < rows; r++)
+        {
+            long at = rowBase + r;
+            if (hasNull[r])
+                problems.Add(new DataProblem(path, at, column, "the vector contains a null element."));
+            else if (result[r].Length != expected)
+                problems.Add(new DataProblem(path, at, column, $"expected {expected} values{why}, found {result[r].Length}."));
+            else if (Array.FindIndex(result[r], v => !float.IsFinite(v)) is int bad and >= 0)
+                problems.Add(new DataProblem(path, at, column, $"value {bad} is {result[r][bad]} (NaN or infinite)."));
+        }
         return result;
     }
 
-    private static async Task<bool[]> ReadBoolsAsync(ParquetRowGroupReader group, DataField field, int rows,
+    /// <summary>The vector length most rows share (the shortest of equally common ones), 0 without rows.</summary>
+    internal static int MostCommonLength(IEnumerable<float[]> vectors) =>
+        vectors.GroupBy(v => v.Length).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).Select(g => g.Key).FirstOrDefault();
+
+    /// <summary>A flat column must hold a value (or a null) for each of the row group's rows.</summary>
+    private static void RequireRows(int found, int rows, string path, DataField field)
+    {
+        if (found != rows)
+            throw new BadInputException($"{path}, column '{field.Path.FirstPart}': {found} values for {rows} rows (the file is damaged or was written inconsistently); rewrite it.");
+    }
+
+    internal static async Task<bool[]> ReadBoolsAsync(ParquetRowGroupReader group, DataField field, int rows,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
     {
         string column = field.Path.FirstPart!;
         using var raw = await group.ReadRawColumnDataBaseAsync(field, ct);
         if (raw is not RawColumnData<bool> b)
             throw new BadInputException($"{path}, column '{column}': expected booleans, found {field.ClrType.Name}.");
-        if (!field.IsNullable) return b.Values.ToArray();
+        if (!field.IsNullable)
+        {
+            RequireRows(b.Values.Length, rows, path, field);
+            return b.Values.ToArray();
+        }
         var nullable = b.NullableValues.ToArray();
+        RequireRows(nullable.Length, rows, path, field);
         var result = new bool[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -186,7 +211,7 @@ public static class ParquetStepReader
         return result;
     }
 
-    private static async Task<string[]> ReadStringsAsync(ParquetRowGroupReader group, DataField field, int rows,
+    internal static async Task<string[]> ReadStringsAsync(ParquetRowGroupReader group, DataField field, int rows,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
     {
         string column = field.Path.FirstPart!;
@@ -196,10 +221,12 @@ public static class ParquetStepReader
         var result = new string[rows];
         if (!field.IsNullable)
         {
+            RequireRows(s.Values.Length, rows, path, field);
             for (int r = 0; r < rows; r++) result[r] = s.Values[r].ToString();
             return result;
         }
         var nullable = s.NullableValues.ToArray();
+        RequireRows(nullable.Length, rows, path, field);
         for (int r = 0; r < rows; r++)
         {
             if (nullable[r] is ReadOnlyMemory<char> text) result[r] = text.ToString();
@@ -231,19 +258,24 @@ public static class ParquetStepReader
     }
 
     /// <summary>Reads a binary column of one row group as one array per row (null where the value is null).</summary>
-    internal static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct)
+    internal static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct) =>
+        await ReadBinaryAsync(group, field, checked((int)group.RowCount), path, ct);
+
+    /// <summary>Reads a binary column of one row group that should hold <paramref name="rows"/> rows.</summary>
+    internal static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, int rows, string path, CancellationToken ct)
     {
         using var raw = await group.ReadRawColumnDataBaseAsync(field, ct);
         if (raw is not RawColumnData<ReadOnlyMemory<byte>> b)
             throw new BadInputException($"{path}, column '{field.Path.FirstPart}': expected image bytes, found {field.ClrType.Name}.");
-        int rows = checked((int)group.RowCount);
         var result = new byte[]?[rows];
         if (!field.IsNullable)
         {
+            RequireRows(b.Values.Length, rows, path, field);
             for (int r = 0; r < rows; r++) result[r] = b.Values[r].ToArray();
             return result;
         }
         var nullable = b.NullableValues.ToArray();
+        RequireRows(nullable.Length, rows, path, field);
         for (int r = 0; r < rows; r++) result[r] = nullable[r]?.ToArray();
         return result;
     }

@@ -49,6 +49,28 @@ public sealed class DataCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Inspect_decodes_every_frame_and_names_a_cut_one_by_file_row_and_column()
+    {
+        string path = VlaProcess.SampleWithCutFrames(_temp, episodes: 2, (1, 3));
+        long row = (await EpisodeDataset.OpenAsync([path], new DataOptions { VerifyImages = false })).Episodes[1].Steps[3].Row;
+        var result = await VlaProcess.RunAsync("inspect", "--data", path);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("1 problem(s)", result.Stdout);
+        Assert.Contains($"{path}, row {row}, column 'image_1': the JPEG data ends inside the compressed image data", result.Stdout);
+    }
+
+    [Fact]
+    public async Task Inspect_without_a_config_reports_a_state_one_value_shorter_than_the_others()
+    {
+        var rows = Enumerable.Range(0, 4).Select(t => new StepRow(VlaProcess.SamplePng(), null, t == 2 ? [0f, 1f] : [0f, 1f, 2f], [0f], t == 0, t == 3, t == 3, "push")).ToList();
+        string path = Path.Combine(_temp, "short", "episodes.parquet");
+        await ParquetEpisodeWriter.WriteAsync(path, [rows]);
+        var result = await VlaProcess.RunAsync("inspect", "--data", path);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"{path}, row 2, column 'state': expected 3 values (the length most rows have), found 2.", result.Stdout);
+    }
+
+    [Fact]
     public async Task Stats_writes_json_for_the_sample_config()
     {
         string output = Path.Combine(_temp, "stats.json");

@@ -32,7 +32,8 @@ public sealed class TrainCommandTests : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(120);
         while (!(Directory.Exists(checkpoints) && Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2) && DateTime.UtcNow < deadline)
             await Task.Delay(100);
-        await Task.Delay(new Random().Next(0, 1500)); // land somewhere in the next save
+        Assert.True(Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2, "no two checkpoints were published within 120 s, so the kill would test nothing");
+        await Task.Delay(new Random(20261202).Next(0, 1500)); // land somewhere in the next save (seeded: a failure repeats)
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
 
@@ -44,4 +45,31 @@ public sealed class TrainCommandTests : IDisposable
             loaded.Model.Dispose();
         }
     }
+
+    [Fact]
+    public async Task A_cut_frame_stops_training_with_exit_2_naming_file_row_and_column_before_any_checkpoint()
+    {
+        string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 3, (1, 5));
+        string config = VlaProcess.SampleConfig(_temp);
+        var result = await VlaProcess.RunAsync(["train", "--config", config, "--train-data-override", data, "--max-steps", "2"]);
+        Assert.Equal(2, result.ExitCode);
+        long row = RowOf(data, episode: 1, step: 5);
+        Assert.StartsWith($"error: {data}, row {row}, column 'image_1': the JPEG data ends inside the compressed image data", result.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(_temp, "sample", "checkpoints")));
+    }
+
+    [Fact]
+    public async Task With_skip_bad_frames_a_cut_frame_is_left_out_and_counted_in_the_log()
+    {
+        string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 3, (1, 5));
+        string config = VlaProcess.SampleConfig(_temp, ("prefetch_batches: 4", "prefetch_batches: 4\n  skip_bad_frames: true"));
+        var result = await VlaProcess.RunAsync(["train", "--config", config, "--train-data-override", data, "--max-steps", "2"]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains($"data.skip_bad_frames: 1 broken training frame(s) left out with their windows (first: {data}, row {RowOf(data, 1, 5)}, column 'image_1'", result.Stdout);
+        Assert.True(Directory.Exists(Path.Combine(_temp, "sample", "checkpoints", "checkpoint_epoch_1")));
+    }
+
+    /// <summary>The file row of <paramref name="step"/> of episode <paramref name="episode"/>.</summary>
+    private static long RowOf(string data, int episode, int step) =>
+        Vla.Data.EpisodeDataset.OpenAsync([data], new Vla.Data.DataOptions { VerifyImages = false }).GetAwaiter().GetResult().Episodes[episode].Steps[step].Row;
 }

@@ -54,4 +54,46 @@ public class ParquetStepReaderTests
         Assert.Equal("other", read.Steps[4].Prompt);
         Assert.Equal((1, 1, 4L), (read.Steps[4].RowGroup, read.Steps[4].RowInGroup, read.Steps[4].Row));
     }
+
+    [Fact]
+    public async Task Without_a_configured_length_a_row_one_value_short_is_reported()
+    {
+        using var files = new TestFiles();
+        var steps = TestFiles.Episode(5);
+        steps[3] = steps[3] with { State = steps[3].State[..2] };
+        string path = files.Write("short.parquet", [steps]);
+        var dataset = await EpisodeDataset.OpenAsync([path], new DataOptions { CollectProblems = true, VerifyImages = false });
+        var problem = Assert.Single(dataset.Problems);
+        Assert.Equal($"{path}, row 3, column 'state': expected 3 values (the length most rows have), found 2.", problem.ToString());
+    }
+
+    /// <summary>Opens the first row group of a three-row file and reads a column as if the row group's metadata said <paramref name="rows"/>.</summary>
+    private static async Task<Exception> ReadDamaged(string column, int rows)
+    {
+        using var files = new TestFiles();
+        string path = files.Write("a.parquet", [TestFiles.Episode(3)]);
+        await using var reader = await ParquetStepReader.OpenAsync(path);
+        using var group = reader.OpenRowGroupReader(0);
+        var field = reader.Schema.GetDataFields().First(f => f.Path.FirstPart == column);
+        var problems = new List<DataProblem>();
+        var e = await Record.ExceptionAsync(() => column switch
+        {
+            "state" => ParquetStepReader.ReadVectorsAsync(group, field, rows, 3, path, 0, problems, default),
+            "is_first" => ParquetStepReader.ReadBoolsAsync(group, field, rows, path, 0, problems, default),
+            "prompt" => ParquetStepReader.ReadStringsAsync(group, field, rows, path, 0, problems, default),
+            _ => ParquetStepReader.ReadBinaryAsync(group, field, rows, path, default),
+        });
+        Assert.NotNull(e);
+        Assert.StartsWith($"{path}, column '{column}': ", e.Message);
+        return e;
+    }
+
+    [Theory]
+    [InlineData("state", 2)]     // more lists than rows: used to index past the result (IndexOutOfRangeException)
+    [InlineData("state", 4)]     // fewer lists than rows
+    [InlineData("is_first", 4)]  // fewer flags than rows
+    [InlineData("prompt", 4)]
+    [InlineData("image_1", 4)]
+    public async Task A_column_that_disagrees_with_its_row_count_is_bad_input_naming_file_and_column(string column, int rows) =>
+        Assert.IsType<Vla.Runtime.BadInputException>(await ReadDamaged(column, rows));
 }

@@ -18,6 +18,7 @@ public sealed class GradientAveragerTests
         public double[] AllReduceSum(double[] values) => values.Select(v => 2 * v).ToArray();
         public void Broadcast(Tensor tensor, int root) { }
         public void Barrier() { }
+        public void Abort(int exitCode) => throw new InvalidOperationException("a test group never aborts");
         public void Dispose() { }
     }
 
