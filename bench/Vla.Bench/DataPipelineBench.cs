@@ -1,5 +1,7 @@
 using TorchSharp;
 using Vla.Config;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Processing;
 using Vla.Data;
 
 namespace Vla.Bench;
@@ -74,6 +76,8 @@ internal static class DataPipelineBench
         }, runs * 4));
         Console.WriteLine($"| tensor build, per image of a {config.Data.BatchSize}×2-camera batch | {tensor / (config.Data.BatchSize * 2) * 1e6:F1} |");
     
+        await ValidationCostAsync(config, dataset, runs);
+
         Console.WriteLine();
         Console.WriteLine("| epochs (224 px, 2 workers) | process RSS, MB |");
         Console.WriteLine("|---:|---:|");
@@ -88,5 +92,54 @@ internal static class DataPipelineBench
                 Console.WriteLine($"| {epoch} | {System.Diagnostics.Process.GetCurrentProcess().WorkingSet64 / 1048576.0:F0} |");
             }
         }
+    }
+
+    /// <summary>
+    /// What checking every frame costs when the data is opened: no check (<c>data.verify_images: false</c>), the header and
+    /// cut-file check training does by default, and the full decode <c>vla inspect</c> does; on the sample (64 px PNG) and on
+    /// its first 8 episodes re-encoded as 640×480 JPEG, the size a real robot camera records.
+    /// </summary>
+    private static async Task ValidationCostAsync(VlaConfig config, EpisodeDataset sample, int runs)
+    {
+        string folder = Directory.CreateTempSubdirectory("vla-bench-frames-").FullName;
+        try
+        {
+            var rows = sample.Episodes.Take(8).Select(e => (IReadOnlyList<StepRow>)e.Steps.Select(s => new StepRow(
+                CameraJpeg(sample.Images.Get(s, 1)!), CameraJpeg(sample.Images.Get(s, 2)!), s.State, s.Action, s.IsFirst, s.IsLast, s.IsTerminal, s.Prompt)).ToList()).ToList();
+            string camera = Path.Combine(folder, "camera.parquet");
+            await ParquetEpisodeWriter.WriteAsync(camera, rows);
+            Console.WriteLine();
+            Console.WriteLine("| opening the data, every frame | sample (64 px PNG) ms | per frame µs | 640×480 JPEG ms | per frame µs |");
+            Console.WriteLine("|---|---:|---:|---:|---:|");
+            var options = DataOptions.From(config);
+            foreach (var (name, check) in new[]
+            {
+                ("not checked (verify_images: false)", options with { VerifyImages = false }),
+                ("header and cut-file check (training's default)", options),
+                ("full decode (vla inspect)", options with { DecodeImages = true }),
+            })
+            {
+                var figures = new List<string>();
+                foreach (var (paths, frames) in new[] { (config.Data.TrainParquetFiles, sample.StepCount * 2), ([camera], rows.Sum(r => r.Count) * 2) })
+                {
+                    double seconds = Measure.Median(Measure.Seconds(() => EpisodeDataset.OpenAsync(paths, check, config.BaseDirectory).GetAwaiter().GetResult(), runs));
+                    figures.Add($"{seconds * 1e3:F0} | {seconds / frames * 1e6:F1}");
+                }
+                Console.WriteLine($"| {name} | {string.Join(" | ", figures)} |");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static byte[] CameraJpeg(byte[] png)
+    {
+        using var image = ImagePreprocessor.Decode(png, long.MaxValue);
+        image.Mutate(x => x.Resize(640, 480));
+        using var stream = new MemoryStream();
+        image.SaveAsJpeg(stream);
+        return stream.ToArray();
     }
 }

@@ -49,15 +49,16 @@ public sealed class EvalMetrics
     public static int Bin(float normalized, int bins) => Math.Clamp((int)Math.Floor((normalized + 1) / 2.0 * bins), 0, bins - 1);
 
     /// <summary>
-    /// Adds one window: normalized predicted and true chunks (horizon × dim, row-major) and the step mask.
+    /// Adds one window: the normalized predicted and true chunks (horizon × dim, row-major), the recorded actions in
+    /// the data's units (<paramref name="truth"/>: the data-unit errors are measured against what was recorded, not
+    /// against the normalized truth mapped back, which loses what the training statistics cannot express, such as
+    /// movement in a dimension that was constant in training) and the step mask.
     /// </summary>
-    public void Add(ReadOnlySpan<float> predictedNormalized, ReadOnlySpan<float> truthNormalized, ReadOnlySpan<bool> stepMask)
+    public void Add(ReadOnlySpan<float> predictedNormalized, ReadOnlySpan<float> truthNormalized, ReadOnlySpan<float> truth, ReadOnlySpan<bool> stepMask)
     {
         int dim = PerDim.Length, horizon = PerStep.Length;
         var predicted = predictedNormalized.ToArray();
-        var truth = truthNormalized.ToArray();
         _normalizer.DenormalizeActions(predicted);
-        _normalizer.DenormalizeActions(truth);
         for (int h = 0; h < horizon; h++)
         {
             if (!stepMask[h]) continue;

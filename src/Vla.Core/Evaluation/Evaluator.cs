@@ -74,10 +74,11 @@ public static class Evaluator
                     var p = predicted.AsSpan(i * chunk, chunk);
                     var t = truth.AsSpan(i * chunk, chunk);
                     var m = mask.AsSpan(i * head.Horizon, head.Horizon);
-                    metrics.Add(p, t, m);
                     var window = batch.Windows[i];
+                    var recorded = RecordedChunk(dataset, window, head.Horizon, head.PerActionDim);
+                    metrics.Add(p, t, recorded, m);
                     if (predictionsCsv is not null || drawn.ContainsKey(window.Episode))
-                        Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), t.ToArray(), m.ToArray(), window, path, predictionsCsv, drawn);
+                        Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), recorded, m.ToArray(), window, path, predictionsCsv, drawn);
                 }
             }
             sections[path] = metrics;
@@ -96,11 +97,19 @@ public static class Evaluator
         };
     }
 
+    /// <summary>The actions recorded for <paramref name="window"/>'s chunk, in the data's units (zeros past the episode's end, where the mask is false).</summary>
+    private static float[] RecordedChunk(EpisodeDataset dataset, Window window, int horizon, int dim)
+    {
+        var chunk = new float[horizon * dim];
+        var steps = dataset.Episodes[window.Episode].Steps;
+        for (int h = 0; h < horizon && window.Step + h < steps.Count; h++) steps[window.Step + h].Action.CopyTo(chunk, h * dim);
+        return chunk;
+    }
+
     private static void Record(Normalizer normalizer, int horizon, int dim, float[] predicted, float[] truth, bool[] mask, Window window,
         string path, TextWriter? csv, Dictionary<int, Trajectory> drawn)
     {
         normalizer.DenormalizeActions(predicted);
-        normalizer.DenormalizeActions(truth);
         if (drawn.TryGetValue(window.Episode, out var trajectory))
         {
             trajectory.Truth.Add(truth[..dim]);

@@ -19,9 +19,9 @@ public class EvalMetricsTests
     {
         var metrics = new EvalMetrics(Normalizer(), horizon: 3, bins: 4);
         // Window 1: predicted [2, 6, 9], truth [4, 5, 0]; the last step is padding.
-        metrics.Add(N(2, 6, 9), N(4, 5, 0), [true, true, false]);
+        metrics.Add(N(2, 6, 9), N(4, 5, 0), [4, 5, 0], [true, true, false]);
         // Window 2: predicted [5, 5, 5], truth [5, 8, 1]: all real.
-        metrics.Add(N(5, 5, 5), N(5, 8, 1), [true, true, true]);
+        metrics.Add(N(5, 5, 5), N(5, 8, 1), [5, 8, 1], [true, true, true]);
         // Errors counted: −2, 1 | 0, −3, 4 → squares 4, 1, 0, 9, 16.
         Assert.Equal(5, metrics.Overall.Count);
         Assert.Equal(30.0 / 5, metrics.Overall.Mse, 1e-5);
@@ -45,7 +45,7 @@ public class EvalMetricsTests
         Assert.Equal(2, EvalMetrics.Bin(0.2f, 4));
         var metrics = new EvalMetrics(Normalizer(), horizon: 2, bins: 4);
         // raw 6 → 0.2 (bin 2) vs 7 → 0.4 (bin 2): same; raw 1 → −0.8 (bin 0) vs 3 → −0.4 (bin 1): different.
-        metrics.Add(N(6, 1), N(7, 3), [true, true]);
+        metrics.Add(N(6, 1), N(7, 3), [7, 3], [true, true]);
         Assert.Equal(0.5, metrics.Accuracy, 1e-9);
     }
 
@@ -54,13 +54,26 @@ public class EvalMetricsTests
     {
         var a = new EvalMetrics(Normalizer(), 1, 4);
         var b = new EvalMetrics(Normalizer(), 1, 4);
-        a.Add(N(0), N(2), [true]);      // error² 4
-        b.Add(N(1), N(1), [true]);      // 0
-        b.Add(N(1), N(1), [true]);      // 0
+        a.Add(N(0), N(2), [2], [true]);      // error² 4
+        b.Add(N(1), N(1), [1], [true]);      // 0
+        b.Add(N(1), N(1), [1], [true]);      // 0
         var all = new EvalMetrics(Normalizer(), 1, 4);
         all.Add(a);
         all.Add(b);
         Assert.Equal(4.0 / 3, all.Overall.Mse, 1e-5);
         Assert.Equal(3, all.Windows);
+    }
+
+    [Fact]
+    public void Data_unit_errors_use_the_recorded_actions_even_where_training_saw_a_constant()
+    {
+        // The training statistics saw the dimension constant at 3: any value normalizes to 0 and maps back to 3.
+        DimensionStats Constant() => new() { Min = [3f], Max = [3f], Mean = [3f], Std = [0f], Q01 = [3f], Q99 = [3f], Count = 10 };
+        var normalizer = new Normalizer(new NormalizationStats { State = Constant(), Action = Constant() }, NormalizationMode.MinMax);
+        var metrics = new EvalMetrics(normalizer, horizon: 2, bins: 4);
+        // The evaluation data moves (recorded 5 and 1); the model predicts the constant.
+        metrics.Add([0f, 0f], [0f, 0f], [5f, 1f], [true, true]);
+        Assert.Equal((4.0 + 4.0) / 2, metrics.Overall.Mse, 1e-6);  // errors 3 − 5 and 3 − 1, not 0
+        Assert.Equal((4.0 + 4.0) / 2, metrics.Baseline.Mse, 1e-6); // the mean 3 against the same recorded values
     }
 }
