@@ -8,8 +8,12 @@ namespace Vla.Checkpoints;
 /// <summary>Everything besides the weights that a checkpoint needs to resume training or serve inference (<c>trainer_state.json</c>).</summary>
 public sealed record TrainerState
 {
-    /// <summary>Epochs completed.</summary>
+    /// <summary>The last epoch trained in: complete, unless <see cref="BatchesInEpoch"/> says the run stopped inside it.</summary>
     [JsonPropertyName("epoch")] public int Epoch { get; init; }
+    /// <summary>Batches of <see cref="Epoch"/> trained when the run stopped inside it (<c>training.max_steps</c>); 0 for a complete epoch. Resuming continues with the next batch.</summary>
+    [JsonPropertyName("batches_in_epoch")] public int BatchesInEpoch { get; init; }
+    /// <summary>The sum of those batches' losses, so the epoch's mean loss continues where it stopped.</summary>
+    [JsonPropertyName("epoch_loss_sum")] public double EpochLossSum { get; init; }
     /// <summary>Optimizer steps taken.</summary>
     [JsonPropertyName("step")] public long Step { get; init; }
     /// <summary>Learning rate after the last step.</summary>

@@ -127,17 +127,17 @@ public sealed class BatchLoader
 
     private int? _batchesPerEpoch;
 
-    /// <summary>Streams the batches of one epoch as tensors; dispose each after use.</summary>
-    public IEnumerable<VlaBatch> Epoch(int epoch, CancellationToken ct = default)
+    /// <summary>Streams the batches of one epoch as tensors, after the first <paramref name="skip"/> (never decoded: a resumed epoch); dispose each after use.</summary>
+    public IEnumerable<VlaBatch> Epoch(int epoch, CancellationToken ct = default, int skip = 0)
     {
-        foreach (var buffers in EpochBuffers(epoch, ct))
+        foreach (var buffers in EpochBuffers(epoch, ct, skip))
             yield return VlaBatch.FromBuffers(buffers, _options.Device);
     }
 
-    /// <summary>Streams the batches of one epoch as plain arrays (decoding runs ahead on worker threads).</summary>
-    public IEnumerable<BatchBuffers> EpochBuffers(int epoch, CancellationToken ct = default)
+    /// <summary>Streams the batches of one epoch after the first <paramref name="skip"/> as plain arrays (decoding runs ahead on worker threads).</summary>
+    public IEnumerable<BatchBuffers> EpochBuffers(int epoch, CancellationToken ct = default, int skip = 0)
     {
-        var batches = EpochBatches(epoch);
+        var batches = EpochBatches(epoch).Skip(skip).ToList();
         if (_options.NumWorkers == 0)
         {
             foreach (var windows in batches)

@@ -19,7 +19,7 @@ public sealed class FlowMatchingBlock : nn.Module
     private readonly LayerNorm norm3;
     private readonly Sequential mlp;
     private readonly Linear ada_ln;
-    private readonly Dropout dropout;
+    private readonly BatchDropout dropout;
 
     /// <summary>Creates a block of width <paramref name="width"/> attending to context of width <paramref name="contextDim"/>.</summary>
     public FlowMatchingBlock(int width, int contextDim, int heads, double dropoutProb) : base(nameof(FlowMatchingBlock))
@@ -31,7 +31,7 @@ public sealed class FlowMatchingBlock : nn.Module
         norm3 = nn.LayerNorm(width, elementwise_affine: false, eps: 1e-6);
         mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(GELU.Approximate.tanh), nn.Linear(4 * width, width));
         ada_ln = nn.Linear(width, 3 * Sublayers * width);
-        dropout = nn.Dropout(dropoutProb);
+        dropout = new BatchDropout(dropoutProb);
         RegisterComponents();
         using var noGrad = no_grad();
         ada_ln.weight!.zero_();

@@ -95,7 +95,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (lora_A is null || lora_B is null) return result;
         using var scope = NewDisposeScope();
         var input = x.to_type(ScalarType.Float32);
-        if (_dropout > 0 && training) input = nn.functional.dropout(input, _dropout, training: true);
+        if (_dropout > 0 && training) input = BatchDropout.Apply(input, _dropout, training: true);
         var low = lora_A.forward(input);                                                    // (…, r), float32
         long rank = low.shape[^1];
         result.view(-1, OutFeatures).addmm_(low.reshape(-1, rank).to_type(result.dtype), lora_B.weight.to_type(result.dtype).t(), beta: 1, alpha: (float)_scale);

@@ -85,7 +85,20 @@ public sealed class TrainStep : IDisposable
         using var scope = NewDisposeScope();
         foreach (var paramGroup in Optimizer.ParamGroups) paramGroup.LearningRate = learningRate;
         var watch = Stopwatch.StartNew();
-        var (noise, time) = GlobalNoise(batch, generator);
+        var (noise, time, masks) = GlobalNoise(batch, generator);
+        BatchDropout.Source = masks; // dropout draws after the noise, from the same generator, global batch sliced
+        try
+        {
+            return Step(batch, noise, time, step, epoch, watch);
+        }
+        finally
+        {
+            BatchDropout.Source = null;
+        }
+    }
+
+    private StepResult Step(VlaBatch batch, Tensor noise, Tensor time, long step, int epoch, Stopwatch watch)
+    {
         double stepsPerRank = _group.AllReduceSum([batch.ActionMask.sum().item<long>()])[0] / _group.WorldSize;
         var input = new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State);
         var loss = VlaModel.MaskedMean(_model.ComputeLoss(input, batch.Actions, noise, time), batch.ActionMask, stepsPerRank);
@@ -117,8 +130,11 @@ public sealed class TrainStep : IDisposable
         return new StepResult(lossValue, gradNorm, skipped, new StepTimes(forward, backward, allReduce, unscale + watch.Elapsed.TotalSeconds));
     }
 
-    /// <summary>Draws ε and t for the global batch on the host and returns this rank's contiguous slice of both, on the batch's device.</summary>
-    private (Tensor Noise, Tensor Time) GlobalNoise(VlaBatch batch, Generator generator)
+    /// <summary>
+    /// Draws ε and t for the global batch on the host and returns this rank's contiguous slice of both, on the batch's
+    /// device, and where this step's dropout masks come from.
+    /// </summary>
+    private (Tensor Noise, Tensor Time, BatchDropout.MaskSource Masks) GlobalNoise(VlaBatch batch, Generator generator)
     {
         int local = batch.Size;
         int global = (int)_group.AllReduceSum([local])[0];
@@ -126,7 +142,8 @@ public sealed class TrainStep : IDisposable
         var noise = VlaModel.SampleNoise([global, batch.Actions.shape[1], batch.Actions.shape[2]], generator);
         var time = VlaModel.SampleTime(global, generator);
         var device = batch.Actions.device;
-        return (ComputeDevice.ToDevice(noise.narrow(0, offset, local).contiguous(), device), ComputeDevice.ToDevice(time.narrow(0, offset, local).contiguous(), device));
+        return (ComputeDevice.ToDevice(noise.narrow(0, offset, local).contiguous(), device), ComputeDevice.ToDevice(time.narrow(0, offset, local).contiguous(), device),
+            new BatchDropout.MaskSource(generator, global, offset, local));
     }
 
     /// <summary>Unscales the gradients and hands a half-precision parameter's gradient to its float32 master.</summary>

@@ -49,6 +49,8 @@ public sealed class Trainer : IDisposable
     private readonly Generator _generator;
     private readonly string _experimentDir;
     private readonly int _firstEpoch;
+    private readonly int _resumeBatches;     // batches of _firstEpoch already trained by the run resumed from
+    private readonly double _resumeLossSum;
     private long _steps;
     private double? _best;
     private double _lr;
@@ -91,7 +93,10 @@ public sealed class Trainer : IDisposable
         if (resumed is not null) RestoreRng(_generator, resumed.State.RngState);
         _steps = resumed?.State.Step ?? 0;
         _best = resumed?.State.BestValLoss;
-        _firstEpoch = (resumed?.State.Epoch ?? 0) + 1;
+        var state = resumed?.State;
+        _resumeBatches = state?.BatchesInEpoch ?? 0;
+        _resumeLossSum = state?.EpochLossSum ?? 0;
+        _firstEpoch = state is null ? 1 : _resumeBatches > 0 ? state.Epoch : state.Epoch + 1;
         _lr = _schedule.At(_steps);
     }
 
@@ -105,9 +110,6 @@ public sealed class Trainer : IDisposable
         if (config.Data.BatchSize % group.WorldSize != 0)
             throw new BadInputException($"data.batch_size ({config.Data.BatchSize}) is the global batch and must be divisible by the {group.WorldSize} processes.");
         var device = ComputeDevice.Resolve(config.Training.Device, "training.device", group.LocalRank, group.WorldSize);
-        if (config.Training.GradientCheckpointing && config.Model.Lora.Enabled && config.Model.Lora.Dropout > 0 && ComputeDevice.IsCuda(device))
-            throw new BadInputException("training.gradient_checkpointing with model.lora.dropout above 0 cannot run on CUDA: TorchSharp 0.107 cannot save and restore " +
-                "the CUDA generator, so the recomputed layers would draw other dropout masks; set model.lora.dropout to 0 or turn gradient_checkpointing off.");
         ModelDtype.Parse(config.Model.VlmConfig.Dtype);
         if (int.TryParse(Environment.GetEnvironmentVariable(WorkerLauncher.ThreadsVariable), out int threads) && threads > 0)
             set_num_threads(threads);
@@ -138,7 +140,8 @@ public sealed class Trainer : IDisposable
             {
                 resumed = Checkpoint.Load(options.ResumeCheckpoint!, device);
                 Checkpoint.CheckCompatible(config, resumed.Config, options.ResumeCheckpoint!);
-                log.Info($"resuming from {options.ResumeCheckpoint} after epoch {resumed.State.Epoch}, step {resumed.State.Step}");
+                var s = resumed.State;
+                log.Info($"resuming from {options.ResumeCheckpoint} " + (s.BatchesInEpoch > 0 ? $"inside epoch {s.Epoch} after its batch {s.BatchesInEpoch}" : $"after epoch {s.Epoch}") + $", step {s.Step}");
             }
             var stats = resumed?.State.NormalizationStats ?? LoadOrComputeStats(config, train, experimentDir, log, leader);
             return new Trainer(config, options, group, log, experimentDir, train, val, stats, resumed, device);
@@ -155,8 +158,8 @@ public sealed class Trainer : IDisposable
     {
         for (int epoch = _firstEpoch; epoch <= _config.Training.Epochs; epoch++)
         {
-            var (trainLoss, stopped) = RunEpoch(epoch, ct);
-            EndEpoch(epoch, trainLoss, stopped, ct);
+            var (lossSum, batches, stopped) = RunEpoch(epoch, ct);
+            EndEpoch(epoch, lossSum, batches, stopped, ct);
             if (stopped) break;
         }
         _log.Info($"time per phase (s): {_times}");
@@ -165,17 +168,21 @@ public sealed class Trainer : IDisposable
             _epochLosses.Count > 0 ? _epochLosses.Values.Last() : double.NaN, _epochLosses, _lastValidation, Directory.Exists(best) ? best : null, _times);
     }
 
-    /// <summary>One pass over this rank's batches; returns the epoch's mean training loss and whether training.max_steps was reached.</summary>
-    private (double TrainLoss, bool Stopped) RunEpoch(int epoch, CancellationToken ct)
+    /// <summary>
+    /// One pass over this rank's batches (a resumed epoch continues after the batches it had trained); returns the sum
+    /// of the epoch's batch losses, its batches so far and whether training.max_steps was reached.
+    /// </summary>
+    private (double LossSum, int Batches, bool Stopped) RunEpoch(int epoch, CancellationToken ct)
     {
         var t = _config.Training;
         _model.train();
-        double lossSum = 0;
-        int batches = 0, windowsSinceLog = 0;
+        bool resumed = epoch == _firstEpoch;
+        double lossSum = resumed ? _resumeLossSum : 0;
+        int batches = resumed ? _resumeBatches : 0, windowsSinceLog = 0;
         bool stopped = false;
         var logWatch = Stopwatch.StartNew();
         var wait = Stopwatch.StartNew();
-        foreach (var batch in _loader.Epoch(epoch, ct))
+        foreach (var batch in _loader.Epoch(epoch, ct, skip: batches))
         {
             using var _ = batch;
             _times += StepTimes.Zero with { DataWait = wait.Elapsed.TotalSeconds };
@@ -208,7 +215,7 @@ public sealed class Trainer : IDisposable
             wait.Restart();
         }
         ReportSkippedFrames();
-        return (lossSum / Math.Max(1, batches), stopped);
+        return (lossSum, batches, stopped);
     }
 
     private int _skippedReported;
@@ -224,10 +231,15 @@ public sealed class Trainer : IDisposable
         _skippedReported = skipped;
     }
 
-    /// <summary>Validates, records the epoch, and saves <c>model_best</c> and <c>checkpoint_epoch_N</c> as due.</summary>
-    private void EndEpoch(int epoch, double trainLoss, bool stopped, CancellationToken ct)
+    /// <summary>
+    /// Validates, records the epoch, and saves <c>model_best</c> and <c>checkpoint_epoch_N</c> as due; an epoch that
+    /// training.max_steps cut short is saved with its position, so resuming finishes it.
+    /// </summary>
+    private void EndEpoch(int epoch, double lossSum, int batches, bool stopped, CancellationToken ct)
     {
         var t = _config.Training;
+        double trainLoss = lossSum / Math.Max(1, batches);
+        int partial = batches < _loader.BatchesPerEpoch ? batches : 0;
         _epochLosses[epoch] = trainLoss;
         var validationWatch = Stopwatch.StartNew();
         _lastValidation = _valLoader is null ? null : Validation.Run(_model, _valLoader, _normalizer, _config, _group, ct);
@@ -247,7 +259,7 @@ public sealed class Trainer : IDisposable
         double score = _lastValidation?.Loss ?? trainLoss;
         var state = new TrainerState
         {
-            Epoch = epoch, Step = _steps, LearningRate = _lr, BestValLoss = _best,
+            Epoch = epoch, BatchesInEpoch = partial, EpochLossSum = partial > 0 ? lossSum : 0, Step = _steps, LearningRate = _lr, BestValLoss = _best,
             RngState = Convert.ToBase64String(_generator.get_state().bytes.ToArray()),
             ConfigYaml = ConfigWriter.ToYaml(_config), NormalizationStats = _normalizer.Stats,
         };
@@ -263,7 +275,7 @@ public sealed class Trainer : IDisposable
         {
             string dir = Path.Combine(checkpoints, $"checkpoint_epoch_{epoch}");
             Save(dir, state with { BestValLoss = _best });
-            _log.Info($"saved {dir}");
+            _log.Info($"saved {dir}" + (partial > 0 ? $" (stopped inside epoch {epoch} after batch {partial} of {_loader.BatchesPerEpoch}; resuming from it finishes the epoch)" : ""));
         }
         _group.Barrier(); // no rank runs ahead of a save in progress
     }

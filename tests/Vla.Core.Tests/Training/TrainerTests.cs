@@ -48,6 +48,33 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task Resuming_a_run_stopped_inside_an_epoch_finishes_that_epoch_as_the_uninterrupted_run_with_dropout()
+    {
+        // 26 windows in batches of 4: 7 batches an epoch; the first run stops after batch 3 of epoch 1. Dropout 0.1 draws
+        // its masks from the checkpointed generator, so they repeat too.
+        var config = _fixture.Config(epochs: 2, experiment: "whole", dropout: 0.1);
+        var whole = await Trainer.RunAsync(config, new Trainer.Options());
+        var part = await Trainer.RunAsync(config with { Training = config.Training with { ExperimentName = "part", MaxSteps = 3 } }, new Trainer.Options());
+        string checkpoint = Path.Combine(part.ExperimentDir, "checkpoints", "checkpoint_epoch_1");
+        var state = TrainerState.Load(Path.Combine(checkpoint, CheckpointFiles.TrainerState));
+        Assert.Equal((1, 3, 3L), (state.Epoch, state.BatchesInEpoch, state.Step));
+
+        var resumed = await Trainer.RunAsync(config with { Training = config.Training with { ExperimentName = "part" } }, new Trainer.Options { ResumeCheckpoint = checkpoint });
+        Assert.Equal(whole.Steps, resumed.Steps);
+        Assert.Equal([1, 2], resumed.EpochTrainLosses.Keys);
+        Assert.Equal(whole.EpochTrainLosses[1], resumed.EpochTrainLosses[1], 1e-5); // the epoch's mean continues over all 7 batches
+        Assert.Equal(whole.EpochTrainLosses[2], resumed.EpochTrainLosses[2], 1e-5);
+        Assert.Equal(whole.Validation!.Loss, resumed.Validation!.Loss, 1e-5);
+        var a = Checkpoint.Load(Path.Combine(whole.ExperimentDir, "checkpoints", "checkpoint_epoch_2"));
+        var b = Checkpoint.Load(Path.Combine(resumed.ExperimentDir, "checkpoints", "checkpoint_epoch_2"));
+        var bWeights = b.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        double worst = a.Model.named_parameters().Max(p => (p.parameter - bWeights[p.name]).abs().max().item<float>());
+        Assert.True(worst <= 1e-6, $"largest parameter difference {worst:G3}");
+        a.Model.Dispose();
+        b.Model.Dispose();
+    }
+
+    [Fact]
     public async Task A_run_writes_checkpoints_logs_metrics_and_tensorboard_files()
     {
         var result = await Trainer.RunAsync(_fixture.Config(epochs: 2), new Trainer.Options());

@@ -24,7 +24,7 @@ internal sealed class TrainingFixture : IDisposable
         File.Copy(Path.Combine(TestFiles.RepoRoot, "data-samples", "tiny-paligemma", "tokenizer.model"), Path.Combine(ModelDir, "tokenizer.model"));
     }
 
-    public VlaConfig Config(int epochs = 2, string experiment = "run") => ConfigLoader.Parse($"""
+    public VlaConfig Config(int epochs = 2, string experiment = "run", double dropout = 0.0) => ConfigLoader.Parse($"""
         data:
           train_parquet_files: {Files.PathOf("train")}
           val_parquet_files: {Files.PathOf("val")}
@@ -47,7 +47,7 @@ internal sealed class TrainingFixture : IDisposable
             per_action_dim: 2
             action_dim: 6
             mlp_hidden_dims: [32]
-            dropout_prob: 0.0
+            dropout_prob: {dropout.ToString(System.Globalization.CultureInfo.InvariantCulture)}
             hidden_dim: 32
             num_layers: 1
             num_heads: 4
