@@ -73,6 +73,43 @@ public sealed class ModelWeightsTests : IDisposable
         Assert.Contains("truncated", e.Message);
     }
 
+    /// <summary>A safetensors file with <paramref name="header"/> (JSON) and <paramref name="dataBytes"/> zero bytes of data.</summary>
+    private string RawSafetensors(string header, int dataBytes = 16)
+    {
+        string path = _files.PathOf($"raw-{Guid.NewGuid():N}.safetensors");
+        var json = System.Text.Encoding.UTF8.GetBytes(header);
+        File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)json.Length), .. json, .. new byte[dataBytes]]);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("""{"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 16]}}""", "tensor 'w' has a shape [4611686018427387904, 4] whose size overflows 64 bits.")]
+    [InlineData("""{"w": {"dtype": "F32", "shape": [-4, -1], "data_offsets": [0, 16]}}""", "tensor 'w' has a negative size in its shape [-4, -1].")]
+    [InlineData("""{"w": {"dtype": "F32", "shape": [4], "data_offsets": [-16, 0]}}""", "tensor 'w' has a byte range [-16, 0) that does not fit")]
+    [InlineData("""{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0.5, 16]}}""", "the safetensors header is malformed")]
+    [InlineData("""{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0]}}""", "tensor 'w' has 1 data offsets")]
+    [InlineData("""{"w": {"dtype": "F32", "shape": [1000000000], "data_offsets": [0, 4000000000]}}""", "tensor 'w' has a byte range [0, 4000000000) that does not fit")]
+    public void A_hostile_header_is_bad_input_naming_file_and_tensor_before_anything_is_allocated(string header, string expected)
+    {
+        string path = RawSafetensors(header);
+        var e = Assert.Throws<BadInputException>(() => SafetensorsFile.Open(path).Read("w"));
+        Assert.StartsWith($"{path}: ", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("../outside.safetensors")]
+    [InlineData("/etc/passwd")]
+    [InlineData("sub/model.safetensors")]
+    public void A_shard_name_outside_the_model_folder_is_refused(string shard)
+    {
+        string dir = _files.PathOf("hostile");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"), $$$"""{"weight_map": {"w": "{{{shard}}}"} }""");
+        var e = Assert.Throws<BadInputException>(() => ModelWeights.Files(dir));
+        Assert.Contains($"lists shard '{shard}', which is not a file name inside {dir}", e.Message);
+    }
+
     [Fact]
     public void BF16_and_F16_values_convert_exactly_to_float32()
     {

@@ -32,6 +32,9 @@ public static class ModelWeights
             {
                 throw new BadInputException($"{index}: not a safetensors index (it needs a 'weight_map' object).", e);
             }
+            // Shard names come from the file: a folder part ("../x", "/etc/x") would open files outside the model folder.
+            if (shards.FirstOrDefault(s => string.IsNullOrEmpty(s) || Path.GetFileName(s) != s || s is "." or "..") is string outside)
+                throw new BadInputException($"{index} lists shard '{outside}', which is not a file name inside {modelDir}; shard names must not name folders.");
             var paths = shards.Select(s => Path.Combine(modelDir, s)).ToList();
             if (paths.FirstOrDefault(p => !File.Exists(p)) is string absent)
                 throw new BadInputException($"{index} lists shard {Path.GetFileName(absent)}, which is not in {modelDir}.");

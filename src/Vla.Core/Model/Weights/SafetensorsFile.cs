@@ -17,8 +17,8 @@ public sealed class SafetensorsFile
     /// <summary>One tensor's entry in the header.</summary>
     public sealed record Entry(string Name, string Dtype, long[] Shape, long Begin, long End)
     {
-        /// <summary>Number of elements.</summary>
-        public long Count => Shape.Aggregate(1L, (a, b) => a * b);
+        /// <summary>Number of elements (the shape was checked when the header was read: no negative size, no overflow).</summary>
+        public long Count => Shape.Aggregate(1L, (a, b) => checked(a * b));
     }
 
     private const long ChunkBytes = 64L << 20;
@@ -60,20 +60,43 @@ public sealed class SafetensorsFile
                     foreach (var m in property.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
                     continue;
                 }
-                var value = property.Value;
-                var offsets = value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                var entry = new Entry(property.Name, value.GetProperty("dtype").GetString()!,
-                    value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray(), offsets[0], offsets[1]);
-                if (entry.End > dataLength || entry.Begin > entry.End || entry.End - entry.Begin != entry.Count * ElementSize(entry.Dtype, path, entry.Name))
-                    throw new BadInputException($"{path}: tensor '{entry.Name}' has a byte range that does not fit its shape or the file (truncated?).");
-                entries.Add(entry);
+                entries.Add(ReadEntry(property, path, dataLength));
             }
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw new BadInputException($"{path}: the safetensors header is malformed ({e.Message.TrimEnd('.')}).", e);
         }
         return new SafetensorsFile(path, entries, metadata, 8 + headerLength);
+    }
+
+    /// <summary>
+    /// One tensor's header entry, checked as untrusted input before anything is allocated from it: sizes not negative,
+    /// their product and byte count without overflow, and a byte range inside the file that matches them exactly.
+    /// </summary>
+    private static Entry ReadEntry(JsonProperty property, string path, long dataLength)
+    {
+        string name = property.Name;
+        var value = property.Value;
+        string Bad(string why) => $"{path}: tensor '{name}' {why}";
+        var offsets = value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var shape = value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        string dtype = value.GetProperty("dtype").GetString() ?? throw new BadInputException(Bad("has no dtype."));
+        if (offsets.Length != 2) throw new BadInputException(Bad($"has {offsets.Length} data offsets; a begin and an end are expected."));
+        if (shape.Any(d => d < 0)) throw new BadInputException(Bad($"has a negative size in its shape [{string.Join(", ", shape)}]."));
+        long bytes;
+        try
+        {
+            bytes = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * ElementSize(dtype, path, name));
+        }
+        catch (OverflowException)
+        {
+            throw new BadInputException(Bad($"has a shape [{string.Join(", ", shape)}] whose size overflows 64 bits."));
+        }
+        var entry = new Entry(name, dtype, shape, offsets[0], offsets[1]);
+        if (entry.Begin < 0 || entry.End > dataLength || entry.Begin > entry.End || entry.End - entry.Begin != bytes)
+            throw new BadInputException(Bad($"has a byte range [{entry.Begin}, {entry.End}) that does not fit its shape ({bytes} bytes) or the file's {dataLength} data bytes (truncated?)."));
+        return entry;
     }
 
     /// <summary>Bytes per element of a safetensors dtype; only the dtypes model weights use are accepted.</summary>
