@@ -6,12 +6,13 @@ namespace Vla.Data;
 /// </summary>
 public sealed class BatchBuffers
 {
-    /// <summary>Allocates buffers for <paramref name="size"/> windows.</summary>
-    public BatchBuffers(BatchLayout layout, int size)
+    /// <summary>Allocates buffers for <paramref name="size"/> windows; <paramref name="images"/> is reused for the images when it has their size.</summary>
+    public BatchBuffers(BatchLayout layout, int size, float[]? images = null)
     {
         Layout = layout;
         Size = size;
-        Images = new float[(long)size * layout.Cameras * layout.ImageFloats];
+        long imageFloats = (long)size * layout.Cameras * layout.ImageFloats;
+        Images = images?.LongLength == imageFloats ? images : new float[imageFloats];
         State = new float[size * layout.StateDim];
         Actions = new float[size * layout.Horizon * layout.PerActionDim];
         ActionMask = new bool[size * layout.Horizon];

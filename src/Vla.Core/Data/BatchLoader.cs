@@ -82,6 +82,14 @@ public sealed class BatchLoader
 
     private int _skipped;
 
+    /// <summary>
+    /// Image arrays for batches to fill, returned once their batch has become tensors. A batch's images (24 MB at 224 px,
+    /// two cameras, 20 windows) are then never allocated while a training step runs inside a <see cref="Runtime.NativeCallGuard"/>,
+    /// whose no-collection budget a few of them would use up, and fresh pages are not faulted in for every batch. Each
+    /// epoch starts with as many as can be in flight: the batches ahead plus the one being turned into tensors.
+    /// </summary>
+    private readonly ConcurrentBag<float[]> _spareImages = [];
+
     /// <summary>The order of all windows in <paramref name="epoch"/> (before sharding).</summary>
     public Window[] EpochOrder(int epoch)
     {
@@ -130,8 +138,14 @@ public sealed class BatchLoader
     /// <summary>Streams the batches of one epoch as tensors, after the first <paramref name="skip"/> (never decoded: a resumed epoch); dispose each after use.</summary>
     public IEnumerable<VlaBatch> Epoch(int epoch, CancellationToken ct = default, int skip = 0)
     {
+        long imageFloats = (long)_options.BatchSize * _layout.Cameras * _layout.ImageFloats;
+        for (int i = _spareImages.Count; i < Math.Max(1, _options.Prefetch) + 1; i++) _spareImages.Add(new float[imageFloats]);
         foreach (var buffers in EpochBuffers(epoch, ct, skip))
-            yield return VlaBatch.FromBuffers(buffers, _options.Device);
+        {
+            var batch = VlaBatch.FromBuffers(buffers, _options.Device); // copies the arrays into tensors
+            _spareImages.Add(buffers.Images);
+            yield return batch;
+        }
     }
 
     /// <summary>Streams the batches of one epoch after the first <paramref name="skip"/> as plain arrays (decoding runs ahead on worker threads).</summary>
@@ -196,7 +210,11 @@ public sealed class BatchLoader
     public BatchBuffers Build(IReadOnlyList<Window> windows)
     {
         var l = _layout;
-        var b = new BatchBuffers(l, windows.Count);
+        long imageFloats = (long)windows.Count * l.Cameras * l.ImageFloats;
+        float[]? spare = null;
+        if (_spareImages.TryTake(out var taken) && taken.LongLength != imageFloats) _spareImages.Add(taken); // a smaller last batch: keep it for the next epoch
+        else spare = taken;
+        var b = new BatchBuffers(l, windows.Count, spare);
         for (int i = 0; i < windows.Count; i++)
         {
             var w = windows[i];
@@ -210,6 +228,7 @@ public sealed class BatchLoader
                 long offset = ((long)i * l.Cameras + c) * l.ImageFloats;
                 decoded = DecodeInto(current, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
             }
+            if (!decoded) b.Images.AsSpan(i * l.Cameras * l.ImageFloats, l.Cameras * l.ImageFloats).Clear(); // a reused array holds an older frame
 
             var state = b.State.AsSpan(i * l.StateDim, l.StateDim);
             current.State.CopyTo(state);

@@ -215,10 +215,15 @@ public sealed class Trainer : IDisposable
             wait.Restart();
         }
         ReportSkippedFrames();
+        if (NativeCallGuard.Lapses > _guardLapses)
+            _log.Info($"warning: in {NativeCallGuard.Lapses - _guardLapses} training step(s) this process allocated more than {NativeCallGuard.BudgetBytes >> 20} MB, so a .NET collection " +
+                      "could run while TorchSharp held unrooted scalars; lower data.num_workers or data.prefetch_batches if the run fails with a native error");
+        _guardLapses = NativeCallGuard.Lapses;
         return (lossSum, batches, stopped);
     }
 
     private int _skippedReported;
+    private long _guardLapses = NativeCallGuard.Lapses;
 
     /// <summary>Logs the frames every rank has masked out under data.skip_bad_frames so far (a collective: every rank calls it).</summary>
     private void ReportSkippedFrames()
