@@ -48,7 +48,7 @@ public static class DistributedEnvironment
         {
             "mpi" => MpiProcessGroup.Create(),
             "auto" when !cuda && !hostNccl => MpiProcessGroup.Create(),
-            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local, hostNccl ? CPU : device, TcpRendezvous.FromEnvironment()),
+            "auto" or "nccl" when cuda || hostNccl => NcclProcessGroup.Create(rank, world, local, hostNccl ? CPU : device, TcpRendezvous.FromEnvironment(), TcpRendezvous.TokenFromEnvironment()),
             "nccl" => throw new BadInputException($"The nccl backend needs CUDA tensors, but this process trains on {device} (TorchSharp-cpu has no CUDA); use the mpi backend."),
             _ => throw new BadInputException($"The distributed backend must be mpi, nccl or auto (got '{backend}')."),
         };

@@ -71,10 +71,11 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
     }
 
     /// <summary>
-    /// Joins the job: loads NCCL, exchanges the unique id through MASTER_ADDR:MASTER_PORT and creates the
+    /// Joins the job: loads NCCL, exchanges the unique id through MASTER_ADDR:MASTER_PORT (ranks prove they belong to the
+    /// job with <paramref name="token"/>) and creates the
     /// communicator on <paramref name="device"/> (normally <c>cuda:LOCAL_RANK</c>).
     /// </summary>
-    public static NcclProcessGroup Create(int rank, int world, int localRank, Device device, System.Net.IPEndPoint rendezvous, string? library = null)
+    public static NcclProcessGroup Create(int rank, int world, int localRank, Device device, System.Net.IPEndPoint rendezvous, string token, string? library = null)
     {
         library ??= Environment.GetEnvironmentVariable("VLA_NCCL_LIBRARY") ?? "libnccl.so.2";
         if (!NativeLibrary.TryLoad(library, out nint handle))
@@ -87,10 +88,10 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup
             if (rank == 0)
             {
                 MemoryMarshal.Write(bytes, in id);
-                TcpRendezvous.Serve(rendezvous, bytes, world - 1, timeout);
+                TcpRendezvous.Serve(rendezvous.Port, bytes, world, token, timeout);
                 return id;
             }
-            return MemoryMarshal.Read<UniqueId>(TcpRendezvous.Fetch(rendezvous, UniqueIdBytes, timeout));
+            return MemoryMarshal.Read<UniqueId>(TcpRendezvous.Fetch(rendezvous, UniqueIdBytes, rank, token, timeout));
         });
     }
 

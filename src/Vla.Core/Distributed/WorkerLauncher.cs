@@ -55,6 +55,7 @@ public static class WorkerLauncher
         IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
         int port = TcpRendezvous.FreePort();
+        string token = TcpRendezvous.NewToken(); // only this job's workers get the NCCL id
         int threads = Math.Max(1, Environment.ProcessorCount / processes);
         var workers = new List<Process>();
         var command = SelfCommand();
@@ -70,6 +71,7 @@ public static class WorkerLauncher
                     ["RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LOCAL_RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     ["WORLD_SIZE"] = processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     [ThreadsVariable] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    [TcpRendezvous.TokenVariable] = token,
                 };
                 foreach (var (key, value) in variables.Concat(extraEnvironment ?? new Dictionary<string, string>())) info.Environment[key] = value;
                 var worker = Process.Start(info) ?? throw new VlaException($"Worker {rank} could not be started.");

@@ -40,7 +40,7 @@ public sealed class NcclProcessGroupTests : IDisposable
         {
             try
             {
-                using var group = NcclProcessGroup.Create(rank, 2, rank, CPU, endpoint, library);
+                using var group = NcclProcessGroup.Create(rank, 2, rank, CPU, endpoint, "job-token", library);
                 using var scope = NewDisposeScope();
                 var values = full([1000], rank + 1f);
                 group.AllReduceSum(values);
@@ -65,7 +65,7 @@ public sealed class NcclProcessGroupTests : IDisposable
     [Fact]
     public void A_missing_library_is_a_clear_error()
     {
-        var e = Assert.Throws<VlaException>(() => NcclProcessGroup.Create(0, 2, 0, CPU, new IPEndPoint(IPAddress.Loopback, 1), "/nonexistent/libnccl.so.2"));
+        var e = Assert.Throws<VlaException>(() => NcclProcessGroup.Create(0, 2, 0, CPU, new IPEndPoint(IPAddress.Loopback, 1), "job-token", "/nonexistent/libnccl.so.2"));
         Assert.Contains("could not be loaded: install NCCL", e.Message);
     }
 
