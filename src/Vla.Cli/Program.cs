@@ -46,7 +46,9 @@ namespace Vla.Cli
                 Console.Error.WriteLine("Run 'vla --help' (or 'vla <command> --help') for usage.");
                 return CliErrors.BadInput;
             }
-            return await parse.InvokeAsync();
+            // Training handles SIGINT/SIGTERM itself (Preemption: finish the step, maybe save); the rest cancel their token.
+            bool training = parse.CommandResult.Command.Name == "train";
+            return await parse.InvokeAsync(training ? new InvocationConfiguration { ProcessTerminationTimeout = null } : new InvocationConfiguration());
         }
     }
 }

@@ -99,6 +99,39 @@ internal static class VlaProcess
         return stream.ToArray()[..(int)(stream.Length / 3)];
     }
 
+    /// <summary>
+    /// Starts <paramref name="args"/>, sends SIGTERM once the output shows training step <paramref name="afterStep"/> (a
+    /// multiple of the log interval), and returns the result with the time from the signal to the exit (at most
+    /// <paramref name="limit"/>: a process still running then is killed and the test fails).
+    /// </summary>
+    public static async Task<(Result Result, TimeSpan Stopping)> TerminateDuringTraining(string[] args, int afterStep, TimeSpan limit)
+    {
+        using var process = Start(args);
+        var stdout = new System.Text.StringBuilder();
+        var stderr = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(180);
+        while (DateTime.UtcNow < deadline && !process.HasExited)
+        {
+            lock (stdout) if (stdout.ToString().Contains($" step {afterStep}:", StringComparison.Ordinal)) break;
+            await Task.Delay(100);
+        }
+        Assert.False(process.HasExited, "training ended before the signal: " + stderr);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) kill.WaitForExit();
+        if (!process.WaitForExit(limit))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"still running {limit.TotalSeconds:F0} s after SIGTERM");
+        }
+        var stopping = watch.Elapsed;
+        process.WaitForExit();
+        lock (stdout) lock (stderr) return (new Result(process.ExitCode, stdout.ToString(), stderr.ToString()), stopping);
+    }
+
     /// <summary>Camera <paramref name="camera"/>'s first frame of the sample's first validation episode, written as a PNG into <paramref name="folder"/>.</summary>
     public static string SampleFrame(string folder, int camera)
     {

@@ -98,7 +98,7 @@ internal static class TrainCommand
             int code = DistributedEnvironment.UsesNccl(parse.GetValue(Backend)!, device)
                 ? WorkerLauncher.RunDirect(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine)
                 : WorkerLauncher.Run(processes, workerArgs, Console.WriteLine, Console.Error.WriteLine);
-            if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training failed (exit code {code}); the message above names the rank that stopped first.");
+            if (code != 0) Console.Error.WriteLine($"error: the {processes}-process training stopped with exit code {code}; the messages above say which rank stopped it and why.");
             return code switch { 0 => CliErrors.Ok, CliErrors.BadInput => CliErrors.BadInput, _ => CliErrors.RuntimeFailure };
         }
         string tensorboard = Path.Combine(config.Training.CheckpointDir, config.Training.ExperimentName, "tensorboard");
@@ -109,10 +109,11 @@ internal static class TrainCommand
         }
 
         using var group = DistributedEnvironment.Create(parse.GetValue(Backend)!, device);
-        if (group.WorldSize == 1) return await TrainAsync(parse, config, group, ct);
+        using var preemption = new Preemption(line => Console.Error.WriteLine($"{(group.WorldSize > 1 ? $"rank {group.Rank}: " : "")}{line}"));
+        if (group.WorldSize == 1) return await TrainAsync(parse, config, group, preemption.Token, ct);
         try
         {
-            return await TrainAsync(parse, config, group, ct);
+            return await TrainAsync(parse, config, group, preemption.Token, ct);
         }
         catch (Exception e)
         {
@@ -125,7 +126,7 @@ internal static class TrainCommand
         }
     }
 
-    private static async Task<int> TrainAsync(ParseResult parse, VlaConfig config, IProcessGroup group, CancellationToken ct)
+    private static async Task<int> TrainAsync(ParseResult parse, VlaConfig config, IProcessGroup group, CancellationToken preempt, CancellationToken ct)
     {
         TrainingResult result;
         if (group.WorldSize == 1 && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
@@ -139,6 +140,7 @@ internal static class TrainCommand
                     {
                         ResumeCheckpoint = parse.GetValue(Resume),
                         ProcessGroup = group,
+                        Preempt = preempt,
                         Log = line => AnsiConsole.MarkupLine(Markup.Escape(line)),
                         Progress = p =>
                         {
@@ -151,7 +153,14 @@ internal static class TrainCommand
         }
         else
         {
-            result = await Trainer.RunAsync(config, new Trainer.Options { ResumeCheckpoint = parse.GetValue(Resume), Log = Console.WriteLine, ProcessGroup = group }, ct);
+            result = await Trainer.RunAsync(config, new Trainer.Options { ResumeCheckpoint = parse.GetValue(Resume), Log = Console.WriteLine, ProcessGroup = group, Preempt = preempt }, ct);
+        }
+        if (result.Preempted is { } saved)
+        {
+            if (group.Rank == 0)
+                Console.Error.WriteLine($"error: stopped on request after step {result.Steps}; " +
+                    (saved.Length > 0 ? $"saved {saved} (resume with --resume-checkpoint {saved})." : "nothing was saved (set training.save_on_preempt: true to save the last step)."));
+            return CliErrors.RuntimeFailure;
         }
         if (group.Rank != 0) return CliErrors.Ok;
 

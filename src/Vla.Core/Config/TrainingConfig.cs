@@ -33,6 +33,9 @@ public sealed record TrainingConfig
     /// <summary>Recompute each SigLIP and Gemma layer's activations during backward instead of keeping them: less memory, about one more forward of the backbone per step.</summary>
     public bool GradientCheckpointing { get; init; }
 
+    /// <summary>On SIGTERM or Ctrl-C (Slurm preemption), save the last finished step as <c>checkpoint_epoch_N</c> (with its place in the epoch) before stopping.</summary>
+    public bool SaveOnPreempt { get; init; }
+
     /// <summary>Data parallel: gradients are all-reduced in buckets of about this many megabytes (PyTorch DDP's default, 25).</summary>
     public double DdpBucketMb { get; init; } = 25;
 }

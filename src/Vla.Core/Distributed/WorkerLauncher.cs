@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Vla.Runtime;
 
 namespace Vla.Distributed;
@@ -6,12 +8,38 @@ namespace Vla.Distributed;
 /// <summary>
 /// Starts N copies of this command as one MPI job, like torchrun for PyTorch: <c>mpirun -np N</c> with
 /// the rank-prefixed output streamed through, threads split across ranks, and a non-zero exit (naming
-/// the rank) as soon as one worker dies — mpirun then stops the others.
+/// the rank) as soon as one worker dies — mpirun then stops the others. SIGINT and SIGTERM to the launcher ask every
+/// worker to stop after its current step (and save it, with training.save_on_preempt); workers still running
+/// <see cref="StopGrace"/> later are killed.
 /// </summary>
 public static class WorkerLauncher
 {
     /// <summary>Variable telling a worker how many compute threads to use.</summary>
     public const string ThreadsVariable = "VLA_THREADS";
+
+    /// <summary>How long workers asked to stop may take to finish their step and save, before they are killed.</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(25);
+
+    private const int SigTerm = 15, SigUsr1 = 10; // Linux
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    /// <summary>
+    /// Until the registrations are disposed, SIGINT/SIGTERM to this process send <paramref name="stop"/> to the workers
+    /// (this process stays alive meanwhile) and arm <paramref name="deadline"/>: the time after which they are killed.
+    /// </summary>
+    private static List<PosixSignalRegistration> ForwardStops(Action stop, Action<string> error, StrongBox<DateTime?> deadline)
+    {
+        return [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM }.Select(signal => PosixSignalRegistration.Create(signal, context =>
+        {
+            context.Cancel = true;
+            if (deadline.Value is not null) return;
+            deadline.Value = DateTime.UtcNow + StopGrace;
+            error($"{context.Signal}: asking every worker to stop after its current step ({StopGrace.TotalSeconds:F0} s before they are killed)");
+            stop();
+        }))];
+    }
 
     /// <summary>The <c>mpirun</c> on PATH, or null.</summary>
     public static string? FindMpirun() =>
@@ -32,7 +60,12 @@ public static class WorkerLauncher
         string mpirun = FindMpirun() ?? throw new BadInputException(
             $"Starting {processes} workers needs Open MPI's mpirun on PATH (Debian: apt-get install openmpi-bin); it is not installed.");
         int threads = Math.Max(1, Environment.ProcessorCount / processes);
-        var info = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // In a session of its own, so a terminal's Ctrl-C reaches only this launcher, which forwards it as SIGUSR1 (mpirun
+        // passes that on to every rank); mpirun's own SIGINT handling would kill the ranks before they could save.
+        const string Setsid = "/usr/bin/setsid";
+        bool ownSession = File.Exists(Setsid);
+        var info = new ProcessStartInfo(ownSession ? Setsid : mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (ownSession) info.ArgumentList.Add(mpirun);
         foreach (var arg in MpirunArguments(processes)) info.ArgumentList.Add(arg);
         foreach (var arg in SelfCommand().Concat(workerArgs)) info.ArgumentList.Add(arg);
         info.Environment[ThreadsVariable] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -42,8 +75,26 @@ public static class WorkerLauncher
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) error(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        process.WaitForExit();
-        return process.ExitCode;
+        var deadline = new StrongBox<DateTime?>();
+        var forwarding = ForwardStops(() => Kill(process.Id, SigUsr1), error, deadline);
+        try
+        {
+            while (!process.WaitForExit(100))
+            {
+                if (deadline.Value is { } d && DateTime.UtcNow > d)
+                {
+                    error($"the workers did not stop within {StopGrace.TotalSeconds:F0} s; killing them.");
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+            process.WaitForExit(); // the output is drained
+            return process.ExitCode;
+        }
+        finally
+        {
+            forwarding.ForEach(r => r.Dispose());
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
     }
 
     /// <summary>
@@ -59,6 +110,8 @@ public static class WorkerLauncher
         int threads = Math.Max(1, Environment.ProcessorCount / processes);
         var workers = new List<Process>();
         var command = SelfCommand();
+        var deadline = new StrongBox<DateTime?>();
+        var forwarding = ForwardStops(() => { lock (workers) workers.ForEach(w => Kill(w.Id, SigTerm)); }, error, deadline);
         try
         {
             for (int rank = 0; rank < processes; rank++)
@@ -80,22 +133,28 @@ public static class WorkerLauncher
                 worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) error(prefix + e.Data); };
                 worker.BeginOutputReadLine();
                 worker.BeginErrorReadLine();
-                workers.Add(worker);
+                lock (workers) workers.Add(worker);
             }
             while (true)
             {
                 var failed = workers.Select((w, rank) => (w, rank)).FirstOrDefault(x => x.w.HasExited && x.w.ExitCode != 0);
-                if (failed.w is not null)
+                if (failed.w is not null && deadline.Value is null) // asked to stop, each worker exits non-zero after its save: wait for all
                 {
                     error($"rank {failed.rank} exited with code {failed.w.ExitCode}; stopping the other ranks.");
                     return failed.w.ExitCode;
                 }
-                if (workers.All(w => w.HasExited)) return 0;
+                if (workers.All(w => w.HasExited)) return workers.Select(w => w.ExitCode).FirstOrDefault(c => c != 0);
+                if (deadline.Value is { } d && DateTime.UtcNow > d)
+                {
+                    error($"the workers did not stop within {StopGrace.TotalSeconds:F0} s; killing them.");
+                    return 1;
+                }
                 Thread.Sleep(100);
             }
         }
         finally
         {
+            forwarding.ForEach(r => r.Dispose());
             foreach (var w in workers)
             {
                 if (!w.HasExited) w.Kill(entireProcessTree: true);

@@ -32,6 +32,11 @@ public sealed class Trainer : IDisposable
         public TrainingHistory? History { get; init; }
         /// <summary>The data-parallel group this process belongs to (single process when null).</summary>
         public IProcessGroup? ProcessGroup { get; init; }
+        /// <summary>
+        /// Cancelled to stop at the next step boundary (SIGTERM, Ctrl-C): every rank stops after the same step, and with
+        /// training.save_on_preempt that step is saved first. Unlike the cancellation token, nothing is abandoned mid-step.
+        /// </summary>
+        public CancellationToken Preempt { get; init; }
     }
 
     private readonly VlaConfig _config;
@@ -156,16 +161,59 @@ public sealed class Trainer : IDisposable
 
     private TrainingResult Train(CancellationToken ct)
     {
+        string? preempted = null;
         for (int epoch = _firstEpoch; epoch <= _config.Training.Epochs; epoch++)
         {
             var (lossSum, batches, stopped) = RunEpoch(epoch, ct);
+            if (_preempted)
+            {
+                preempted = SavePreempted(epoch, lossSum, batches);
+                break;
+            }
             EndEpoch(epoch, lossSum, batches, stopped, ct);
             if (stopped) break;
         }
         _log.Info($"time per phase (s): {_times}");
         string best = Path.Combine(_experimentDir, "checkpoints", "model_best");
         return new TrainingResult(_experimentDir, _epochLosses.Count > 0 ? _epochLosses.Keys.Max() : _firstEpoch - 1, _steps,
-            _epochLosses.Count > 0 ? _epochLosses.Values.Last() : double.NaN, _epochLosses, _lastValidation, Directory.Exists(best) ? best : null, _times);
+            _epochLosses.Count > 0 ? _epochLosses.Values.Last() : double.NaN, _epochLosses, _lastValidation, Directory.Exists(best) ? best : null, _times, preempted);
+    }
+
+    private bool _preempted;
+
+    /// <summary>Whether any rank was asked to stop (a collective: every rank asks after every step, so all stop after the same one).</summary>
+    private bool PreemptRequested()
+    {
+        double asked = _options.Preempt.IsCancellationRequested ? 1 : 0;
+        return (_group.WorldSize > 1 ? _group.AllReduceSum([asked])[0] : asked) > 0;
+    }
+
+    /// <summary>Saves the last finished step of a preempted run as checkpoint_epoch_N, with its place in the epoch, when training.save_on_preempt asks; returns the folder ("" when nothing was saved).</summary>
+    private string SavePreempted(int epoch, double lossSum, int batches)
+    {
+        if (!_config.Training.SaveOnPreempt)
+        {
+            _log.Info($"stopped on request after step {_steps}; nothing saved (training.save_on_preempt is off)");
+            return "";
+        }
+        string dir = Path.Combine(_experimentDir, "checkpoints", $"checkpoint_epoch_{epoch}");
+        _group.Barrier();
+        Save(dir, State(epoch, lossSum, batches));
+        _group.Barrier();
+        _log.Info($"stopped on request after step {_steps}: saved {dir}; resume with --resume-checkpoint {dir}");
+        return dir;
+    }
+
+    /// <summary>The trainer state after <paramref name="batches"/> batches of <paramref name="epoch"/>.</summary>
+    private TrainerState State(int epoch, double lossSum, int batches)
+    {
+        int partial = batches < _loader.BatchesPerEpoch ? batches : 0;
+        return new TrainerState
+        {
+            Epoch = epoch, BatchesInEpoch = partial, EpochLossSum = partial > 0 ? lossSum : 0, Step = _steps, LearningRate = _lr, BestValLoss = _best,
+            RngState = Convert.ToBase64String(_generator.get_state().bytes.ToArray()),
+            ConfigYaml = ConfigWriter.ToYaml(_config), NormalizationStats = _normalizer.Stats,
+        };
     }
 
     /// <summary>
@@ -211,6 +259,7 @@ public sealed class Trainer : IDisposable
                 logWatch.Restart();
                 windowsSinceLog = 0;
             }
+            if (PreemptRequested()) _preempted = stopped = true;
             if (stopped) break;
             wait.Restart();
         }
@@ -262,12 +311,7 @@ public sealed class Trainer : IDisposable
             $", val loss {_lastValidation.Loss:F4}, val action MSE {_lastValidation.ActionMse:F4} (mean-chunk baseline {_lastValidation.BaselineMse:F4})"));
 
         double score = _lastValidation?.Loss ?? trainLoss;
-        var state = new TrainerState
-        {
-            Epoch = epoch, BatchesInEpoch = partial, EpochLossSum = partial > 0 ? lossSum : 0, Step = _steps, LearningRate = _lr, BestValLoss = _best,
-            RngState = Convert.ToBase64String(_generator.get_state().bytes.ToArray()),
-            ConfigYaml = ConfigWriter.ToYaml(_config), NormalizationStats = _normalizer.Stats,
-        };
+        var state = State(epoch, lossSum, batches);
         string checkpoints = Path.Combine(_experimentDir, "checkpoints");
         _group.Barrier();
         if (_best is null || score < _best)

@@ -72,4 +72,30 @@ public sealed class TrainCommandTests : IDisposable
     /// <summary>The file row of <paramref name="step"/> of episode <paramref name="episode"/>.</summary>
     private static long RowOf(string data, int episode, int step) =>
         Vla.Data.EpisodeDataset.OpenAsync([data], new Vla.Data.DataOptions { VerifyImages = false }).GetAwaiter().GetResult().Episodes[episode].Steps[step].Row;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SIGTERM_stops_after_the_current_step_and_saves_it_only_when_save_on_preempt_asks(bool save)
+    {
+        string config = VlaProcess.SampleConfig(_temp, ("epochs: 20", "epochs: 1000"), ("  device: cpu", $"  device: cpu\n  save_on_preempt: {(save ? "true" : "false")}"));
+        var (result, stopping) = await VlaProcess.TerminateDuringTraining(["train", "--config", config], afterStep: 10, TimeSpan.FromSeconds(30));
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("SIGTERM: stopping after the current step", result.Stderr);
+        string checkpoints = Path.Combine(_temp, "sample", "checkpoints");
+        if (!save)
+        {
+            Assert.Contains("nothing was saved (set training.save_on_preempt: true", result.Stderr);
+            Assert.False(Directory.Exists(checkpoints));
+            return;
+        }
+        var match = System.Text.RegularExpressions.Regex.Match(result.Stderr, @"stopped on request after step (\d+); saved (\S+) \(resume");
+        Assert.True(match.Success, result.Stderr);
+        Assert.Equal(Path.Combine(checkpoints, "checkpoint_epoch_1"), match.Groups[2].Value);
+        var state = TrainerState.Load(Path.Combine(checkpoints, "checkpoint_epoch_1", CheckpointFiles.TrainerState));
+        Assert.Equal(long.Parse(match.Groups[1].Value), state.Step);
+        Assert.Equal(state.Step, state.BatchesInEpoch); // inside epoch 1: resuming finishes it
+        Assert.Equal(["checkpoint_epoch_1"], Directory.GetDirectories(checkpoints).Select(Path.GetFileName)); // no half-written folder
+        Checkpoint.Load(Path.Combine(checkpoints, "checkpoint_epoch_1")).Model.Dispose();
+    }
 }

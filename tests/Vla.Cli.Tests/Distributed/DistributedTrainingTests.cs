@@ -152,6 +152,24 @@ public sealed class DistributedTrainingTests : IDisposable
         Assert.Empty(Workers(config));
     }
 
+    [Fact]
+    public async Task SIGTERM_to_the_launcher_stops_every_rank_after_the_same_step_saves_it_and_leaves_no_process()
+    {
+        MpiRequirement.Check();
+        string config = VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("epochs: 20", "epochs: 1000"), ("  device: cpu", "  device: cpu\n  save_on_preempt: true"));
+        var (result, _) = await VlaProcess.TerminateDuringTraining(["train", "--config", config, "--experiment-name", "preempted", "--nproc-per-node", "2"],
+            afterStep: 10, TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("rank 0: SIGUSR1 (forwarded by mpirun): stopping after the current step", result.Stderr);
+        Assert.Contains("rank 1: SIGUSR1 (forwarded by mpirun): stopping after the current step", result.Stderr);
+        string saved = Path.Combine(_temp, "preempted", "checkpoints", "checkpoint_epoch_1");
+        Assert.Contains($"saved {saved}", result.Stderr);
+        var state = Vla.Checkpoints.TrainerState.Load(Path.Combine(saved, Vla.Checkpoints.CheckpointFiles.TrainerState));
+        Assert.Equal(state.Step, state.BatchesInEpoch);
+        await Task.Delay(500);
+        Assert.Empty(Workers(config));
+    }
+
     /// <summary>The worker processes running <paramref name="config"/>, with their MPI rank.</summary>
     private static List<(int Pid, int Rank)> Workers(string config)
     {
