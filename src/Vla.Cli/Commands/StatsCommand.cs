@@ -36,19 +36,27 @@ internal static class StatsCommand
         string output = parse.GetValue(Output)!;
         stats.Save(output);
 
+        // The chosen mode is checked against the validation split when there is one, else against the training data.
+        var check = config.Data.ValParquetFiles.Count > 0 ? await EpisodeDataset.OpenAsync(config.Data.ValParquetFiles, options, config.BaseDirectory, ct: ct) : dataset;
+        var warnings = NormalizationWarning.Find(stats, Normalizer.ParseMode(config.Data.NormalizationMode), check);
         AnsiConsole.MarkupLine($"[bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s).");
-        Render("state", stats.State);
-        Render("action", stats.Action);
+        Render("state", stats.State, warnings);
+        Render("action", stats.Action, warnings);
+        foreach (var warning in warnings) Console.WriteLine($"warning: {warning}");
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(output)}[/].");
         return CliErrors.Ok;
     }
 
-    private static void Render(string name, DimensionStats s)
+    private static void Render(string name, DimensionStats s, List<NormalizationWarning> warnings)
     {
         var table = new Table().Title($"{name} ({s.Count} vectors)");
         foreach (var column in new[] { "dim", "min", "max", "mean", "std", "q01", "q99" }) table.AddColumn(new TableColumn(column).RightAligned());
+        table.AddColumn("flags");
         for (int d = 0; d < s.Dim; d++)
-            table.AddRow(d.ToString(), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]), F(s.Q01[d]), F(s.Q99[d]));
+        {
+            string flags = string.Join(", ", warnings.Where(w => w.Quantity == name && w.Dim == d).Select(w => w.Flag));
+            table.AddRow(d.ToString(), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]), F(s.Q01[d]), F(s.Q99[d]), Markup.Escape(flags));
+        }
         AnsiConsole.Write(table);
     }
 

@@ -13,10 +13,10 @@ public sealed record DimensionStats
     [JsonPropertyName("mean")] public required float[] Mean { get; init; }
     /// <summary>Population standard deviation per dimension.</summary>
     [JsonPropertyName("std")] public required float[] Std { get; init; }
-    /// <summary>1st percentile per dimension (linear interpolation, as numpy's default).</summary>
-    [JsonPropertyName("q01")] public required float[] Q01 { get; init; }
-    /// <summary>99th percentile per dimension.</summary>
-    [JsonPropertyName("q99")] public required float[] Q99 { get; init; }
+    /// <summary>1st percentile per dimension (linear interpolation, as numpy's default); empty in files made without quantiles (only quantile mode needs them).</summary>
+    [JsonPropertyName("q01")] public float[] Q01 { get; init; } = [];
+    /// <summary>99th percentile per dimension; empty in files made without quantiles.</summary>
+    [JsonPropertyName("q99")] public float[] Q99 { get; init; } = [];
     /// <summary>Number of vectors the statistics cover.</summary>
     [JsonPropertyName("count")] public required long Count { get; init; }
 

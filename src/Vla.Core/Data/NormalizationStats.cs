@@ -58,10 +58,22 @@ public sealed record NormalizationStats
         foreach (var (name, s) in new[] { ("state", stats.State), ("action", stats.Action) })
         {
             int dim = s.Min.Length;
-            if (s.Max.Length != dim || s.Mean.Length != dim || s.Std.Length != dim || s.Q01.Length != dim || s.Q99.Length != dim)
+            bool quantiles = s.Q01.Length > 0 || s.Q99.Length > 0;
+            if (s.Max.Length != dim || s.Mean.Length != dim || s.Std.Length != dim || (quantiles && (s.Q01.Length != dim || s.Q99.Length != dim)))
                 throw new BadInputException($"{source}: the '{name}' statistics have arrays of different lengths.");
         }
         return stats;
+    }
+
+    /// <summary>Refuses statistics that lack what <paramref name="mode"/> needs (quantile mode: q01 and q99), naming <paramref name="source"/> and the field.</summary>
+    public void Require(NormalizationMode mode, string source)
+    {
+        if (mode != NormalizationMode.Quantile) return;
+        foreach (var (name, s) in new[] { ("state", State), ("action", Action) })
+            foreach (var (field, values) in new[] { ("q01", s.Q01), ("q99", s.Q99) })
+                if (values.Length != s.Dim)
+                    throw new BadInputException($"{source}: '{name}.{field}' is missing, and data.normalization_mode quantile needs q01 and q99 " +
+                        "(recompute the file with 'vla stats', or choose min_max or z_score).");
     }
 
     /// <summary>Reads a stats file.</summary>

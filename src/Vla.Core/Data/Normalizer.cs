@@ -24,6 +24,7 @@ public sealed class Normalizer
     /// <summary>Creates a normalizer; the mapping per dimension is <c>(x − offset) · scale</c> (scale 0 when degenerate).</summary>
     public Normalizer(NormalizationStats stats, NormalizationMode mode)
     {
+        stats.Require(mode, "the normalization statistics");
         Stats = stats;
         Mode = mode;
         (_stateOffset, _stateScale) = Affine(stats.State, mode);

@@ -149,6 +149,8 @@ public sealed class Trainer : IDisposable
                 log.Info($"resuming from {options.ResumeCheckpoint} " + (s.BatchesInEpoch > 0 ? $"inside epoch {s.Epoch} after its batch {s.BatchesInEpoch}" : $"after epoch {s.Epoch}") + $", step {s.Step}");
             }
             var stats = resumed?.State.NormalizationStats ?? LoadOrComputeStats(config, train, experimentDir, log, leader);
+            foreach (var warning in NormalizationWarning.Find(stats, Normalizer.ParseMode(config.Data.NormalizationMode), val ?? train))
+                log.Info($"warning: normalization: {warning}");
             return new Trainer(config, options, group, log, experimentDir, train, val, stats, resumed, device);
         }
         catch
@@ -355,7 +357,9 @@ public sealed class Trainer : IDisposable
         if (!string.IsNullOrEmpty(configured) && PathResolver.ResolveExisting(configured, config.BaseDirectory) is { } path && File.Exists(path))
         {
             log.Info($"normalization stats from {path}");
-            return NormalizationStats.Load(path);
+            var loaded = NormalizationStats.Load(path);
+            loaded.Require(Normalizer.ParseMode(config.Data.NormalizationMode), path);
+            return loaded;
         }
         var stats = NormalizationStats.Compute(train);
         string saved = Path.Combine(experimentDir, "normalization_stats.json");

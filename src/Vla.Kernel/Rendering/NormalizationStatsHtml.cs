@@ -32,9 +32,10 @@ public static class NormalizationStatsHtml
             .Append($"<th style=\"text-align:left\">range on [{Html.Number(lo)}, {Html.Number(hi)}]</th></tr>");
         for (int d = 0; d < s.Dim; d++)
         {
-            html.Append($"<tr><td>{d}</td><td>{Html.Number(s.Min[d])}</td><td>{Html.Number(s.Q01[d])}</td><td>{Html.Number(s.Mean[d])}</td>")
-                .Append($"<td>{Html.Number(s.Std[d])}</td><td>{Html.Number(s.Q99[d])}</td><td>{Html.Number(s.Max[d])}</td>")
-                .Append($"<td>{Bar(s.Min[d], s.Q01[d], s.Mean[d], s.Q99[d], s.Max[d], lo, hi)}</td></tr>");
+            bool quantiles = s.Q01.Length > d && s.Q99.Length > d; // files made without quantiles lack them
+            html.Append($"<tr><td>{d}</td><td>{Html.Number(s.Min[d])}</td><td>{(quantiles ? Html.Number(s.Q01[d]) : "–")}</td><td>{Html.Number(s.Mean[d])}</td>")
+                .Append($"<td>{Html.Number(s.Std[d])}</td><td>{(quantiles ? Html.Number(s.Q99[d]) : "–")}</td><td>{Html.Number(s.Max[d])}</td>")
+                .Append($"<td>{Bar(s.Min[d], quantiles ? s.Q01[d] : s.Min[d], s.Mean[d], quantiles ? s.Q99[d] : s.Max[d], s.Max[d], lo, hi)}</td></tr>");
         }
         html.Append("</table>");
     }

@@ -79,6 +79,8 @@ public sealed class DataCommandTests : IDisposable
         var stats = NormalizationStats.Load(output);
         Assert.Equal(7, stats.Action.Dim);
         Assert.Equal(60, stats.NumEpisodes);
+        Assert.Contains("warning: action dimension 3: constant at 0 in the statistics", result.Stdout); // the sample never rolls
+        Assert.Contains("flags", result.Stdout);
     }
 
     [Fact]
