@@ -4,14 +4,13 @@ namespace Vla.Tests.Data;
 
 public class ParquetStepReaderTests
 {
-    private static string LeRobotEpisode =>
-        Path.Combine(TestFiles.RepoRoot, "..", "shared", "reference", "lerobot-g1-episode_000001.parquet");
+    /// <summary>A real pyarrow-written LeRobot episode (tests/data/lerobot-g1: source and MIT licence beside it).</summary>
+    private static string LeRobotEpisode => Path.Combine(TestFiles.RepoRoot, "tests", "data", "lerobot-g1", "episode_000001.parquet");
 
     [Fact]
     public async Task Reads_list_columns_of_a_pyarrow_written_LeRobot_episode()
     {
         string path = LeRobotEpisode;
-        Assert.SkipUnless(File.Exists(path), $"{path} is not present (it lives in the shared folder beside the repository).");
         await using var reader = await ParquetStepReader.OpenAsync(path);
         var state = ParquetStepReader.FindColumn(reader.Schema, StepColumns.State)!;
         var action = ParquetStepReader.FindColumn(reader.Schema, StepColumns.Action)!;
@@ -34,7 +33,6 @@ public class ParquetStepReaderTests
     public async Task A_LeRobot_file_is_reported_as_missing_the_workbench_columns_by_name()
     {
         string path = LeRobotEpisode;
-        Assert.SkipUnless(File.Exists(path), $"{path} is not present.");
         var read = await ParquetStepReader.ReadAsync(path, 0, new DataOptions());
         var missing = read.Problems.Select(p => p.Column).ToList();
         Assert.Equal(["image_1", "is_first", "prompt"], missing);

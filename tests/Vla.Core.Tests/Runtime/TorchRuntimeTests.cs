@@ -17,11 +17,11 @@ public class TorchRuntimeTests
     [Fact]
     public void The_fix_applies_exactly_when_the_host_libstdcxx_lacks_a_needed_version()
     {
-        var status = TorchRuntime.Status;
+        var status = RequireLinuxX64Status();
         string? host = new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6" }.FirstOrDefault(File.Exists);
-        if (host is null || status.OriginalPath is null) return;
-        var defined = ElfVersionNeeds.Load(host).Definitions.ToHashSet();
-        bool hostLacks = ElfVersionNeeds.Load(status.OriginalPath).Needs
+        Assert.True(host is not null, "no libstdc++.so.6 in /usr/lib/x86_64-linux-gnu or /lib/x86_64-linux-gnu, yet TorchSharp loaded");
+        var defined = ElfVersionNeeds.Load(host!).Definitions.ToHashSet();
+        bool hostLacks = ElfVersionNeeds.Load(status.OriginalPath!).Needs
             .Any(n => n.File == "libstdc++.so.6" && !defined.Contains(n.Version));
         Assert.Equal(hostLacks, status.FixApplied);
         if (status.FixApplied)
@@ -35,9 +35,18 @@ public class TorchRuntimeTests
     [Fact]
     public void The_package_file_itself_is_never_modified()
     {
+        var status = RequireLinuxX64Status();
+        Assert.DoesNotContain(ElfVersionNeeds.Load(status.OriginalPath!).Needs, n => n.IsWeak);
+    }
+
+    /// <summary>The runtime status where the fix exists (Linux x64, skipped elsewhere), with TorchSharp's own library found.</summary>
+    private static TorchRuntimeStatus RequireLinuxX64Status()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64,
+            "the libstdc++ fix exists only on Linux x64");
         var status = TorchRuntime.Status;
-        if (status.OriginalPath is null) return;
-        Assert.DoesNotContain(ElfVersionNeeds.Load(status.OriginalPath).Needs, n => n.IsWeak);
+        Assert.True(status.OriginalPath is not null, "TorchSharp's libLibTorchSharp.so was not found beside TorchSharp.dll");
+        return status;
     }
 }
 
