@@ -90,6 +90,9 @@ public sealed class BatchLoader
     /// </summary>
     private readonly ConcurrentBag<float[]> _spareImages = [];
 
+    /// <summary>Image arrays waiting to be reused (a test checks the pool stays bounded).</summary>
+    internal int SpareImageArrays => _spareImages.Count;
+
     /// <summary>The order of all windows in <paramref name="epoch"/> (before sharding).</summary>
     public Window[] EpochOrder(int epoch)
     {
@@ -143,7 +146,7 @@ public sealed class BatchLoader
         foreach (var buffers in EpochBuffers(epoch, ct, skip))
         {
             var batch = VlaBatch.FromBuffers(buffers, _options.Device); // copies the arrays into tensors
-            _spareImages.Add(buffers.Images);
+            if (buffers.Images.LongLength == imageFloats) _spareImages.Add(buffers.Images); // a smaller last batch's array is not kept
             yield return batch;
         }
     }
@@ -212,7 +215,7 @@ public sealed class BatchLoader
         var l = _layout;
         long imageFloats = (long)windows.Count * l.Cameras * l.ImageFloats;
         float[]? spare = null;
-        if (_spareImages.TryTake(out var taken) && taken.LongLength != imageFloats) _spareImages.Add(taken); // a smaller last batch: keep it for the next epoch
+        if (_spareImages.TryTake(out var taken) && taken.LongLength != imageFloats) _spareImages.Add(taken); // a smaller last batch allocates its own
         else spare = taken;
         var b = new BatchBuffers(l, windows.Count, spare);
         for (int i = 0; i < windows.Count; i++)

@@ -56,6 +56,9 @@ public sealed class Trainer : IDisposable
     private readonly int _firstEpoch;
     private readonly int _resumeBatches;     // batches of _firstEpoch already trained by the run resumed from
     private readonly double _resumeLossSum;
+    private bool _preempted;                 // a stop was requested (Options.Preempt) and every rank agreed after a step
+    private int _skippedReported;            // frames masked under data.skip_bad_frames already logged
+    private long _guardLapses = NativeCallGuard.Lapses;
     private long _steps;
     private double? _best;
     private double _lr;
@@ -181,8 +184,6 @@ public sealed class Trainer : IDisposable
             _epochLosses.Count > 0 ? _epochLosses.Values.Last() : double.NaN, _epochLosses, _lastValidation, Directory.Exists(best) ? best : null, _times, preempted);
     }
 
-    private bool _preempted;
-
     /// <summary>Whether any rank was asked to stop (a collective: every rank asks after every step, so all stop after the same one).</summary>
     private bool PreemptRequested()
     {
@@ -272,9 +273,6 @@ public sealed class Trainer : IDisposable
         _guardLapses = NativeCallGuard.Lapses;
         return (lossSum, batches, stopped);
     }
-
-    private int _skippedReported;
-    private long _guardLapses = NativeCallGuard.Lapses;
 
     /// <summary>Logs the frames every rank has masked out under data.skip_bad_frames so far (a collective: every rank calls it).</summary>
     private void ReportSkippedFrames()

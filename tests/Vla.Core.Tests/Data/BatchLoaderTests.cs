@@ -151,6 +151,15 @@ public sealed class BatchLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Image_arrays_are_reused_and_their_pool_stays_bounded_over_epochs_with_a_smaller_last_batch()
+    {
+        var loader = Loader(new LoaderOptions { BatchSize = 3, NumWorkers = 2, Prefetch = 2 }); // 8 windows: batches of 3, 3, 2
+        for (int epoch = 0; epoch < 20; epoch++)
+            foreach (var batch in loader.Epoch(epoch)) batch.Dispose();
+        Assert.InRange(loader.SpareImageArrays, 1, 2 + 1 + 2); // what can be in flight: the batches ahead, the consumer's, the workers'
+    }
+
+    [Fact]
     public void A_loader_refuses_data_that_disagrees_with_the_layout()
     {
         var e = Assert.Throws<Vla.Runtime.BadInputException>(() => new BatchLoader(_dataset, _normalizer, Layout with { PerActionDim = 7 }, new LoaderOptions()));
