@@ -83,6 +83,13 @@ internal static class VlaProcess
         return path;
     }
 
+    /// <summary>
+    /// A SampleConfig replacement that validates on one episode instead of the sample's 15 (331 windows, 10 Euler steps
+    /// each): tests that only need a validation pass to happen stay short on a loaded machine.
+    /// </summary>
+    public static (string From, string To) OneValidationEpisode(string folder) =>
+        (Path.Combine(RepoRoot, "data-samples", "val"), SampleWithCutFrames(Path.Combine(folder, "val-one"), episodes: 1));
+
     /// <summary>The sample's first frame (a 64×64 PNG).</summary>
     public static byte[] SamplePng()
     {

@@ -130,7 +130,7 @@ public sealed class KernelFormatterTests
             using Vla.Evaluation;
             var stats = NormalizationStats.Compute(await EpisodeDataset.OpenAsync([{{Train}}], new DataOptions()));
             var metrics = new EvalMetrics(new Normalizer(stats, NormalizationMode.MinMax), horizon: 2, bins: 256);
-            metrics.Add(new float[14], Enumerable.Repeat(0.5f, 14).ToArray(), [true, true]);
+            metrics.Add(new float[14], Enumerable.Repeat(0.5f, 14).ToArray(), Enumerable.Repeat(0.75f, 14).ToArray(), [true, true]);
             new EvalResult
             {
                 Checkpoint = "ckpt", NumInferenceSteps = 10, Seed = 0, NumActionBins = 256, Combined = metrics,

@@ -25,9 +25,9 @@ public static class EncodedImage
         int i = 2;
         while (true)
         {
-            while (i < b.Length && b[i] == 0xFF && i + 1 < b.Length && b[i + 1] == 0xFF) i++; // fill bytes before a marker
+            while (i < b.Length && b[i] != 0xFF) i++;                                            // stray bytes between segments, as libjpeg tolerates
+            while (i + 1 < b.Length && b[i + 1] == 0xFF) i++;                                   // fill bytes before a marker
             if (i + 1 >= b.Length) return Cut("JPEG", b.Length, "before its end-of-image marker");
-            if (b[i] != 0xFF) return $"the JPEG data is corrupt: byte {i} of {b.Length} should start a marker.";
             byte marker = b[i + 1];
             i += 2;
             if (marker == 0xD9) return null;                                // EOI: complete
@@ -67,5 +67,5 @@ public static class EncodedImage
     }
 
     private static string Cut(string format, int length, string where) =>
-        $"the {format} data ends {where}: the file is truncated ({length} bytes), and decoding it would fill the missing part with grey.";
+        $"the {format} data ends {where}: the file is truncated ({length} bytes) or was written without its end marker, and decoding it would make up what is missing.";
 }

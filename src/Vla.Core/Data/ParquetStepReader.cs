@@ -106,15 +106,27 @@ public static class ParquetStepReader
             rowBase += rows;
             if (!options.CollectProblems && problems.Count > 0) break;
         }
+        // Without a configured length, the length most of the file's rows have is the expectation (decided over the
+        // whole file: a row group, say an episode, of another length is then reported too).
+        if (options.StateDim is null) ReportOddLengths(steps, s => s.State, StepColumns.State[0], path, problems);
+        if (options.PerActionDim is null && action is not null) ReportOddLengths(steps, s => s.Action, StepColumns.Action[0], path, problems);
         if (steps.Count == 0 && problems.Count == 0)
             problems.Add(new DataProblem(path, null, null, "the file has no rows."));
         return new FileSteps(path, steps, problems, columns, broken);
     }
 
+    /// <summary>Rows whose vector length differs from the one most of <paramref name="steps"/> have, as problems.</summary>
+    private static void ReportOddLengths(List<StepRecord> steps, Func<StepRecord, float[]> vector, string column, string path, List<DataProblem> problems)
+    {
+        int expected = MostCommonLength(steps.Select(vector));
+        foreach (var step in steps.Where(s => vector(s).Length != expected))
+            problems.Add(new DataProblem(path, step.Row, column, $"expected {expected} values (the length most rows have), found {vector(step).Length}."));
+    }
+
     /// <summary>
     /// Splits a <c>list&lt;float&gt;</c> (or <c>list&lt;double&gt;</c>) column into one vector per row: a repetition
     /// level of 0 opens a row; only fully defined levels carry a value (<c>Values</c> is dense). Rows whose length
-    /// differs from <paramref name="expectedLength"/>, or without one from the length most rows have, are problems.
+    /// differs from <paramref name="expectedLength"/> are problems; without one, the caller judges lengths over the file.
     /// </summary>
     internal static async Task<float[][]> ReadVectorsAsync(ParquetRowGroupReader group, DataField field, int rows, int? expectedLength,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
@@ -162,15 +174,13 @@ public static class ParquetStepReader
         if (row >= 0) result[row] = current.ToArray();
         if (row + 1 != rows || next != values.Length) throw damaged;
 
-        int expected = expectedLength ?? MostCommonLength(result);
-        string why = expectedLength is null ? " (the length most rows have)" : "";
         for (int r = 0; r < rows; r++)
         {
             long at = rowBase + r;
             if (hasNull[r])
                 problems.Add(new DataProblem(path, at, column, "the vector contains a null element."));
-            else if (result[r].Length != expected)
-                problems.Add(new DataProblem(path, at, column, $"expected {expected} values{why}, found {result[r].Length}."));
+            else if (expectedLength is int expected && result[r].Length != expected)
+                problems.Add(new DataProblem(path, at, column, $"expected {expected} values, found {result[r].Length}."));
             else if (Array.FindIndex(result[r], v => !float.IsFinite(v)) is int bad and >= 0)
                 problems.Add(new DataProblem(path, at, column, $"value {bad} is {result[r][bad]} (NaN or infinite)."));
         }

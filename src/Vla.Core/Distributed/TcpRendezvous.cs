@@ -33,8 +33,8 @@ public static class TcpRendezvous
     /// <summary>Rank 0: serves <paramref name="payload"/> to ranks 1 … <paramref name="world"/> − 1 presenting <paramref name="token"/>, then returns.</summary>
     public static void Serve(int port, byte[] payload, int world, string token, TimeSpan timeout)
     {
-        var listener = new TcpListener(IPAddress.IPv6Any, port);
-        listener.Server.DualMode = true; // IPv4 and IPv6, every interface
+        var listener = new TcpListener(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, port);
+        if (Socket.OSSupportsIPv6) listener.Server.DualMode = true; // IPv4 and IPv6, every interface (IPv4 alone where IPv6 is off)
         listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         listener.Start();
         try

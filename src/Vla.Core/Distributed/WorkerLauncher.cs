@@ -26,17 +26,24 @@ public static class WorkerLauncher
     private static extern int Kill(int pid, int signal);
 
     /// <summary>
-    /// Until the registrations are disposed, SIGINT/SIGTERM to this process send <paramref name="stop"/> to the workers
-    /// (this process stays alive meanwhile) and arm <paramref name="deadline"/>: the time after which they are killed.
+    /// Until the registrations are disposed, SIGINT/SIGTERM/SIGHUP to this process send <paramref name="stop"/> to the
+    /// workers (this process stays alive meanwhile) and arm <paramref name="deadline"/>: the time after which they are
+    /// killed. The same signal again more than a second later kills them at once.
     /// </summary>
     private static List<PosixSignalRegistration> ForwardStops(Action stop, Action<string> error, StrongBox<DateTime?> deadline)
     {
-        return [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM }.Select(signal => PosixSignalRegistration.Create(signal, context =>
+        DateTime first = default;
+        return [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(signal => PosixSignalRegistration.Create(signal, context =>
         {
             context.Cancel = true;
-            if (deadline.Value is not null) return;
-            deadline.Value = DateTime.UtcNow + StopGrace;
-            error($"{context.Signal}: asking every worker to stop after its current step ({StopGrace.TotalSeconds:F0} s before they are killed)");
+            if (deadline.Value is not null)
+            {
+                if (DateTime.UtcNow - first > TimeSpan.FromSeconds(1)) deadline.Value = DateTime.UtcNow; // asked again: stop now
+                return;
+            }
+            first = DateTime.UtcNow;
+            deadline.Value = first + StopGrace;
+            error($"{context.Signal}: asking every worker to stop after its current step ({StopGrace.TotalSeconds:F0} s before they are killed; signal again to kill them now)");
             stop();
         }))];
     }

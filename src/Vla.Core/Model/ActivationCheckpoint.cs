@@ -9,7 +9,7 @@ namespace Vla.Model;
 /// recording the graph and keeps only the layer's inputs; backward runs the layer again with the graph on and
 /// differentiates that. Built on TorchSharp's custom autograd functions. The layer's trained parameters are inputs
 /// of the function too, so their gradients flow even when the activations coming in need none (a frozen vision
-/// tower feeding adapters). The random state (the process-wide generator and the training step's dropout generator,
+/// tower feeding adapters). The random state (the process-wide generator and the training step's dropout call count,
 /// <see cref="BatchDropout.Source"/>) is put back for the second run, so dropout draws the same masks both times.
 /// </summary>
 public sealed class ActivationCheckpoint : autograd.SingleTensorFunction<ActivationCheckpoint>
@@ -38,7 +38,7 @@ public sealed class ActivationCheckpoint : autograd.SingleTensorFunction<Activat
         ctx.save_data("parameters", vars.Skip(2 + count).Cast<Parameter>().ToArray());
         ctx.save_data("requires_grad", inputs.Select(t => t.requires_grad).ToArray());
         using (var state = get_rng_state()) ctx.save_data("rng", state.data<byte>().ToArray());
-        if (BatchDropout.Source is { } masks) using (var state = masks.Generator.get_state()) ctx.save_data("masks", state.data<byte>().ToArray());
+        if (BatchDropout.Source is { } masks) ctx.save_data("masks", masks.Calls);
         return layer(inputs);
     }
 
@@ -75,9 +75,9 @@ public sealed class ActivationCheckpoint : autograd.SingleTensorFunction<Activat
             var inputs = ctx.get_saved_variables().Select((t, i) => t.detach().requires_grad_(requiresGrad[i])).ToArray();
             var laterState = get_rng_state();
             set_rng_state(tensor((byte[])ctx.get_data("rng")));
-            var masks = BatchDropout.Source?.Generator;
-            var laterMasks = masks?.get_state();
-            if (masks is not null) masks.set_state(tensor((byte[])ctx.get_data("masks")));
+            var masks = BatchDropout.Source;
+            int laterCalls = masks?.Calls ?? 0;
+            if (masks is not null) masks.Calls = (int)ctx.get_data("masks");
             Tensor output;
             try
             {
@@ -86,7 +86,7 @@ public sealed class ActivationCheckpoint : autograd.SingleTensorFunction<Activat
             finally
             {
                 set_rng_state(laterState);
-                if (masks is not null) masks.set_state(laterMasks!);
+                if (masks is not null) masks.Calls = laterCalls;
             }
             // Parameters' gradients accumulate straight into .grad (no second copy held until the step ends); the
             // inputs' come back to the outer graph.

@@ -5,16 +5,34 @@ using static TorchSharp.torch.nn;
 namespace Vla.Model;
 
 /// <summary>
-/// Dropout whose masks come from the training step's generator, drawn for the whole global batch and cut to this
-/// rank's samples (as the flow noise is): N ranks then drop exactly what one process drops, each rank its own
-/// samples' units, and a resumed run draws the masks the uninterrupted one drew, because the trainer checkpoints that
-/// generator. torch's dropout draws from the process-wide generator instead: the same masks on every rank, and a
-/// stream no checkpoint holds. Outside a training step (<see cref="Source"/> unset) this is torch's dropout.
+/// Dropout whose masks belong to the samples, not to the process: within a training step, sample g of the global batch
+/// gets, at the c-th dropout call, a mask drawn on the input's device by a generator seeded from (the step's seed, c, g).
+/// So N ranks drop exactly what one process drops, each rank draws only its own samples' masks, the masks do not
+/// depend on how a rank padded its prompts, and a resumed run repeats them, because the step's seed is one draw from
+/// the trainer's checkpointed generator. torch's dropout draws from the process-wide generator instead: the same
+/// masks on every rank, and a stream no checkpoint holds. Outside a training step (<see cref="Source"/> unset) this is
+/// torch's dropout.
 /// </summary>
 public sealed class BatchDropout : Module<Tensor, Tensor>
 {
-    /// <summary>A training step's masks: drawn from <paramref name="Generator"/> (host) for <paramref name="GlobalBatch"/> samples, rows <paramref name="Offset"/> … + <paramref name="LocalBatch"/> kept.</summary>
-    public sealed record MaskSource(Generator Generator, int GlobalBatch, int Offset, int LocalBatch);
+    /// <summary>
+    /// A training step's masks: its seed (drawn by <paramref name="drawSeed"/> at the first dropout call, so a model without
+    /// dropout draws nothing), the global batch size and this rank's first sample in it; counts the dropout calls.
+    /// </summary>
+    public sealed class MaskSource(Func<long> drawSeed, int globalBatch, int offset, int localBatch)
+    {
+        private long? _seed;
+        /// <summary>The step's seed, the same on every rank.</summary>
+        public long Seed => _seed ??= drawSeed();
+        /// <summary>Samples in the global batch.</summary>
+        public int GlobalBatch { get; } = globalBatch;
+        /// <summary>This rank's first sample in the global batch.</summary>
+        public int Offset { get; } = offset;
+        /// <summary>This rank's samples.</summary>
+        public int LocalBatch { get; } = localBatch;
+        /// <summary>Dropout calls made so far in this step (a recomputed layer sets it back to repeat its masks).</summary>
+        public int Calls { get; set; }
+    }
 
     /// <summary>The running training step's mask source (set by the trainer around forward and backward), or null.</summary>
     public static MaskSource? Source { get; set; }
@@ -42,13 +60,26 @@ public sealed class BatchDropout : Module<Tensor, Tensor>
         long leading = input.shape[0];
         if (leading % source.LocalBatch != 0)
             throw new InvalidOperationException($"Dropout input of {leading} rows is not a multiple of the {source.LocalBatch} samples of this step.");
-        long perSample = leading / source.LocalBatch;
-        var shape = (long[])input.shape.Clone();
-        shape[0] = source.GlobalBatch * perSample;
+        int call = source.Calls++;
+        var perSample = (long[])input.shape.Clone();
+        perSample[0] = leading / source.LocalBatch;
         using var scope = NewDisposeScope();
-        var keep = rand(shape, ScalarType.Float32, generator: source.Generator).ge(p)          // every rank draws the global mask …
-            .narrow(0, source.Offset * perSample, leading);                                    // … and keeps its own samples' rows
-        var mask = keep.to(input.dtype, input.device).mul_(1.0 / (1.0 - p));
-        return (input * mask).MoveToOuterDisposeScope();
+        var masks = new Tensor[source.LocalBatch];
+        for (int i = 0; i < source.LocalBatch; i++)
+        {
+            using var generator = new Generator(SampleSeed(source.Seed, call, source.Offset + i), input.device);
+            masks[i] = rand(perSample, ScalarType.Float32, input.device, generator: generator).ge_(p);
+        }
+        var keep = cat(masks, 0).to_type(input.dtype).mul_(1.0 / (1.0 - p));                   // (leading, …)
+        return (input * keep).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A seed for sample <paramref name="sample"/> at call <paramref name="call"/> of the step seeded <paramref name="seed"/> (SplitMix64 mixing).</summary>
+    internal static ulong SampleSeed(long seed, int call, int sample)
+    {
+        ulong z = unchecked((ulong)seed + 0x9E3779B97F4A7C15UL * (ulong)(call + 1) + 0xBF58476D1CE4E5B9UL * (ulong)(sample + 1));
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return z ^ (z >> 31);
     }
 }

@@ -86,7 +86,7 @@ public sealed class TrainStep : IDisposable
         foreach (var paramGroup in Optimizer.ParamGroups) paramGroup.LearningRate = learningRate;
         var watch = Stopwatch.StartNew();
         var (noise, time, masks) = GlobalNoise(batch, generator);
-        BatchDropout.Source = masks; // dropout draws after the noise, from the same generator, global batch sliced
+        BatchDropout.Source = masks; // dropout masks per global sample, seeded by this step's draw from the generator
         try
         {
             return Step(batch, noise, time, step, epoch, watch);
@@ -142,8 +142,14 @@ public sealed class TrainStep : IDisposable
         var noise = VlaModel.SampleNoise([global, batch.Actions.shape[1], batch.Actions.shape[2]], generator);
         var time = VlaModel.SampleTime(global, generator);
         var device = batch.Actions.device;
+        // One draw a step when the model has dropout, whatever the shapes, so every rank's generator stays where one process's is.
+        long Seed()
+        {
+            using var drawn = randint(long.MaxValue, [1], ScalarType.Int64, generator: generator);
+            return drawn.item<long>();
+        }
         return (ComputeDevice.ToDevice(noise.narrow(0, offset, local).contiguous(), device), ComputeDevice.ToDevice(time.narrow(0, offset, local).contiguous(), device),
-            new BatchDropout.MaskSource(generator, global, offset, local));
+            new BatchDropout.MaskSource(Seed, global, offset, local));
     }
 
     /// <summary>Unscales the gradients and hands a half-precision parameter's gradient to its float32 master.</summary>

@@ -56,6 +56,7 @@ public sealed class Trainer : IDisposable
     private readonly int _firstEpoch;
     private readonly int _resumeBatches;     // batches of _firstEpoch already trained by the run resumed from
     private readonly double _resumeLossSum;
+    private readonly long _firstStep;        // the step this process started from (0, or the resumed checkpoint's)
     private bool _preempted;                 // a stop was requested (Options.Preempt) and every rank agreed after a step
     private int _skippedReported;            // frames masked under data.skip_bad_frames already logged
     private long _guardLapses = NativeCallGuard.Lapses;
@@ -69,8 +70,10 @@ public sealed class Trainer : IDisposable
     /// <summary>Trains as <paramref name="config"/> says; returns where the results went.</summary>
     public static async Task<TrainingResult> RunAsync(VlaConfig config, Options options, CancellationToken ct = default)
     {
-        using var trainer = await SetUpAsync(config, options, ct);
-        return trainer.Train(ct);
+        Trainer trainer;
+        using (var setup = CancellationTokenSource.CreateLinkedTokenSource(ct, options.Preempt)) // a stop during setup abandons it: nothing trained yet
+            trainer = await SetUpAsync(config, options, setup.Token);
+        using (trainer) return trainer.Train(ct);
     }
 
     private Trainer(VlaConfig config, Options options, IProcessGroup group, TrainingLog log, string experimentDir, EpisodeDataset train,
@@ -99,7 +102,7 @@ public sealed class Trainer : IDisposable
         _schedule = new LearningRateSchedule(config.Optimizer, config.LrScheduler, _loader.BatchesPerEpoch);
         _generator = new Generator((ulong)t.Seed); // a host generator: the same draws on every device, and resumable on any
         if (resumed is not null) RestoreRng(_generator, resumed.State.RngState);
-        _steps = resumed?.State.Step ?? 0;
+        _steps = _firstStep = resumed?.State.Step ?? 0;
         _best = resumed?.State.BestValLoss;
         var state = resumed?.State;
         _resumeBatches = state?.BatchesInEpoch ?? 0;
@@ -169,10 +172,15 @@ public sealed class Trainer : IDisposable
         string? preempted = null;
         for (int epoch = _firstEpoch; epoch <= _config.Training.Epochs; epoch++)
         {
+            if (PreemptRequested()) // asked during setup or the last epoch's validation and saves
+            {
+                preempted = _steps > _firstStep ? SavePreempted(epoch - 1, 0, _loader.BatchesPerEpoch, ended: true) : "";
+                break;
+            }
             var (lossSum, batches, stopped) = RunEpoch(epoch, ct);
             if (_preempted)
             {
-                preempted = SavePreempted(epoch, lossSum, batches);
+                preempted = SavePreempted(epoch, lossSum, batches, ended: false);
                 break;
             }
             EndEpoch(epoch, lossSum, batches, stopped, ct);
@@ -191,8 +199,12 @@ public sealed class Trainer : IDisposable
         return (_group.WorldSize > 1 ? _group.AllReduceSum([asked])[0] : asked) > 0;
     }
 
-    /// <summary>Saves the last finished step of a preempted run as checkpoint_epoch_N, with its place in the epoch, when training.save_on_preempt asks; returns the folder ("" when nothing was saved).</summary>
-    private string SavePreempted(int epoch, double lossSum, int batches)
+    /// <summary>
+    /// Saves the last finished step of a preempted run as checkpoint_epoch_N, with its place in the epoch, when
+    /// training.save_on_preempt asks; returns the folder ("" when nothing was saved). An epoch whose batches all ran but
+    /// whose end (validation, model_best, the epoch record) did not (<paramref name="ended"/> false) is resumed at that end.
+    /// </summary>
+    private string SavePreempted(int epoch, double lossSum, int batches, bool ended)
     {
         if (!_config.Training.SaveOnPreempt)
         {
@@ -201,16 +213,16 @@ public sealed class Trainer : IDisposable
         }
         string dir = Path.Combine(_experimentDir, "checkpoints", $"checkpoint_epoch_{epoch}");
         _group.Barrier();
-        Save(dir, State(epoch, lossSum, batches));
+        Save(dir, State(epoch, lossSum, batches, ended));
         _group.Barrier();
         _log.Info($"stopped on request after step {_steps}: saved {dir}; resume with --resume-checkpoint {dir}");
         return dir;
     }
 
-    /// <summary>The trainer state after <paramref name="batches"/> batches of <paramref name="epoch"/>.</summary>
-    private TrainerState State(int epoch, double lossSum, int batches)
+    /// <summary>The trainer state after <paramref name="batches"/> batches of <paramref name="epoch"/>, whose end has run when <paramref name="ended"/>.</summary>
+    private TrainerState State(int epoch, double lossSum, int batches, bool ended = true)
     {
-        int partial = batches < _loader.BatchesPerEpoch ? batches : 0;
+        int partial = batches < _loader.BatchesPerEpoch || !ended ? batches : 0;
         return new TrainerState
         {
             Epoch = epoch, BatchesInEpoch = partial, EpochLossSum = partial > 0 ? lossSum : 0, Step = _steps, LearningRate = _lr, BestValLoss = _best,

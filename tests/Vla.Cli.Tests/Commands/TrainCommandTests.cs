@@ -27,12 +27,12 @@ public sealed class TrainCommandTests : IDisposable
         // One-episode-per-batch training that saves model_best and checkpoint_epoch_N after every short epoch.
         string config = VlaProcess.SampleConfig(_temp, ("save_every_n_epochs: 5", "save_every_n_epochs: 1"), ("epochs: 20", "epochs: 1000"));
         using var process = VlaProcess.Start(["train", "--config", config, "--train-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val"),
-            "--val-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val", "episodes-000.parquet")], VlaProcess.RepoRoot);
+            "--val-data-override", VlaProcess.OneValidationEpisode(_temp).To], VlaProcess.RepoRoot);
         string checkpoints = Path.Combine(_temp, "sample", "checkpoints");
-        var deadline = DateTime.UtcNow.AddSeconds(120);
+        var deadline = DateTime.UtcNow.AddSeconds(300); // a bound for a hang, not a speed limit: a loaded CI host is slow
         while (!(Directory.Exists(checkpoints) && Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2) && DateTime.UtcNow < deadline)
             await Task.Delay(100);
-        Assert.True(Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2, "no two checkpoints were published within 120 s, so the kill would test nothing");
+        Assert.True(Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2, "no two checkpoints were published within 300 s, so the kill would test nothing");
         await Task.Delay(new Random(20261202).Next(0, 1500)); // land somewhere in the next save (seeded: a failure repeats)
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
@@ -50,7 +50,7 @@ public sealed class TrainCommandTests : IDisposable
     public async Task A_cut_frame_stops_training_with_exit_2_naming_file_row_and_column_before_any_checkpoint()
     {
         string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 3, (1, 5));
-        string config = VlaProcess.SampleConfig(_temp);
+        string config = VlaProcess.SampleConfig(_temp, VlaProcess.OneValidationEpisode(_temp));
         var result = await VlaProcess.RunAsync(["train", "--config", config, "--train-data-override", data, "--max-steps", "2"]);
         Assert.Equal(2, result.ExitCode);
         long row = RowOf(data, episode: 1, step: 5);
@@ -62,7 +62,7 @@ public sealed class TrainCommandTests : IDisposable
     public async Task With_skip_bad_frames_a_cut_frame_is_left_out_and_counted_in_the_log()
     {
         string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 3, (1, 5));
-        string config = VlaProcess.SampleConfig(_temp, ("prefetch_batches: 4", "prefetch_batches: 4\n  skip_bad_frames: true"));
+        string config = VlaProcess.SampleConfig(_temp, ("prefetch_batches: 4", "prefetch_batches: 4\n  skip_bad_frames: true"), VlaProcess.OneValidationEpisode(_temp));
         var result = await VlaProcess.RunAsync(["train", "--config", config, "--train-data-override", data, "--max-steps", "2"]);
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Contains($"data.skip_bad_frames: 1 broken training frame(s) left out with their windows (first: {data}, row {RowOf(data, 1, 5)}, column 'image_1'", result.Stdout);

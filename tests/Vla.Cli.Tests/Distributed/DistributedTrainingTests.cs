@@ -12,7 +12,7 @@ public sealed class DistributedTrainingTests : IDisposable
 
     /// <summary>The sample config with an absolute data path, a global batch of 8 and the runs under the temp folder.</summary>
     private string Config(int epochs = 1) =>
-        VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("epochs: 20", $"epochs: {epochs}"));
+        VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("epochs: 20", $"epochs: {epochs}"), VlaProcess.OneValidationEpisode(_temp));
 
     private static Dictionary<string, Tensor> Weights(string checkpoint)
     {
@@ -27,7 +27,7 @@ public sealed class DistributedTrainingTests : IDisposable
         // Buckets of 0.05 MB: the gradients travel in many all-reduces, as a large model's do. Dropout 0.1, as the 3B
         // configs: each rank drops its own samples' units, exactly those one process drops.
         string config = VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("epochs: 20", "epochs: 1\n  ddp_bucket_mb: 0.05"),
-            ("dropout_prob: 0.0", "dropout_prob: 0.1"));
+            ("dropout_prob: 0.0", "dropout_prob: 0.1"), VlaProcess.OneValidationEpisode(_temp));
         var one = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "3", "--experiment-name", "one"]);
         Assert.True(one.ExitCode == 0, one.Stderr);
         var two = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "3", "--experiment-name", "two", "--nproc-per-node", "2"]);
@@ -135,7 +135,8 @@ public sealed class DistributedTrainingTests : IDisposable
         MpiRequirement.Check();
         // The frame rank 1 decodes first in epoch 1 (rank 0 never reads it): found from the loader's own epoch order.
         string clean = VlaProcess.SampleWithCutFrames(Path.Combine(_temp, "clean"), episodes: 4);
-        string config = VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("prefetch_batches: 4", "prefetch_batches: 4\n  verify_images: false"));
+        string config = VlaProcess.SampleConfig(_temp, ("batch_size: 16", "batch_size: 8"), ("prefetch_batches: 4", "prefetch_batches: 4\n  verify_images: false"),
+            VlaProcess.OneValidationEpisode(_temp));
         var vla = Vla.Config.ConfigLoader.Load(config);
         var dataset = await Vla.Data.EpisodeDataset.OpenAsync([clean], new Vla.Data.DataOptions { VerifyImages = false });
         var loader = new Vla.Data.BatchLoader(dataset, new Vla.Data.Normalizer(Vla.Data.NormalizationStats.Compute(dataset), Vla.Data.NormalizationMode.MinMax),

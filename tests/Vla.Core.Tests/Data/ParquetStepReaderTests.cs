@@ -65,6 +65,16 @@ public class ParquetStepReaderTests
         Assert.Equal($"{path}, row 3, column 'state': expected 3 values (the length most rows have), found 2.", problem.ToString());
     }
 
+    [Fact]
+    public async Task Without_a_configured_length_a_whole_episode_of_another_length_is_reported()
+    {
+        using var files = new TestFiles();
+        string path = files.Write("episodes.parquet", [TestFiles.Episode(3), TestFiles.Episode(2, stateDim: 2), TestFiles.Episode(4)]);
+        var read = await ParquetStepReader.ReadAsync(path, 0, new DataOptions { CollectProblems = true, VerifyImages = false });
+        Assert.Equal([3L, 4L], read.Problems.Select(p => p.Row!.Value)); // the second row group, one episode of two rows
+        Assert.All(read.Problems, p => Assert.Equal("expected 3 values (the length most rows have), found 2.", p.Message));
+    }
+
     /// <summary>Opens the first row group of a three-row file and reads a column as if the row group's metadata said <paramref name="rows"/>.</summary>
     private static async Task<Exception> ReadDamaged(string column, int rows)
     {

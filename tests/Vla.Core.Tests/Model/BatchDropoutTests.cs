@@ -5,7 +5,7 @@ namespace Vla.Tests.Model;
 
 public sealed class BatchDropoutTests
 {
-    /// <summary>Dropout of ones shaped (rows, 3, 5) with <paramref name="source"/>'s masks; restores no source afterwards.</summary>
+    /// <summary>Dropout of ones shaped (rows, 3, 5) with <paramref name="source"/>'s masks; leaves no source set afterwards.</summary>
     private static float[] Masks(BatchDropout.MaskSource source, long rows)
     {
         BatchDropout.Source = source;
@@ -23,9 +23,9 @@ public sealed class BatchDropoutTests
     [Fact]
     public void Two_ranks_drop_exactly_what_one_process_drops_each_for_its_own_samples()
     {
-        var one = Masks(new BatchDropout.MaskSource(new Generator(3), GlobalBatch: 4, Offset: 0, LocalBatch: 4), 4);
-        var rank0 = Masks(new BatchDropout.MaskSource(new Generator(3), 4, 0, 2), 2);
-        var rank1 = Masks(new BatchDropout.MaskSource(new Generator(3), 4, 2, 2), 2);
+        var one = Masks(new BatchDropout.MaskSource(() => 3, globalBatch: 4, offset: 0, localBatch: 4), 4);
+        var rank0 = Masks(new BatchDropout.MaskSource(() => 3, 4, 0, 2), 2);
+        var rank1 = Masks(new BatchDropout.MaskSource(() => 3, 4, 2, 2), 2);
         Assert.Equal(one, rank0.Concat(rank1).ToArray());
         Assert.NotEqual(rank0, rank1);                       // torch's dropout would give both ranks the same masks
         Assert.All(one, v => Assert.True(v is 0f or 2f));    // kept units scaled by 1 / (1 − p)
@@ -35,19 +35,54 @@ public sealed class BatchDropoutTests
     public void Rows_of_samples_times_cameras_are_cut_by_sample()
     {
         // SigLIP sees samples × cameras rows in sample-major order: rank 1's two samples are rows 4 … 7 of 8.
-        var one = Masks(new BatchDropout.MaskSource(new Generator(5), 4, 0, 4), 8);
-        var rank1 = Masks(new BatchDropout.MaskSource(new Generator(5), 4, 2, 2), 4);
+        var one = Masks(new BatchDropout.MaskSource(() => 5, 4, 0, 4), 8);
+        var rank1 = Masks(new BatchDropout.MaskSource(() => 5, 4, 2, 2), 4);
         Assert.Equal(one[(one.Length / 2)..], rank1);
     }
 
     [Fact]
-    public void Masks_follow_the_generator_so_a_restored_state_repeats_them()
+    public void A_recomputed_call_repeats_its_masks_and_the_next_call_draws_new_ones()
     {
-        using var generator = new Generator(9);
-        using var state = generator.get_state();
-        var first = Masks(new BatchDropout.MaskSource(generator, 2, 0, 2), 2);
-        generator.set_state(state);
-        Assert.Equal(first, Masks(new BatchDropout.MaskSource(generator, 2, 0, 2), 2));
+        var source = new BatchDropout.MaskSource(() => 9, 2, 0, 2);
+        var first = Masks(source, 2);
+        var second = Masks(source, 2);
+        Assert.NotEqual(first, second);  // each call of a step its own masks
+        source.Calls = 0;                // as ActivationCheckpoint does before running a layer again
+        Assert.Equal(first, Masks(source, 2));
+    }
+
+    [Fact]
+    public void A_sample_keeps_its_mask_whatever_the_padding_after_it()
+    {
+        // Ranks pad prompts to their own longest: a sample's mask for its real tokens must not depend on that.
+        BatchDropout.Source = new BatchDropout.MaskSource(() => 4, 2, 0, 2);
+        try
+        {
+            using var shortPadding = BatchDropout.Apply(ones(2, 6, 5), 0.5, training: true);
+            BatchDropout.Source = new BatchDropout.MaskSource(() => 4, 2, 0, 2);
+            using var longPadding = BatchDropout.Apply(ones(2, 9, 5), 0.5, training: true);
+            Assert.True(shortPadding.eq(longPadding.narrow(1, 0, 6)).all().item<bool>());
+        }
+        finally
+        {
+            BatchDropout.Source = null;
+        }
+    }
+
+    [Fact]
+    public void Without_dropout_nothing_is_drawn()
+    {
+        bool drawn = false;
+        BatchDropout.Source = new BatchDropout.MaskSource(() => { drawn = true; return 1; }, 2, 0, 2);
+        try
+        {
+            using var output = BatchDropout.Apply(ones(2, 3), 0.0, training: true);
+            Assert.False(drawn); // the sample config's generator stream stays what it was
+        }
+        finally
+        {
+            BatchDropout.Source = null;
+        }
     }
 
     [Fact]

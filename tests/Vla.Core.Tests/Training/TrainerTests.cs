@@ -75,6 +75,34 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stop_requested_in_an_epochs_last_batch_saves_it_and_resuming_runs_that_epochs_end_then_goes_on()
+    {
+        var config = _fixture.Config(epochs: 2, experiment: "whole");
+        var whole = await Trainer.RunAsync(config, new Trainer.Options());
+        using var stop = new CancellationTokenSource();
+        var stopped = await Trainer.RunAsync(config with { Training = config.Training with { ExperimentName = "stopped", SaveOnPreempt = true } },
+            new Trainer.Options { Preempt = stop.Token, Progress = p => { if (p.StepInEpoch == p.StepsPerEpoch) stop.Cancel(); } });
+        Assert.Equal(Path.Combine(stopped.ExperimentDir, "checkpoints", "checkpoint_epoch_1"), stopped.Preempted);
+        Assert.Equal(7, stopped.Steps);
+        var state = TrainerState.Load(Path.Combine(stopped.Preempted!, CheckpointFiles.TrainerState));
+        Assert.Equal((1, 7), (state.Epoch, state.BatchesInEpoch)); // every batch ran; the epoch's end did not
+
+        var resumed = await Trainer.RunAsync(config with { Training = config.Training with { ExperimentName = "stopped" } }, new Trainer.Options { ResumeCheckpoint = stopped.Preempted });
+        Assert.Equal([1, 2], resumed.EpochTrainLosses.Keys);                      // epoch 1's end (validation, record) ran on resume
+        Assert.Equal(whole.EpochTrainLosses[1], resumed.EpochTrainLosses[1], 1e-5);
+        Assert.Equal(whole.EpochTrainLosses[2], resumed.EpochTrainLosses[2], 1e-5);
+        Assert.Equal(whole.Steps, resumed.Steps);
+    }
+
+    [Fact]
+    public async Task A_stop_requested_before_training_starts_abandons_the_setup()
+    {
+        using var stop = new CancellationTokenSource();
+        stop.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Trainer.RunAsync(_fixture.Config(experiment: "never"), new Trainer.Options { Preempt = stop.Token }));
+    }
+
+    [Fact]
     public async Task A_run_writes_checkpoints_logs_metrics_and_tensorboard_files()
     {
         var result = await Trainer.RunAsync(_fixture.Config(epochs: 2), new Trainer.Options());
