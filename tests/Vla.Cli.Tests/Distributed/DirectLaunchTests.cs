@@ -55,4 +55,29 @@ public sealed class DirectLaunchTests : IDisposable
         Assert.Contains("could not be loaded: install NCCL", result.Stderr);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60));
     }
+
+    [Fact]
+    public async Task A_rank_0_that_cannot_save_aborts_its_communicator_and_the_launcher_stops_the_job()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["VLA_NCCL_LIBRARY"] = BuildFake(), ["VLA_NCCL_DEVICE"] = "cpu", ["FAKE_NCCL_RANKS_PER_PROCESS"] = "1",
+        };
+        Directory.CreateDirectory(Path.Combine(_temp, "nosave"));
+        File.WriteAllText(Path.Combine(_temp, "nosave", "checkpoints"), "a file where the checkpoints folder goes");
+        string config = VlaProcess.SampleConfig(_temp, VlaProcess.OneValidationEpisode(_temp));
+        using var process = VlaProcess.Start(["train", "--config", config, "--max-steps", "2", "--experiment-name", "nosave", "--nproc-per-node", "2", "--backend", "nccl"], null, environment);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(150)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the job was still running after 150 s: the failed rank left the other waiting");
+        }
+        await process.WaitForExitAsync();
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains($"[rank 0] error: rank 0 of 2 stopped the job: The checkpoint {Path.Combine(_temp, "nosave", "checkpoints", "model_best")} could not be written", await stderr);
+        Assert.Contains("rank 0 exited with code 1; stopping the other ranks", await stderr);
+        _ = await stdout;
+    }
 }
