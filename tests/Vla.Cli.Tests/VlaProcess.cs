@@ -46,6 +46,25 @@ internal static class VlaProcess
     public static Task<Result> RunAsync(params string[] args) => RunAsync(args, null, null);
 
     /// <summary>
+    /// Runs <paramref name="args"/> and waits at most <paramref name="limit"/> for the job to end: a hang is what the tests
+    /// using it catch (a failed rank leaving the others waiting), so a job still running then is killed and the test fails.
+    /// </summary>
+    public static async Task<(Result Result, TimeSpan Took)> RunBounded(string[] args, TimeSpan limit, IDictionary<string, string>? environment = null)
+    {
+        using var process = Start(args, null, environment);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        if (!process.WaitForExit(limit))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"the job was still running after {limit.TotalSeconds:F0} s: a failed rank left the others waiting");
+        }
+        await process.WaitForExitAsync();
+        return (new Result(process.ExitCode, await stdout, await stderr), watch.Elapsed);
+    }
+
+    /// <summary>
     /// Writes configs/sample.yaml into <paramref name="folder"/> with absolute data paths, runs under
     /// <paramref name="folder"/>, and the given text replacements applied; returns its path.
     /// </summary>

@@ -60,7 +60,7 @@ public sealed record NormalizationWarning(string Quantity, int Dim, string Flag,
                 double share = (double)outside[d] / count;
                 if (share > OutsideShare)
                     warnings.Add(new NormalizationWarning(quantity, d, $"{share * 100:F1}% outside ±{Bound}",
-                        $"{ModeName(mode)} maps {share * 100:F1}% of the values of {Path.GetFileName(data.Files[0])}{(data.Files.Count > 1 ? " …" : "")} outside [−{Bound}, {Bound}] " +
+                        $"{Normalizer.ModeName(mode)} maps {share * 100:F1}% of the values of {Path.GetFileName(data.Files[0])}{(data.Files.Count > 1 ? " …" : "")} outside [−{Bound}, {Bound}] " +
                         $"(up to {worst[d]:G4}); the statistics do not describe this data (another mode, or statistics of this data, would)."));
             }
         }
@@ -90,11 +90,4 @@ public sealed record NormalizationWarning(string Quantity, int Dim, string Flag,
                 return null;
         }
     }
-
-    private static string ModeName(NormalizationMode mode) => mode switch
-    {
-        NormalizationMode.MinMax => "min_max",
-        NormalizationMode.ZScore => "z_score",
-        _ => "quantile",
-    };
 }

@@ -40,6 +40,14 @@ public sealed class Normalizer
         _ => throw new BadInputException($"data.normalization_mode must be min_max, z_score or quantile (got '{mode}')."),
     };
 
+    /// <summary>The config spelling of <paramref name="mode"/> (the inverse of <see cref="ParseMode"/>).</summary>
+    public static string ModeName(NormalizationMode mode) => mode switch
+    {
+        NormalizationMode.MinMax => "min_max",
+        NormalizationMode.ZScore => "z_score",
+        _ => "quantile",
+    };
+
     /// <summary>Normalizes a state vector in place.</summary>
     public void NormalizeState(Span<float> state) => Apply(state, _stateOffset, _stateScale, forward: true);
 

@@ -305,7 +305,6 @@ public sealed class Trainer : IDisposable
     {
         var t = _config.Training;
         double trainLoss = lossSum / Math.Max(1, batches);
-        int partial = batches < _loader.BatchesPerEpoch ? batches : 0;
         _epochLosses[epoch] = trainLoss;
         var validationWatch = Stopwatch.StartNew();
         _lastValidation = _valLoader is null ? null : Validation.Run(_model, _valLoader, _normalizer, _config, _group, ct);
@@ -336,7 +335,7 @@ public sealed class Trainer : IDisposable
         {
             string dir = Path.Combine(checkpoints, $"checkpoint_epoch_{epoch}");
             Save(dir, state with { BestValLoss = _best });
-            _log.Info($"saved {dir}" + (partial > 0 ? $" (stopped inside epoch {epoch} after batch {partial} of {_loader.BatchesPerEpoch}; resuming from it finishes the epoch)" : ""));
+            _log.Info($"saved {dir}" + (state.BatchesInEpoch > 0 ? $" (stopped inside epoch {epoch} after batch {state.BatchesInEpoch} of {_loader.BatchesPerEpoch}; resuming from it finishes the epoch)" : ""));
         }
         _group.Barrier(); // no rank runs ahead of a save in progress
     }

@@ -66,18 +66,10 @@ public sealed class DirectLaunchTests : IDisposable
         Directory.CreateDirectory(Path.Combine(_temp, "nosave"));
         File.WriteAllText(Path.Combine(_temp, "nosave", "checkpoints"), "a file where the checkpoints folder goes");
         string config = VlaProcess.SampleConfig(_temp, VlaProcess.OneValidationEpisode(_temp));
-        using var process = VlaProcess.Start(["train", "--config", config, "--max-steps", "2", "--experiment-name", "nosave", "--nproc-per-node", "2", "--backend", "nccl"], null, environment);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(150)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the job was still running after 150 s: the failed rank left the other waiting");
-        }
-        await process.WaitForExitAsync();
-        Assert.Equal(1, process.ExitCode);
-        Assert.Contains($"[rank 0] error: rank 0 of 2 stopped the job: The checkpoint {Path.Combine(_temp, "nosave", "checkpoints", "model_best")} could not be written", await stderr);
-        Assert.Contains("rank 0 exited with code 1; stopping the other ranks", await stderr);
-        _ = await stdout;
+        var (result, _) = await VlaProcess.RunBounded(["train", "--config", config, "--max-steps", "2", "--experiment-name", "nosave", "--nproc-per-node", "2", "--backend", "nccl"],
+            TimeSpan.FromSeconds(150), environment);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"[rank 0] error: rank 0 of 2 stopped the job: The checkpoint {Path.Combine(_temp, "nosave", "checkpoints", "model_best")} could not be written", result.Stderr);
+        Assert.Contains("rank 0 exited with code 1; stopping the other ranks", result.Stderr);
     }
 }

@@ -100,22 +100,6 @@ public sealed class DistributedTrainingTests : IDisposable
         Assert.Empty(Workers(config));
     }
 
-    /// <summary>Runs <paramref name="args"/> and waits at most <paramref name="limit"/> for the job to end (a hang is what these tests catch).</summary>
-    private static async Task<(VlaProcess.Result Result, TimeSpan Took)> RunBounded(string[] args, TimeSpan limit)
-    {
-        using var process = VlaProcess.Start(args);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        var watch = Stopwatch.StartNew();
-        if (!process.WaitForExit(limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"the job was still running after {limit.TotalSeconds:F0} s: a failed rank left the others waiting");
-        }
-        await process.WaitForExitAsync();
-        return (new VlaProcess.Result(process.ExitCode, await stdout, await stderr), watch.Elapsed);
-    }
-
     [Fact]
     public async Task A_rank_0_that_cannot_save_ends_the_job_naming_itself_and_leaves_no_process()
     {
@@ -123,7 +107,7 @@ public sealed class DistributedTrainingTests : IDisposable
         string config = Config();
         Directory.CreateDirectory(Path.Combine(_temp, "nosave"));
         File.WriteAllText(Path.Combine(_temp, "nosave", "checkpoints"), "a file where the checkpoints folder goes, as a full or read-only disk fails a save");
-        var (result, took) = await RunBounded(["train", "--config", config, "--max-steps", "2", "--experiment-name", "nosave", "--nproc-per-node", "2"], TimeSpan.FromSeconds(150));
+        var (result, took) = await VlaProcess.RunBounded(["train", "--config", config, "--max-steps", "2", "--experiment-name", "nosave", "--nproc-per-node", "2"], TimeSpan.FromSeconds(150));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains($"error: rank 0 of 2 stopped the job: The checkpoint {Path.Combine(_temp, "nosave", "checkpoints", "model_best")} could not be written", result.Stderr);
         Assert.Empty(Workers(config));
@@ -145,7 +129,7 @@ public sealed class DistributedTrainingTests : IDisposable
         string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 4, (window.Episode, window.Step));
         long row = dataset.Episodes[window.Episode].Steps[window.Step].Row;
 
-        var (result, _) = await RunBounded(["train", "--config", config, "--train-data-override", data, "--max-steps", "3", "--experiment-name", "cut", "--nproc-per-node", "2"],
+        var (result, _) = await VlaProcess.RunBounded(["train", "--config", config, "--train-data-override", data, "--max-steps", "3", "--experiment-name", "cut", "--nproc-per-node", "2"],
             TimeSpan.FromSeconds(150));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"error: rank 1 of 2 stopped the job: {data}, row {row}, column 'image_1': the JPEG data ends", result.Stderr);
