@@ -24,6 +24,36 @@ internal static class CommonOptions
     /// <summary>The seed's <c>--use_amp</c>: run the backbone in bfloat16.</summary>
     public static readonly Option<bool> UseAmp = CliOption.Create<bool>("--use-amp", "Same as --dtype bfloat16 (the Python original's spelling).");
 
+    /// <summary><c>--episodes</c>: which episodes a data command reads.</summary>
+    public static readonly Option<string?> Episodes = CliOption.Create<string?>("--episodes",
+        "Episodes to use: indices and start:stop ranges, e.g. 41:43 or 0,5,9 (LeRobot: episode_index; Parquet files: position).");
+
+    /// <summary><c>--data-format</c>: auto, seed or lerobot.</summary>
+    public static readonly Option<string?> DataFormat = CliOption.Create<string?>("--data-format", "auto (a folder holding meta/info.json is a LeRobot dataset), seed or lerobot.");
+
+    /// <summary><c>--image-keys</c>: a LeRobot dataset's cameras in order.</summary>
+    public static readonly Option<string[]> ImageKeys = CliOption.Create<string[]>("--image-keys", "LeRobot camera features in order (default: every camera in info.json order).");
+
+    /// <summary><c>--state-key</c>: a LeRobot dataset's state feature.</summary>
+    public static readonly Option<string?> StateKey = CliOption.Create<string?>("--state-key", "LeRobot state feature (default observation.state).");
+
+    /// <summary><c>--action-key</c>: a LeRobot dataset's action feature.</summary>
+    public static readonly Option<string?> ActionKey = CliOption.Create<string?>("--action-key", "LeRobot action feature (default action).");
+
+    /// <summary>The episode selection <c>--episodes</c> gives, or null.</summary>
+    public static Data.EpisodeSelection? EpisodeSelection(ParseResult parse) =>
+        parse.GetValue(Episodes) is { } text ? Data.EpisodeSelection.Parse([text], "--episodes") : null;
+
+    /// <summary><paramref name="options"/> with what the data options on the command line say.</summary>
+    public static Data.DataOptions DataKeys(ParseResult parse, Data.DataOptions options) => options with
+    {
+        Episodes = EpisodeSelection(parse) ?? options.Episodes,
+        Format = parse.GetValue(DataFormat) ?? options.Format,
+        ImageKeys = parse.GetValue(ImageKeys) is { Length: > 0 } keys ? keys : options.ImageKeys,
+        StateKey = parse.GetValue(StateKey) ?? options.StateKey,
+        ActionKey = parse.GetValue(ActionKey) ?? options.ActionKey,
+    };
+
     /// <summary>The device <c>--device</c> names for an inference command (auto when absent).</summary>
     public static Device InferenceDevice(ParseResult parse) => ComputeDevice.Resolve(parse.GetValue(Device) ?? "auto", "--device");
 

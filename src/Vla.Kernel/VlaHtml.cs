@@ -19,6 +19,9 @@ public static class VlaHtml
     /// <summary>An episode: frame strips of both cameras, prompt, state and action curves.</summary>
     public static IHtmlContent Episode(Episode episode, ImageStore? images = null, int maxFrames = 8) => new HtmlString(EpisodeHtml.Render(episode, images, maxFrames));
 
+    /// <summary>Episode <paramref name="index"/> (its position) of <paramref name="dataset"/>: frames from any source (LeRobot video too) and named dimensions.</summary>
+    public static IHtmlContent Episode(EpisodeDataset dataset, int index, int maxFrames = 8) => new HtmlString(EpisodeHtml.Render(dataset, index, maxFrames));
+
     /// <summary>Normalization statistics: table and per-dimension ranges.</summary>
     public static IHtmlContent Stats(NormalizationStats stats) => new HtmlString(NormalizationStatsHtml.Render(stats));
 

@@ -65,15 +65,14 @@ public sealed class VlaMagicCommand : KernelDirectiveCommand
 
     private async Task<string> EpisodeAsync()
     {
-        var dataset = await OpenAsync();
         int index = 0;
         if (Index is not null && !int.TryParse(Index, NumberStyles.Integer, CultureInfo.InvariantCulture, out index))
             throw new BadInputException($"#!vla episode: --index '{Index}' is not a whole number.");
-        if (index < 0 || index >= dataset.Episodes.Count)
-            throw new BadInputException($"#!vla episode: --index {index} is out of range; {Data} has {dataset.Episodes.Count} episodes (0–{dataset.Episodes.Count - 1}).");
-        return EpisodeHtml.Render(dataset.Episodes[index], dataset.Images);
+        // Only that episode is read (a LeRobot dataset's episode_index, else the position in the files): a partial download works.
+        var dataset = await OpenAsync(new DataOptions { Episodes = EpisodeSelection.Parse([index.ToString(CultureInfo.InvariantCulture)], "--index") });
+        return EpisodeHtml.Render(dataset, 0);
     }
 
-    private Task<EpisodeDataset> OpenAsync() =>
-        EpisodeDataset.OpenAsync([Data ?? throw new BadInputException($"#!vla {View} needs --data PATH (a Parquet file, folder or glob).")], new DataOptions());
+    private Task<EpisodeDataset> OpenAsync(DataOptions? options = null) =>
+        EpisodeDataset.OpenAsync([Data ?? throw new BadInputException($"#!vla {View} needs --data PATH (Parquet files or a LeRobot dataset's root).")], options ?? new DataOptions());
 }

@@ -10,7 +10,7 @@ namespace Vla.Cli.Commands;
 /// <summary><c>vla eval --checkpoint DIR --eval-data PATH… --output-dir DIR</c>: metrics.json, predictions.csv, inference_log.txt, report.html.</summary>
 internal static class EvalCommand
 {
-    private static readonly Option<string[]> EvalData = CliOption.Create<string[]>("--eval-data", "Parquet file(s), folder(s) or glob(s); each gets its own section.", required: true, "--eval-data-path", "--eval_data_path");
+    private static readonly Option<string[]> EvalData = CliOption.Create<string[]>("--eval-data", "Parquet file(s), folder(s) or glob(s), or LeRobot dataset roots; each gets its own section.", required: true, "--eval-data-path", "--eval_data_path");
     private static readonly Option<string> OutputDir = CliOption.Create<string>("--output-dir", "Folder for the results.", required: true);
     private static readonly Option<bool> SavePredictions = CliOption.Create<bool>("--save-predictions", "Also write predictions.csv (one row per predicted value).");
     private static readonly Option<int?> BatchSize = CliOption.Create<int?>("--batch-size", "Windows per batch (default: the checkpoint's).");
@@ -22,6 +22,7 @@ internal static class EvalCommand
         var command = new Command("eval", "Evaluate a checkpoint: per-step and per-dimension errors against a mean-chunk baseline, and an HTML report.")
         {
             CommonOptions.Checkpoint, EvalData, OutputDir, SavePredictions, BatchSize, CommonOptions.NumInferenceSteps, Seed, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.UseAmp,
+            CommonOptions.Episodes,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -36,7 +37,7 @@ internal static class EvalCommand
         var options = new EvalOptions
         {
             BatchSize = parse.GetValue(BatchSize), NumInferenceSteps = parse.GetValue(CommonOptions.NumInferenceSteps),
-            Seed = parse.GetValue(Seed), SavePredictions = parse.GetValue(SavePredictions),
+            Seed = parse.GetValue(Seed), SavePredictions = parse.GetValue(SavePredictions), Episodes = CommonOptions.EpisodeSelection(parse),
         };
         EvalResult? result = null;
         async Task Evaluate(TextWriter? csv) => result = await Evaluator.RunAsync(predictor, parse.GetValue(EvalData)!, options, csv, ct);

@@ -7,7 +7,7 @@ namespace Vla.Cli.Commands;
 /// <summary><c>vla inspect --data PATH</c>: schema, episodes, prompts, value ranges and bad rows of a dataset.</summary>
 internal static class InspectCommand
 {
-    private static readonly Option<string[]> Data = CliOption.Create<string[]>("--data", "Parquet file(s), folder(s) or glob(s).", required: true, "--data-path", "--data_path");
+    private static readonly Option<string[]> Data = CliOption.Create<string[]>("--data", "Parquet file(s), folder(s) or glob(s), or a LeRobot dataset's root.", required: true, "--data-path", "--data_path");
     private static readonly Option<int> MaxProblems = CliOption.Create<int>("--max-problems", "Bad rows to list (default 20).");
 
     public static Command Create()
@@ -16,7 +16,7 @@ internal static class InspectCommand
         MaxProblems.DefaultValueFactory = _ => 20;
         var command = new Command("inspect", "Show a dataset's schema, episodes, prompts, value ranges and bad rows (exit 2 when any row is bad).")
         {
-            Data, MaxProblems,
+            Data, MaxProblems, CommonOptions.Episodes, CommonOptions.DataFormat, CommonOptions.ImageKeys, CommonOptions.StateKey, CommonOptions.ActionKey,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -24,11 +24,13 @@ internal static class InspectCommand
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
-        var options = new DataOptions { CollectProblems = true, VerifyImages = true, DecodeImages = true }; // every frame decoded: a cut one is named
+        // Every frame decoded: a cut one is named.
+        var options = CommonOptions.DataKeys(parse, new DataOptions { CollectProblems = true, VerifyImages = true, DecodeImages = true });
         var dataset = await EpisodeDataset.OpenAsync(parse.GetValue(Data)!, options, ct: ct);
         var report = DatasetReport.Create(dataset);
 
-        AnsiConsole.MarkupLine($"[bold]{dataset.Files.Count}[/] file(s), [bold]{dataset.StepCount}[/] steps, [bold]{dataset.Episodes.Count}[/] episodes");
+        AnsiConsole.MarkupLine($"{Markup.Escape(dataset.Format)}: [bold]{dataset.Files.Count}[/] file(s), [bold]{dataset.StepCount}[/] steps, [bold]{dataset.Episodes.Count}[/] episodes" +
+            (dataset.Episodes.Count > 0 && dataset.Format != "seed schema" ? $" ({Markup.Escape(EpisodeIds(dataset))})" : ""));
         // Paths and problems are printed plainly: wrapped at the console width they could not be copied or grepped.
         foreach (var (file, columns) in dataset.Columns)
             Console.WriteLine($"  {file}: {string.Join(", ", columns)}");
@@ -47,9 +49,9 @@ internal static class InspectCommand
         foreach (var (name, ranges) in new[] { ("state", report.State), ("action", report.Action) })
         {
             if (ranges.Count == 0) continue;
-            var table = new Table().Title($"{name} ranges").AddColumn("dim");
+            var table = new Table().Title($"{name} ranges").AddColumn("dim").AddColumn("name");
             foreach (var c in new[] { "min", "max", "mean" }) table.AddColumn(new TableColumn(c).RightAligned());
-            foreach (var r in ranges) table.AddRow(r.Dim.ToString(), r.Min.ToString("G5"), r.Max.ToString("G5"), r.Mean.ToString("G5"));
+            foreach (var r in ranges) table.AddRow(r.Dim.ToString(), Markup.Escape(r.Name), r.Min.ToString("G5"), r.Max.ToString("G5"), r.Mean.ToString("G5"));
             AnsiConsole.Write(table);
         }
 
@@ -63,5 +65,20 @@ internal static class InspectCommand
         foreach (var problem in dataset.Problems.Take(limit)) Console.WriteLine($"  {problem}");
         if (dataset.Problems.Count > limit) AnsiConsole.MarkupLine($"  … and {dataset.Problems.Count - limit} more");
         return CliErrors.BadInput;
+    }
+
+    /// <summary>The episode numbers as ranges ("41-43, 50").</summary>
+    private static string EpisodeIds(EpisodeDataset dataset)
+    {
+        var ids = dataset.Episodes.Select(e => e.Id).ToList();
+        var parts = new List<string>();
+        for (int i = 0; i < ids.Count;)
+        {
+            int j = i;
+            while (j + 1 < ids.Count && ids[j + 1] == ids[j] + 1) j++;
+            parts.Add(i == j ? $"{ids[i]}" : $"{ids[i]}-{ids[j]}");
+            i = j + 1;
+        }
+        return "episodes " + string.Join(", ", parts);
     }
 }

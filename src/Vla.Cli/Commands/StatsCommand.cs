@@ -30,16 +30,20 @@ internal static class StatsCommand
             config = config with { Data = config.Data with { TrainParquetFiles = [.. paths] }, BaseDirectory = null };
         ConfigValidator.Validate(config, ConfigRequirements.TrainData);
 
+        var mode = Normalizer.ParseMode(config.Data.NormalizationMode);
         var options = DataOptions.From(config) with { VerifyImages = false }; // stats read no images
-        var dataset = await EpisodeDataset.OpenAsync(config.Data.TrainParquetFiles, options, config.BaseDirectory, ct: ct);
-        var stats = NormalizationStats.Compute(dataset);
+        var dataset = await EpisodeDataset.OpenAsync(config.Data.DataPaths(validation: false), options, config.BaseDirectory, ct: ct);
+        var stats = NormalizationStats.ForTraining(dataset, mode, out string source);
         string output = parse.GetValue(Output)!;
         stats.Save(output);
 
         // The chosen mode is checked against the validation split when there is one, else against the training data.
-        var check = config.Data.ValParquetFiles.Count > 0 ? await EpisodeDataset.OpenAsync(config.Data.ValParquetFiles, options, config.BaseDirectory, ct: ct) : dataset;
-        var warnings = NormalizationWarning.Find(stats, Normalizer.ParseMode(config.Data.NormalizationMode), check);
-        AnsiConsole.MarkupLine($"[bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s).");
+        var check = config.Data.HasValidation
+            ? await EpisodeDataset.OpenAsync(config.Data.DataPaths(validation: true), DataOptions.From(config, validation: true) with { VerifyImages = false }, config.BaseDirectory, ct: ct)
+            : dataset;
+        var warnings = NormalizationWarning.Find(stats, mode, check);
+        AnsiConsole.MarkupLine($"{Markup.Escape(dataset.Format)}: [bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s); " +
+            $"statistics from {Markup.Escape(source)}.");
         Render("state", stats.State, warnings);
         Render("action", stats.Action, warnings);
         foreach (var warning in warnings) Console.WriteLine($"warning: {warning}");
@@ -50,12 +54,14 @@ internal static class StatsCommand
     private static void Render(string name, DimensionStats s, List<NormalizationWarning> warnings)
     {
         var table = new Table().Title($"{name} ({s.Count} vectors)");
-        foreach (var column in new[] { "dim", "min", "max", "mean", "std", "q01", "q99" }) table.AddColumn(new TableColumn(column).RightAligned());
+        table.AddColumn(new TableColumn("dim").RightAligned()).AddColumn("name");
+        foreach (var column in new[] { "min", "max", "mean", "std", "q01", "q99" }) table.AddColumn(new TableColumn(column).RightAligned());
         table.AddColumn("flags");
         for (int d = 0; d < s.Dim; d++)
         {
             string flags = string.Join(", ", warnings.Where(w => w.Quantity == name && w.Dim == d).Select(w => w.Flag));
-            table.AddRow(d.ToString(), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]), F(s.Q01[d]), F(s.Q99[d]), Markup.Escape(flags));
+            table.AddRow(d.ToString(), Markup.Escape(DimensionNames.Of(s.Names, d)), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]),
+                s.Q01.Length > d ? F(s.Q01[d]) : "–", s.Q99.Length > d ? F(s.Q99[d]) : "–", Markup.Escape(flags));
         }
         AnsiConsole.Write(table);
     }

@@ -47,6 +47,13 @@ public static class ConfigValidator
         Positive("data.max_image_pixels", d.MaxImagePixels);
         Positive("data.prefetch_batches", d.PrefetchBatches);
         OneOf("data.normalization_mode", d.NormalizationMode, NormalizationModes);
+        OneOf("data.format", d.Format, ["auto", "seed", "lerobot"]);
+        Positive("data.video_cache_mb", d.VideoCacheMb);
+        foreach (var (key, items) in new[] { ("data.train_episodes", d.TrainEpisodes), ("data.val_episodes", d.ValEpisodes) })
+        {
+            try { Data.EpisodeSelection.Parse(items, key); }
+            catch (BadInputException e) { p.Add(e.Message); }
+        }
 
         OneOf("model.vlm_config.dtype", NormalizeDtype(vlm.Dtype), Dtypes);
         Positive("model.vlm_config.num_image_tokens", vlm.NumImageTokens);

@@ -56,4 +56,33 @@ public sealed record DataConfig
 
     /// <summary>Leave out the windows whose current frame is broken, counting them in the log, instead of stopping with exit 2.</summary>
     public bool SkipBadFrames { get; init; }
+
+    /// <summary><c>auto</c> (a folder holding <c>meta/info.json</c> is a LeRobot dataset, anything else the seed schema), <c>seed</c> or <c>lerobot</c>.</summary>
+    public string Format { get; init; } = "auto";
+
+    /// <summary>LeRobot: camera features in order (the first is the main camera, the second the wrist camera); empty: every visual feature in <c>info.json</c> order.</summary>
+    public List<string> ImageKeys { get; init; } = [];
+
+    /// <summary>LeRobot: the feature holding the robot state.</summary>
+    public string StateKey { get; init; } = "observation.state";
+
+    /// <summary>LeRobot: the feature holding the action.</summary>
+    public string ActionKey { get; init; } = "action";
+
+    /// <summary>Episodes to train on: indices and <c>"start:stop"</c> ranges (LeRobot: <c>episode_index</c>; seed schema: position); empty: all.</summary>
+    public List<string> TrainEpisodes { get; init; } = [];
+
+    /// <summary>Episodes to validate on; with no <c>val_parquet_files</c>, they come from the training data's root.</summary>
+    public List<string> ValEpisodes { get; init; } = [];
+
+    /// <summary>Decoded video frames kept in memory, in MB (LeRobot video datasets).</summary>
+    public int VideoCacheMb { get; init; } = 1024;
+
+    /// <summary>The data paths of the training or validation split (validation episodes without their own path come from the training data).</summary>
+    public List<string> DataPaths(bool validation) =>
+        !validation ? TrainParquetFiles : ValParquetFiles.Count > 0 || ValEpisodes.Count == 0 ? ValParquetFiles : TrainParquetFiles;
+
+    /// <summary>True when the run validates (a validation path or validation episodes are configured).</summary>
+    [YamlDotNet.Serialization.YamlIgnore]
+    public bool HasValidation => ValParquetFiles.Count > 0 || ValEpisodes.Count > 0;
 }

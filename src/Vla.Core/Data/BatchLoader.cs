@@ -229,7 +229,7 @@ public sealed class BatchLoader
             for (int c = 0; c < l.Cameras && decoded; c++)
             {
                 long offset = ((long)i * l.Cameras + c) * l.ImageFloats;
-                decoded = DecodeInto(current, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
+                decoded = DecodeInto(episode, w.Step, c + 1, b.Images.AsSpan((int)offset, l.ImageFloats));
             }
             if (!decoded) b.Images.AsSpan(i * l.Cameras * l.ImageFloats, l.Cameras * l.ImageFloats).Clear(); // a reused array holds an older frame
 
@@ -253,25 +253,10 @@ public sealed class BatchLoader
     }
 
     /// <summary>Decodes one frame into <paramref name="destination"/>; false when it is broken and <see cref="LoaderOptions.SkipBadFrames"/> lets it be skipped.</summary>
-    private bool DecodeInto(StepRecord record, int camera, Span<float> destination)
+    private bool DecodeInto(Episode episode, int step, int camera, Span<float> destination)
     {
-        string column = camera == 1 ? StepColumns.Image1[0] : StepColumns.Image2[0];
-        string file = _dataset.Files[record.FileIndex];
-        var bytes = _dataset.Images.Get(record, camera);
-        DataProblem? problem = null;
-        if (bytes is null) problem = new DataProblem(file, record.Row, column, "the image is missing.");
-        else
-        {
-            try
-            {
-                ImagePreprocessor.Preprocess(bytes, _layout.ImageSize, _options.MaxImagePixels, destination);
-                return true;
-            }
-            catch (InvalidDataException e)
-            {
-                problem = new DataProblem(file, record.Row, column, e.Message);
-            }
-        }
+        var problem = _dataset.Frames.Preprocess(episode, step, camera, _layout.ImageSize, _options.MaxImagePixels, destination);
+        if (problem is null) return true;
         if (!_options.SkipBadFrames) throw new BadInputException(problem.ToString());
         if (Interlocked.Increment(ref _skipped) == 1) FirstSkippedFrame = problem;
         destination.Clear();

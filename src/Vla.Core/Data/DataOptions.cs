@@ -32,8 +32,29 @@ public sealed record DataOptions
     /// <summary>Collect every bad row instead of stopping at the first (for <c>vla inspect</c>), or skip them.</summary>
     public bool CollectProblems { get; init; }
 
-    /// <summary>The options a run configuration implies.</summary>
-    public static DataOptions From(VlaConfig config) => new()
+    /// <summary><c>auto</c> (a folder holding <c>meta/info.json</c> is a LeRobot dataset), <c>seed</c> or <c>lerobot</c>.</summary>
+    public string Format { get; init; } = "auto";
+
+    /// <summary>The episodes to use (LeRobot: by <c>episode_index</c>; seed schema: by position); null uses all.</summary>
+    public EpisodeSelection? Episodes { get; init; }
+
+    /// <summary>LeRobot: the camera features in order (main camera first); empty uses every visual feature in <c>info.json</c> order.</summary>
+    public IReadOnlyList<string> ImageKeys { get; init; } = [];
+
+    /// <summary>LeRobot: the feature holding the robot state.</summary>
+    public string StateKey { get; init; } = "observation.state";
+
+    /// <summary>LeRobot: the feature holding the action.</summary>
+    public string ActionKey { get; init; } = "action";
+
+    /// <summary>Side video frames are decoded to (the vision tower's input size).</summary>
+    public int ImageSize { get; init; } = 224;
+
+    /// <summary>Bytes of decoded video frames kept in memory.</summary>
+    public long VideoCacheBytes { get; init; } = 1024L << 20;
+
+    /// <summary>The options a run configuration implies for its training (or, with <paramref name="validation"/>, its validation) data.</summary>
+    public static DataOptions From(VlaConfig config, bool validation = false) => new()
     {
         StateDim = config.Data.StateDim,
         PerActionDim = config.Model.ActionHeadConfig.PerActionDim,
@@ -41,5 +62,12 @@ public sealed record DataOptions
         MaxImagePixels = config.Data.MaxImagePixels,
         VerifyImages = config.Data.VerifyImages,
         SkipBadFrames = config.Data.SkipBadFrames,
+        Format = config.Data.Format,
+        Episodes = EpisodeSelection.Parse(validation ? config.Data.ValEpisodes : config.Data.TrainEpisodes, validation ? "data.val_episodes" : "data.train_episodes"),
+        ImageKeys = config.Data.ImageKeys,
+        StateKey = config.Data.StateKey,
+        ActionKey = config.Data.ActionKey,
+        ImageSize = config.Data.ImageSize,
+        VideoCacheBytes = (long)config.Data.VideoCacheMb << 20,
     };
 }

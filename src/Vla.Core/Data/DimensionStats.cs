@@ -19,6 +19,8 @@ public sealed record DimensionStats
     [JsonPropertyName("q99")] public float[] Q99 { get; init; } = [];
     /// <summary>Number of vectors the statistics cover.</summary>
     [JsonPropertyName("count")] public required long Count { get; init; }
+    /// <summary>The dimensions' names when the data gives them (LeRobot's <c>names</c>), so checkpoints and reports carry them.</summary>
+    [JsonPropertyName("names"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<string>? Names { get; init; }
 
     /// <summary>Number of dimensions.</summary>
     [JsonIgnore] public int Dim => Min.Length;

@@ -4,9 +4,9 @@ using Vla.Runtime;
 namespace Vla.Data;
 
 /// <summary>
-/// The episodes of one or more Parquet files (files, folders or globs), indexed in memory without their
-/// images. Episodes open at <c>is_first</c> and never span files. Opening checks every row and reports
-/// bad data by file, row and column.
+/// The episodes of a dataset, indexed in memory without their images: seed-schema Parquet files (files, folders or
+/// globs; episodes open at <c>is_first</c> and never span files) or a LeRobot dataset read in place
+/// (<see cref="LeRobot.LeRobotDataset"/>). Opening checks every row and reports bad data by file, row and column.
 /// </summary>
 public sealed class EpisodeDataset
 {
@@ -30,8 +30,24 @@ public sealed class EpisodeDataset
     /// <summary>The columns of each file, by file.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Columns { get; }
 
-    /// <summary>Encoded images, read on demand.</summary>
-    public ImageStore Images { get; }
+    /// <summary>The camera frames, read or decoded on demand.</summary>
+    public IFrameSource Frames { get; }
+
+    /// <summary>The encoded images of a dataset that stores them in its rows (seed schema, LeRobot <c>image</c> features).</summary>
+    public ImageStore Images => (Frames as EncodedFrameSource)?.Images
+        ?? throw new InvalidOperationException("This dataset's frames are video; read them through Frames.");
+
+    /// <summary>What the data is: <c>seed schema</c> or <c>LeRobot v2.1</c> and the like.</summary>
+    public string Format { get; private init; } = "seed schema";
+
+    /// <summary>The state dimensions' names (LeRobot's <c>names</c>), or null when the data has none.</summary>
+    public IReadOnlyList<string>? StateNames { get; private init; }
+
+    /// <summary>The action dimensions' names, or null when the data has none.</summary>
+    public IReadOnlyList<string>? ActionNames { get; private init; }
+
+    /// <summary>The statistics the dataset's own metadata records for its selected episodes (LeRobot's <c>meta/</c>), or null.</summary>
+    public NormalizationStats? RecordedStats { get; private init; }
 
     /// <summary>Length of the state vectors (0 when there are no rows).</summary>
     public int StateDim => Episodes.Count == 0 ? 0 : Episodes[0].Steps[0].State.Length;
@@ -44,6 +60,14 @@ public sealed class EpisodeDataset
 
     private EpisodeDataset(IReadOnlyList<string> files, List<Episode> episodes, List<DataProblem> problems,
         Dictionary<string, IReadOnlyList<string>> columns, List<DataProblem> broken, long imageCacheBytes)
+        : this(files, episodes, problems, columns, broken, new EncodedFrameSource(new ImageStore(files, imageCacheBytes), [StepColumns.Image1[0], StepColumns.Image2[0]]))
+    {
+    }
+
+    /// <summary>A dataset over any frame source (the LeRobot reader's constructor).</summary>
+    internal EpisodeDataset(IReadOnlyList<string> files, List<Episode> episodes, List<DataProblem> problems,
+        Dictionary<string, IReadOnlyList<string>> columns, List<DataProblem> broken, IFrameSource frames,
+        string format = "seed schema", IReadOnlyList<string>? stateNames = null, IReadOnlyList<string>? actionNames = null, NormalizationStats? recordedStats = null)
     {
         BrokenFrames = broken;
         var fileIndex = files.Select((file, i) => (file, i)).ToDictionary(x => x.file, x => x.i);
@@ -52,12 +76,43 @@ public sealed class EpisodeDataset
         Episodes = episodes;
         Problems = problems;
         Columns = columns;
-        Images = new ImageStore(files, imageCacheBytes);
+        Frames = frames;
+        Format = format;
+        StateNames = stateNames;
+        ActionNames = actionNames;
+        RecordedStats = recordedStats;
     }
 
-    /// <summary>Opens the files that <paramref name="patterns"/> name (relative to the current folder, else <paramref name="baseDir"/>).</summary>
+    /// <summary>The name of state (<paramref name="action"/> false) or action dimension <paramref name="dim"/>: LeRobot's name, else <c>dim N</c>.</summary>
+    public string DimensionName(bool action, int dim) => DimensionNames.Of(action ? ActionNames : StateNames, dim);
+
+    /// <summary>
+    /// Opens the data that <paramref name="patterns"/> name (relative to the current folder, else <paramref name="baseDir"/>):
+    /// a LeRobot dataset's root (a folder holding <c>meta/info.json</c>, or any folder under <c>data.format: lerobot</c>), or
+    /// seed-schema Parquet files, folders and globs; <see cref="DataOptions.Episodes"/> selects episodes of either.
+    /// </summary>
     public static async Task<EpisodeDataset> OpenAsync(IEnumerable<string> patterns, DataOptions options,
         string? baseDir = null, long imageCacheBytes = 512L << 20, CancellationToken ct = default)
+    {
+        var list = patterns.ToList();
+        if (LeRobot.LeRobotDataset.FindRoot(list, options.Format, baseDir) is string root)
+            return await LeRobot.LeRobotDataset.OpenAsync(root, options, ct);
+        var dataset = await OpenSeedAsync(list, options, baseDir, imageCacheBytes, ct);
+        return options.Episodes is { } selection ? dataset.Select(selection) : dataset;
+    }
+
+    /// <summary>The episodes at the positions <paramref name="selection"/> names, numbered again from 0 (each keeps its position as <see cref="Episode.SourceIndex"/>).</summary>
+    public EpisodeDataset Select(EpisodeSelection selection)
+    {
+        var kept = Episodes.Where(e => selection.Contains(e.Id)).Select((e, i) => e with { Index = i, SourceIndex = e.Id }).ToList();
+        if (kept.Count == 0)
+            throw new BadInputException($"The episode selection '{selection}' matches none of the {Episodes.Count} episodes (numbered 0 to {Episodes.Count - 1}).");
+        return new EpisodeDataset(Files, kept, [.. Problems], new Dictionary<string, IReadOnlyList<string>>(Columns), [.. BrokenFrames], Frames,
+            Format, StateNames, ActionNames, RecordedStats);
+    }
+
+    private static async Task<EpisodeDataset> OpenSeedAsync(List<string> patterns, DataOptions options,
+        string? baseDir, long imageCacheBytes, CancellationToken ct)
     {
         var files = new List<string>();
         foreach (var pattern in patterns)
@@ -96,7 +151,7 @@ public sealed class EpisodeDataset
 
     /// <summary>Opens the configured training or validation data.</summary>
     public static Task<EpisodeDataset> OpenAsync(VlaConfig config, bool validation, CancellationToken ct = default) =>
-        OpenAsync(validation ? config.Data.ValParquetFiles : config.Data.TrainParquetFiles, DataOptions.From(config), config.BaseDirectory, ct: ct);
+        OpenAsync(config.Data.DataPaths(validation), DataOptions.From(config, validation), config.BaseDirectory, ct: ct);
 
     private static void SplitEpisodes(string file, IReadOnlyList<StepRecord> steps, List<Episode> episodes, List<DataProblem> problems)
     {

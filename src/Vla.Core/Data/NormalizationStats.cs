@@ -32,11 +32,31 @@ public sealed record NormalizationStats
         if (dataset.ActionDim == 0) throw new BadInputException($"{dataset.Files[0]}: the data has no 'action' column, so action statistics cannot be computed.");
         return new NormalizationStats
         {
-            State = DimensionStats.Compute(steps.Select(s => s.State), dataset.StateDim),
-            Action = DimensionStats.Compute(steps.Select(s => s.Action), dataset.ActionDim),
+            State = DimensionStats.Compute(steps.Select(s => s.State), dataset.StateDim) with { Names = dataset.StateNames },
+            Action = DimensionStats.Compute(steps.Select(s => s.Action), dataset.ActionDim) with { Names = dataset.ActionNames },
             NumEpisodes = dataset.Episodes.Count,
             SourceFiles = dataset.Files,
         };
+    }
+
+    /// <summary>
+    /// The statistics training uses for <paramref name="dataset"/>: those its own metadata records (LeRobot's <c>meta/</c>) when they
+    /// hold what <paramref name="mode"/> needs, else computed from its rows. <paramref name="source"/> says which.
+    /// </summary>
+    public static NormalizationStats ForTraining(EpisodeDataset dataset, NormalizationMode mode, out string source)
+    {
+        if (dataset.RecordedStats is { } recorded && recorded.State.Dim == dataset.StateDim && recorded.Action.Dim == dataset.ActionDim
+            && (mode != NormalizationMode.Quantile || (recorded.State.Q01.Length == recorded.State.Dim && recorded.Action.Q01.Length == recorded.Action.Dim)))
+        {
+            source = $"{string.Join(", ", recorded.SourceFiles)} ({recorded.NumEpisodes} episodes)";
+            return recorded with
+            {
+                State = recorded.State with { Names = dataset.StateNames },
+                Action = recorded.Action with { Names = dataset.ActionNames },
+            };
+        }
+        source = $"the rows of {dataset.Episodes.Count} episodes";
+        return Compute(dataset);
     }
 
     /// <summary>Serializes to indented JSON.</summary>

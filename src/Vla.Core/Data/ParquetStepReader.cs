@@ -37,12 +37,16 @@ public static class ParquetStepReader
         }
     }
 
-    /// <summary>Finds the first of <paramref name="names"/> among the file's top-level columns.</summary>
+    /// <summary>
+    /// Finds the first of <paramref name="names"/> among the file's top-level columns; an image stored as a struct (LeRobot's
+    /// <c>image</c> features: <c>{bytes, path}</c>) is found as its <c>bytes</c> field.
+    /// </summary>
     public static DataField? FindColumn(ParquetSchema schema, string[] names)
     {
         foreach (var name in names)
         {
-            var field = schema.GetDataFields().FirstOrDefault(f => f.Path.FirstPart == name);
+            var fields = schema.GetDataFields().Where(f => f.Path.FirstPart == name).ToList();
+            var field = fields.FirstOrDefault(f => f.Path.ToList() is [_, "bytes"]) ?? fields.FirstOrDefault();
             if (field is not null) return field;
         }
         return null;

@@ -13,4 +13,6 @@ public sealed record EvalOptions
     public bool SavePredictions { get; init; }
     /// <summary>Episodes drawn as predicted vs true trajectories in the report.</summary>
     public int TrajectoryEpisodes { get; init; } = 3;
+    /// <summary>The episodes of each dataset to evaluate (<c>--episodes</c>); null evaluates all.</summary>
+    public Data.EpisodeSelection? Episodes { get; init; }
 }

@@ -1,3 +1,4 @@
+using Vla.Data;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -78,7 +79,7 @@ public static class EvalReportWriter
             new("MAE", c.PerStep.Select(s => s.Mae).ToList(), SvgChart.Palette[1]),
         ]));
         html.Append(SvgChart.Bars("MSE per action dimension", "dimension", "MSE (data units)",
-            c.PerDim.Select((_, d) => d.ToString(CultureInfo.InvariantCulture)).ToList(),
+            c.PerDim.Select((_, d) => result.ActionNames is null ? d.ToString(CultureInfo.InvariantCulture) : DimensionNames.Of(result.ActionNames, d)).ToList(),
             [new("MSE", c.PerDim.Select(s => s.Mse).ToList(), SvgChart.Palette[0])]));
         html.Append("</div>");
 
@@ -89,7 +90,7 @@ public static class EvalReportWriter
             int dims = t.Truth.Count == 0 ? 0 : t.Truth[0].Length;
             for (int d = 0; d < dims; d++)
             {
-                html.Append(SvgChart.Lines($"dimension {d}", "step", "action",
+                html.Append(SvgChart.Lines(result.ActionNames is null ? $"dimension {d}" : $"{d}: {DimensionNames.Of(result.ActionNames, d)}", "step", "action",
                 [
                     new("true", t.Truth.Select(v => (double)v[d]).ToList(), SvgChart.Palette[0]),
                     new("predicted", t.Predicted.Select(v => (double)v[d]).ToList(), SvgChart.Palette[1], Dashed: true),

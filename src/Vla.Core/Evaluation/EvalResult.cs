@@ -19,4 +19,6 @@ public sealed record EvalResult
     public required IReadOnlyList<Trajectory> Trajectories { get; init; }
     /// <summary>Human lines for inference_log.txt: what ran, timings, warnings.</summary>
     public required IReadOnlyList<string> Log { get; init; }
+    /// <summary>The action dimensions' names (the data's, else the checkpoint's), or null when unnamed.</summary>
+    public IReadOnlyList<string>? ActionNames { get; init; }
 }

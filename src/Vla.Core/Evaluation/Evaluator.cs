@@ -17,7 +17,8 @@ public static class Evaluator
 {
     /// <summary>
     /// Runs the evaluation. With <paramref name="predictionsCsv"/> set, writes one row per predicted value:
-    /// <c>episode,step,horizon_step,dim,predicted,truth,dataset</c> (data units; padded steps skipped).
+    /// <c>episode,step,horizon_step,dim,predicted,truth,dataset,dim_name</c> (data units; padded steps skipped; the episode as the
+    /// data numbers it, LeRobot's <c>episode_index</c>; the dimension's name when the data or the checkpoint names it).
     /// </summary>
     public static async Task<EvalResult> RunAsync(VlaPredictor predictor, IReadOnlyList<string> datasets, EvalOptions options,
         TextWriter? predictionsCsv = null, CancellationToken ct = default)
@@ -38,13 +39,15 @@ public static class Evaluator
         var sections = new Dictionary<string, EvalMetrics>();
         var trajectories = new List<Trajectory>();
         using var generator = new Generator((ulong)options.Seed);
-        predictionsCsv?.WriteLine("episode,step,horizon_step,dim,predicted,truth,dataset");
+        predictionsCsv?.WriteLine("episode,step,horizon_step,dim,predicted,truth,dataset,dim_name");
+        IReadOnlyList<string>? names = predictor.Normalizer.Stats.Action.Names;
 
         foreach (var path in datasets)
         {
             var watch = Stopwatch.StartNew();
-            var dataOptions = DataOptions.From(config) with { PerActionDim = null, VerifyImages = false };
+            var dataOptions = DataOptions.From(config) with { PerActionDim = null, VerifyImages = false, Episodes = options.Episodes };
             var dataset = await EpisodeDataset.OpenAsync([path], dataOptions, ct: ct);
+            names = dataset.ActionNames ?? names;
             if (dataset.ActionDim != head.PerActionDim)
                 throw new BadInputException($"{path}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {head.PerActionDim}.");
             var loader = new BatchLoader(dataset, predictor.Normalizer, BatchLayout.From(config),
@@ -55,7 +58,7 @@ public static class Evaluator
                 });
             var metrics = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
             var drawn = dataset.Episodes.Take(Math.Max(0, options.TrajectoryEpisodes - trajectories.Count))
-                .ToDictionary(e => e.Index, e => new Trajectory(path, e.Index, e.Prompt, [], []));
+                .ToDictionary(e => e.Index, e => new Trajectory(path, e.Id, e.Prompt, [], []));
             double modelSeconds = 0;
             foreach (var batch in loader.Epoch(0, ct))
             {
@@ -78,7 +81,8 @@ public static class Evaluator
                     var recorded = RecordedChunk(dataset, window, head.Horizon, head.PerActionDim);
                     metrics.Add(p, t, recorded, m);
                     if (predictionsCsv is not null || drawn.ContainsKey(window.Episode))
-                        Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), recorded, m.ToArray(), window, path, predictionsCsv, drawn);
+                        Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), recorded, m.ToArray(), window,
+                            dataset.Episodes[window.Episode].Id, path, names, predictionsCsv, drawn);
                 }
             }
             sections[path] = metrics;
@@ -93,7 +97,7 @@ public static class Evaluator
         return new EvalResult
         {
             Checkpoint = predictor.Checkpoint, NumInferenceSteps = steps, Seed = options.Seed, NumActionBins = head.NumActionBins,
-            Combined = combined, Datasets = sections, Trajectories = trajectories, Log = log,
+            Combined = combined, Datasets = sections, Trajectories = trajectories, Log = log, ActionNames = names,
         };
     }
 
@@ -106,8 +110,8 @@ public static class Evaluator
         return chunk;
     }
 
-    private static void Record(Normalizer normalizer, int horizon, int dim, float[] predicted, float[] truth, bool[] mask, Window window,
-        string path, TextWriter? csv, Dictionary<int, Trajectory> drawn)
+    private static void Record(Normalizer normalizer, int horizon, int dim, float[] predicted, float[] truth, bool[] mask, Window window, int episodeId,
+        string path, IReadOnlyList<string>? names, TextWriter? csv, Dictionary<int, Trajectory> drawn)
     {
         normalizer.DenormalizeActions(predicted);
         if (drawn.TryGetValue(window.Episode, out var trajectory))
@@ -116,13 +120,15 @@ public static class Evaluator
             trajectory.Predicted.Add(predicted[..dim]);
         }
         if (csv is null) return;
-        string dataset = path.Contains(',') ? $"\"{path.Replace("\"", "\"\"")}\"" : path;
+        string dataset = Csv(path);
         for (int h = 0; h < horizon; h++)
         {
             if (!mask[h]) continue;
             for (int d = 0; d < dim; d++)
                 csv.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{window.Episode},{window.Step},{h},{d},{predicted[h * dim + d]:R},{truth[h * dim + d]:R},{dataset}"));
+                    $"{episodeId},{window.Step},{h},{d},{predicted[h * dim + d]:R},{truth[h * dim + d]:R},{dataset},{Csv(DimensionNames.Of(names, d))}"));
         }
     }
+
+    private static string Csv(string text) => text.Contains(',') || text.Contains('"') ? $"\"{text.Replace("\"", "\"\"")}\"" : text;
 }

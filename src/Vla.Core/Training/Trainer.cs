@@ -129,7 +129,7 @@ public sealed class Trainer : IDisposable
         string experimentDir = Path.Combine(root, t.ExperimentName);
 
         var train = await EpisodeDataset.OpenAsync(config, validation: false, ct);
-        var val = config.Data.ValParquetFiles.Count > 0 ? await EpisodeDataset.OpenAsync(config, validation: true, ct) : null;
+        var val = config.Data.HasValidation ? await EpisodeDataset.OpenAsync(config, validation: true, ct) : null;
 
         bool leader = group.Rank == 0;
         if (leader) Directory.CreateDirectory(experimentDir);
@@ -370,10 +370,10 @@ public sealed class Trainer : IDisposable
             loaded.Require(Normalizer.ParseMode(config.Data.NormalizationMode), path);
             return loaded;
         }
-        var stats = NormalizationStats.Compute(train);
+        var stats = NormalizationStats.ForTraining(train, Normalizer.ParseMode(config.Data.NormalizationMode), out string source);
         string saved = Path.Combine(experimentDir, "normalization_stats.json");
         if (leader) stats.Save(saved);
-        log.Info($"normalization stats: data.normalization_stats_path ('{configured}') does not exist, so they were computed from the training data and saved to {saved}");
+        log.Info($"normalization stats: data.normalization_stats_path ('{configured}') does not exist, so they were taken from {source} and saved to {saved}");
         return stats;
     }
 

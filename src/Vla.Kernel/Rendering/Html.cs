@@ -1,3 +1,4 @@
+using Vla.Data;
 using System.Globalization;
 using System.Net;
 using Vla.Evaluation;
@@ -28,8 +29,8 @@ internal static class Html
     /// The curve of one dimension, the <paramref name="slot"/>-th in its chart: palette colours in turn,
     /// dashed once the palette is used up, so every curve of a chart stays distinguishable.
     /// </summary>
-    public static SvgChart.Series DimensionSeries(int dim, int slot, IReadOnlyList<double> values) =>
-        new($"{dim}", values, SvgChart.Palette[slot % SvgChart.Palette.Length], Dashed: slot >= SvgChart.Palette.Length);
+    public static SvgChart.Series DimensionSeries(int dim, int slot, IReadOnlyList<double> values, IReadOnlyList<string>? names = null) =>
+        new(names is null ? $"{dim}" : $"{dim} {DimensionNames.Of(names, dim)}", values, SvgChart.Palette[slot % SvgChart.Palette.Length], Dashed: slot >= SvgChart.Palette.Length);
 
     /// <summary>Scoped styles every renderer's root element uses (class <c>vla</c>).</summary>
     public const string Style =

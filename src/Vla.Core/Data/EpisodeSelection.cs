@@ -1,0 +1,62 @@
+using System.Globalization;
+using Vla.Runtime;
+
+namespace Vla.Data;
+
+/// <summary>
+/// Which episodes a command uses: indices and <c>start:stop</c> ranges (stop excluded, as Python slices and LeRobot's
+/// <c>splits</c>), from <c>data.train_episodes</c>, <c>data.val_episodes</c> or <c>--episodes</c>. LeRobot datasets are
+/// selected by their <c>episode_index</c>; seed-schema data by position (the first episode is 0).
+/// </summary>
+public sealed class EpisodeSelection
+{
+    private readonly List<(int Start, int Stop)> _ranges;
+    private readonly string _text;
+
+    private EpisodeSelection(List<(int, int)> ranges, string text)
+    {
+        _ranges = ranges;
+        _text = text;
+    }
+
+    /// <summary>
+    /// Parses items such as <c>41</c>, <c>41:44</c>, <c>:10</c>, <c>90:</c> or <c>1,2,5</c>; null when there are none (every episode).
+    /// <paramref name="key"/> names the setting in errors.
+    /// </summary>
+    public static EpisodeSelection? Parse(IEnumerable<string> items, string key)
+    {
+        var ranges = new List<(int, int)>();
+        var parts = items.SelectMany(i => i.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToList();
+        foreach (var part in parts)
+        {
+            int colon = part.IndexOf(':');
+            if (colon < 0)
+            {
+                int index = Index(part, part, key);
+                ranges.Add((index, index + 1));
+                continue;
+            }
+            string from = part[..colon].Trim(), to = part[(colon + 1)..].Trim();
+            int start = from.Length == 0 ? 0 : Index(from, part, key);
+            int stop = to.Length == 0 ? int.MaxValue : Index(to, part, key);
+            if (stop <= start) throw new BadInputException($"{key}: '{part}' selects no episode (the stop index is excluded, so it must be above the start).");
+            ranges.Add((start, stop));
+        }
+        return ranges.Count == 0 ? null : new EpisodeSelection(ranges, string.Join(",", parts));
+    }
+
+    private static int Index(string text, string part, string key) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int index)
+            ? index
+            : throw new BadInputException($"{key}: '{part}' is not an episode index or a start:stop range (e.g. 3, 0:40, 40:).");
+
+    /// <summary>True when episode <paramref name="index"/> is selected.</summary>
+    public bool Contains(int index) => _ranges.Any(r => index >= r.Start && index < r.Stop);
+
+    /// <summary>The selected indices that are finite (ranges open at the end stop at <paramref name="limit"/>).</summary>
+    public IEnumerable<int> Indices(int limit) =>
+        _ranges.SelectMany(r => Enumerable.Range(r.Start, Math.Max(0, Math.Min(r.Stop, limit) - r.Start))).Distinct().Order();
+
+    /// <summary>The selection as it was written (<c>41:43,45</c>).</summary>
+    public override string ToString() => _text;
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using FFMpegCore;
+using FFMpegCore.Pipes;
+using Vla.Runtime;
+
+namespace Vla.Data.LeRobot;
+
+/// <summary>Frames of one span of a video, decoded and scaled to a square: RGB24 rows, one frame after another, with each frame's time in the file.</summary>
+/// <param name="Pixels">size × size × 3 bytes per frame.</param>
+/// <param name="Times">Presentation time of each frame in seconds (the file's own clock).</param>
+/// <param name="Size">Side of the square frames.</param>
+public sealed record DecodedClip(byte[] Pixels, double[] Times, int Size)
+{
+    /// <summary>Bytes of one frame.</summary>
+    public int FrameBytes => Size * Size * 3;
+
+    /// <summary>The frame nearest to <paramref name="time"/> and how far it is, or (-1, ∞) without frames.</summary>
+    public (int Frame, double Distance) Nearest(double time)
+    {
+        int i = Array.BinarySearch(Times, time);
+        if (i >= 0) return (i, 0);
+        i = ~i;
+        var best = (Frame: -1, Distance: double.PositiveInfinity);
+        foreach (int j in new[] { i - 1, i })
+            if (j >= 0 && j < Times.Length && Math.Abs(Times[j] - time) < best.Distance) best = (j, Math.Abs(Times[j] - time));
+        return best;
+    }
+}
+
+/// <summary>What ffprobe says of a video file.</summary>
+/// <param name="Codec">The video stream's codec (<c>av1</c>, <c>h264</c>).</param>
+/// <param name="Duration">Its duration in seconds.</param>
+/// <param name="Width">Frame width.</param>
+/// <param name="Height">Frame height.</param>
+public sealed record VideoProbe(string Codec, double Duration, int Width, int Height);
+
+/// <summary>
+/// Decodes camera video with FFmpeg (Debian's <c>ffmpeg</c>, driven through FFMpegCore), as LeRobot's decoders do: one process per
+/// span, frames scaled by ffmpeg (bicubic) to the vision tower's square and piped out as raw RGB, each frame's time read from
+/// ffmpeg's <c>showinfo</c> filter so frames are matched to rows by time, not by count.
+/// </summary>
+public static partial class VideoDecoder
+{
+    private static readonly Lazy<HashSet<string>> Decodable = new(() =>
+        FFMpeg.GetVideoCodecs().Where(c => c.DecodingSupported).Select(c => c.Name).ToHashSet(StringComparer.OrdinalIgnoreCase));
+
+    /// <summary>Refuses to go on without <c>ffmpeg</c> and <c>ffprobe</c> on the PATH, naming the package that brings them.</summary>
+    public static void RequireFfmpeg()
+    {
+        if (FindOnPath("ffmpeg") is null || FindOnPath("ffprobe") is null)
+            throw new BadInputException("This dataset's cameras are video, and decoding it needs FFmpeg, which is not installed " +
+                "(ffmpeg and ffprobe are not on the PATH; on Debian or Ubuntu: apt-get install ffmpeg).");
+    }
+
+    /// <summary>True when ffmpeg and ffprobe are on the PATH.</summary>
+    public static bool Available => FindOnPath("ffmpeg") is not null && FindOnPath("ffprobe") is not null;
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(folder => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
+
+    /// <summary>Codec, duration and size of <paramref name="path"/>'s video stream; a file ffprobe cannot read, or one whose codec this ffmpeg cannot decode, is an error naming it.</summary>
+    public static async Task<VideoProbe> ProbeAsync(string path, CancellationToken ct)
+    {
+        IMediaAnalysis analysis;
+        try
+        {
+            analysis = await FFProbe.AnalyseAsync(path, cancellationToken: ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new BadInputException($"{path}: ffprobe cannot read the video ({FirstLine(e.Message)}).", e);
+        }
+        var video = analysis.PrimaryVideoStream ?? throw new BadInputException($"{path}: the file has no video stream.");
+        string codec = string.IsNullOrEmpty(video.CodecName) ? "unknown" : video.CodecName;
+        if (!Decodable.Value.Contains(codec))
+            throw new BadInputException($"{path}: the video codec '{codec}'{(string.IsNullOrEmpty(video.CodecTagString) ? "" : $" (tag {video.CodecTagString})")} " +
+                "cannot be decoded by this ffmpeg (LeRobot datasets use AV1, H.264 or HEVC).");
+        double duration = video.Duration > TimeSpan.Zero ? video.Duration.TotalSeconds : analysis.Duration.TotalSeconds;
+        return new VideoProbe(codec, duration, video.Width ?? 0, video.Height ?? 0);
+    }
+
+    /// <summary>
+    /// Decodes the frames of <paramref name="path"/> whose times lie in [<paramref name="from"/> − tolerance, <paramref name="to"/> + tolerance),
+    /// scaled to <paramref name="size"/>². Times keep the file's clock (<c>-copyts</c>), as v3.0's from/to timestamps do.
+    /// </summary>
+    public static async Task<DecodedClip> DecodeAsync(string path, double from, double to, double tolerance, int size, CancellationToken ct = default)
+    {
+        double start = Math.Max(0, from - tolerance);
+        double length = to + tolerance - start;
+        int frameBytes = size * size * 3;
+        using var sink = new MemoryStream((int)Math.Min(int.MaxValue / 2, frameBytes * (long)Math.Ceiling(length * 32)));
+        var times = new List<double>();
+        var errors = new Queue<string>();
+        string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
+        var arguments = FFMpegArguments
+            .FromFileInput(path, verifyExists: true, o =>
+            {
+                if (start > 0) o.WithCustomArgument($"-ss {F(start)}");
+                o.WithCustomArgument($"-t {F(length)}");
+            })
+            .OutputToPipe(new StreamPipeSink(sink), o => o
+                .WithCustomArgument($"-copyts -fps_mode passthrough -vf scale={size}:{size}:flags=bicubic,showinfo -pix_fmt rgb24")
+                .ForceFormat("rawvideo"))
+            .NotifyOnStandardError(line =>
+            {
+                var m = ShowInfo().Match(line);
+                if (m.Success) { lock (times) times.Add(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)); }
+                else if (!line.Contains("Parsed_showinfo", StringComparison.Ordinal))
+                {
+                    lock (errors) { errors.Enqueue(line); if (errors.Count > 4) errors.Dequeue(); }
+                }
+            })
+            .CancellableThrough(ct);
+        FFMpegResult result;
+        try
+        {
+            result = await arguments.ProcessAsynchronously(throwOnError: false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new BadInputException($"{path}: ffmpeg could not decode the video ({FirstLine(e.Message)}).", e);
+        }
+        ct.ThrowIfCancellationRequested();
+        var pixels = sink.ToArray();
+        if (!result.Success) throw new BadInputException($"{path}: ffmpeg could not decode the video ({string.Join(" ", errors).Trim()}).");
+        int frames = pixels.Length / frameBytes;
+        if (frames != times.Count || pixels.Length % frameBytes != 0)
+            throw new BadInputException($"{path}: ffmpeg returned {frames} frames but reported {times.Count} frame times; the video is damaged.");
+        return new DecodedClip(pixels, [.. times], size);
+    }
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim().TrimEnd('.');
+
+    [GeneratedRegex(@"\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(-?[0-9.eE+-]+)")]
+    private static partial Regex ShowInfo();
+}
