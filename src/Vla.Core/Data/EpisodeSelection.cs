@@ -53,9 +53,9 @@ public sealed class EpisodeSelection
     /// <summary>True when episode <paramref name="index"/> is selected.</summary>
     public bool Contains(int index) => _ranges.Any(r => index >= r.Start && index < r.Stop);
 
-    /// <summary>The selected indices that are finite (ranges open at the end stop at <paramref name="limit"/>).</summary>
+    /// <summary>The selected indices, in order; ranges open at the end stop at <paramref name="limit"/>.</summary>
     public IEnumerable<int> Indices(int limit) =>
-        _ranges.SelectMany(r => Enumerable.Range(r.Start, Math.Max(0, Math.Min(r.Stop, limit) - r.Start))).Distinct().Order();
+        _ranges.SelectMany(r => Enumerable.Range(r.Start, Math.Max(0, (r.Stop == int.MaxValue ? limit : r.Stop) - r.Start))).Distinct().Order();
 
     /// <summary>The selection as it was written (<c>41:43,45</c>).</summary>
     public override string ToString() => _text;

@@ -56,7 +56,7 @@ public static class ParquetEpisodeWriter
     /// A list column: repetition level 0 opens each row's list, 1 continues it; an empty list is one
     /// entry defined one level short of a value.
     /// </summary>
-    private static Task WriteListAsync(ParquetRowGroupWriter group, DataField element, IEnumerable<float[]> rows, CancellationToken ct)
+    internal static Task WriteListAsync(ParquetRowGroupWriter group, DataField element, IEnumerable<float[]> rows, CancellationToken ct)
     {
         var values = new List<float>();
         var repetition = new List<int>();

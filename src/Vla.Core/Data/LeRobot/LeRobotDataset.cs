@@ -230,7 +230,8 @@ public static class LeRobotDataset
     private static void ThrowIfStrict(DataOptions options, List<DataProblem> problems, string what)
     {
         if (options.CollectProblems || problems.Count == 0) return;
-        string more = problems.Count > 1 ? $" ({problems.Count - 1} more {what}; 'vla inspect' lists them, and --episodes or data.train_episodes can choose episodes that are there)" : "";
+        string choose = what == "missing file(s)" ? ", and --episodes or data.train_episodes can choose the episodes that are there" : "";
+        string more = problems.Count > 1 ? $" ({problems.Count - 1} more {what}; 'vla inspect' lists them{choose})" : "";
         throw new BadInputException(problems[0] + more);
     }
 }

@@ -21,10 +21,10 @@ internal static class ParquetColumns
         using var raw = await group.ReadRawColumnDataBaseAsync(field, ct);
         double[] values = raw switch
         {
-            RawColumnData<long> l => Dense(l.Values.ToArray(), l.NullableValues.ToArray(), field, v => v),
-            RawColumnData<int> i => Dense(i.Values.ToArray(), i.NullableValues.ToArray(), field, v => v),
-            RawColumnData<double> d => Dense(d.Values.ToArray(), d.NullableValues.ToArray(), field, v => v),
-            RawColumnData<float> f => Dense(f.Values.ToArray(), f.NullableValues.ToArray(), field, v => v),
+            RawColumnData<long> l => Dense(l, field, v => v),
+            RawColumnData<int> i => Dense(i, field, v => v),
+            RawColumnData<double> d => Dense(d, field, v => v),
+            RawColumnData<float> f => Dense(f, field, v => v),
             _ => throw new BadInputException($"{path}, column '{column}': expected numbers, found {field.ClrType.Name}."),
         };
         if (values.Length != rows)
@@ -34,8 +34,9 @@ internal static class ParquetColumns
         return values;
     }
 
-    private static double[] Dense<T>(T[] values, T?[] nullable, DataField field, Func<T, double> convert) where T : struct =>
-        field.IsNullable ? Array.ConvertAll(nullable, v => v is T x ? convert(x) : double.NaN) : Array.ConvertAll(values, v => convert(v));
+    /// <summary>The values with NaN for nulls (a nullable column's values are dense: only defined levels carry one).</summary>
+    private static double[] Dense<T>(RawColumnData<T> raw, DataField field, Func<T, double> convert) where T : struct =>
+        field.IsNullable ? raw.NullableValues.Select(v => v is T x ? convert(x) : double.NaN).ToArray() : Array.ConvertAll(raw.Values.ToArray(), v => convert(v));
 
     /// <summary>A <c>list&lt;string&gt;</c> column (LeRobot's <c>tasks</c>) as one array per row.</summary>
     public static async Task<string[][]> ReadStringListsAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct)
