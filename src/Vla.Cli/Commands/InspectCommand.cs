@@ -49,7 +49,7 @@ internal static class InspectCommand
         foreach (var (name, ranges) in new[] { ("state", report.State), ("action", report.Action) })
         {
             if (ranges.Count == 0) continue;
-            var table = new Table().Title($"{name} ranges").AddColumn("dim").AddColumn("name");
+            var table = new Table().Title($"{name} ranges").AddColumn("dim").AddColumn(new TableColumn("name").NoWrap());
             foreach (var c in new[] { "min", "max", "mean" }) table.AddColumn(new TableColumn(c).RightAligned());
             foreach (var r in ranges) table.AddRow(r.Dim.ToString(), Markup.Escape(r.Name), r.Min.ToString("G5"), r.Max.ToString("G5"), r.Mean.ToString("G5"));
             AnsiConsole.Write(table);
@@ -60,25 +60,34 @@ internal static class InspectCommand
             AnsiConsole.MarkupLine("[green]No bad rows.[/]");
             return CliErrors.Ok;
         }
-        int limit = parse.GetValue(MaxProblems);
+        // A partial download: every missing file is listed (however many), and the episodes that are there are named.
+        int limit = Math.Max(parse.GetValue(MaxProblems), dataset.MissingEpisodes.Count * (dataset.Frames.Cameras.Count + 1));
+        if (dataset.MissingEpisodes.Count > 0)
+            AnsiConsole.MarkupLine($"[red]{dataset.MissingEpisodes.Count} episode(s) listed in meta/ have missing files[/]" +
+                (dataset.Episodes.Count > 0 ? $"; the {dataset.Episodes.Count} that are there: [bold]--episodes {Markup.Escape(Selection(dataset))}[/]" : ""));
         AnsiConsole.MarkupLine($"[red]{dataset.Problems.Count} problem(s):[/]");
         foreach (var problem in dataset.Problems.Take(limit)) Console.WriteLine($"  {problem}");
         if (dataset.Problems.Count > limit) AnsiConsole.MarkupLine($"  … and {dataset.Problems.Count - limit} more");
         return CliErrors.BadInput;
     }
 
-    /// <summary>The episode numbers as ranges ("41-43, 50").</summary>
-    private static string EpisodeIds(EpisodeDataset dataset)
+    /// <summary>The episode numbers as ranges ("episodes 41-43, 50").</summary>
+    private static string EpisodeIds(EpisodeDataset dataset) => "episodes " + string.Join(", ", Runs(dataset).Select(r => r.First == r.Last ? $"{r.First}" : $"{r.First}-{r.Last}"));
+
+    /// <summary>The episodes as an <c>--episodes</c> value ("41:44,50").</summary>
+    private static string Selection(EpisodeDataset dataset) => string.Join(",", Runs(dataset).Select(r => r.First == r.Last ? $"{r.First}" : $"{r.First}:{r.Last + 1}"));
+
+    private static List<(int First, int Last)> Runs(EpisodeDataset dataset)
     {
         var ids = dataset.Episodes.Select(e => e.Id).ToList();
-        var parts = new List<string>();
+        var runs = new List<(int, int)>();
         for (int i = 0; i < ids.Count;)
         {
             int j = i;
             while (j + 1 < ids.Count && ids[j + 1] == ids[j] + 1) j++;
-            parts.Add(i == j ? $"{ids[i]}" : $"{ids[i]}-{ids[j]}");
+            runs.Add((ids[i], ids[j]));
             i = j + 1;
         }
-        return "episodes " + string.Join(", ", parts);
+        return runs;
     }
 }

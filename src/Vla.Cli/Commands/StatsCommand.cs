@@ -54,17 +54,19 @@ internal static class StatsCommand
     private static void Render(string name, DimensionStats s, List<NormalizationWarning> warnings)
     {
         var table = new Table().Title($"{name} ({s.Count} vectors)");
-        table.AddColumn(new TableColumn("dim").RightAligned()).AddColumn("name");
-        foreach (var column in new[] { "min", "max", "mean", "std", "q01", "q99" }) table.AddColumn(new TableColumn(column).RightAligned());
+        bool quantiles = s.Q01.Length == s.Dim && s.Q99.Length == s.Dim; // statistics recorded by LeRobot v2.1 have none
+        table.AddColumn(new TableColumn("dim").RightAligned()).AddColumn(new TableColumn("name").NoWrap());
+        foreach (var column in new[] { "min", "max", "mean", "std" }.Concat(quantiles ? ["q01", "q99"] : [])) table.AddColumn(new TableColumn(column).RightAligned());
         table.AddColumn("flags");
         for (int d = 0; d < s.Dim; d++)
         {
             string flags = string.Join(", ", warnings.Where(w => w.Quantity == name && w.Dim == d).Select(w => w.Flag));
-            table.AddRow(d.ToString(), Markup.Escape(DimensionNames.Of(s.Names, d)), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]),
-                s.Q01.Length > d ? F(s.Q01[d]) : "–", s.Q99.Length > d ? F(s.Q99[d]) : "–", Markup.Escape(flags));
+            var cells = new[] { d.ToString(), Markup.Escape(DimensionNames.Of(s.Names, d)), F(s.Min[d]), F(s.Max[d]), F(s.Mean[d]), F(s.Std[d]) }
+                .Concat(quantiles ? [F(s.Q01[d]), F(s.Q99[d])] : []).Append(Markup.Escape(flags));
+            table.AddRow(cells.ToArray());
         }
         AnsiConsole.Write(table);
     }
 
-    private static string F(float v) => v.ToString("G5", System.Globalization.CultureInfo.InvariantCulture);
+    private static string F(float v) => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
 }

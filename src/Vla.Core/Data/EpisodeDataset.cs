@@ -46,6 +46,9 @@ public sealed class EpisodeDataset
     /// <summary>The action dimensions' names, or null when the data has none.</summary>
     public IReadOnlyList<string>? ActionNames { get; private init; }
 
+    /// <summary>Episodes the dataset's metadata lists whose files are missing (a partial LeRobot download; only filled under <see cref="DataOptions.CollectProblems"/>).</summary>
+    public IReadOnlyList<int> MissingEpisodes { get; internal init; } = [];
+
     /// <summary>The statistics the dataset's own metadata records for its selected episodes (LeRobot's <c>meta/</c>), or null.</summary>
     public NormalizationStats? RecordedStats { get; private init; }
 

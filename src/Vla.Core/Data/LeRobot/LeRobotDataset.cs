@@ -68,6 +68,7 @@ public static class LeRobotDataset
                 return video;
             }).ToArray();
         }
+        var missing = selected.Select(e => e.Index).Where(e => problems.Any(p => p.Message.Contains($"of episode {e} is missing", StringComparison.Ordinal))).ToList();
         ThrowIfStrict(options, problems, "missing file(s)");
 
         // The rows of the selected episodes, file by file.
@@ -125,7 +126,10 @@ public static class LeRobotDataset
 
         var stats = LeRobotStats.Read(root, info, meta.Count, selected.Select(e => e.Index).ToList(), options.StateKey, actionFeature?.Key);
         return new EpisodeDataset(files, episodes, problems, columns, [], frames, $"LeRobot {info.Version}",
-            Names(stateFeature, stateDim), actionFeature is null ? null : Names(actionFeature, actionDim), stats);
+            Names(stateFeature, stateDim), actionFeature is null ? null : Names(actionFeature, actionDim), stats)
+        {
+            MissingEpisodes = missing,
+        };
     }
 
     /// <summary>The cameras in use: <c>data.image_keys</c> in order, else every visual feature in <c>info.json</c> order.</summary>

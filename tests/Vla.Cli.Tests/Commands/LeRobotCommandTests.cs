@@ -1,0 +1,111 @@
+using Vla.Data.LeRobot;
+
+namespace Vla.Tests.Commands;
+
+/// <summary>The commands on a real LeRobot v2.1 dataset read in place (tests/data/lerobot-g1-v21: three episodes of 100, AV1 video, MIT).</summary>
+public sealed class LeRobotCommandTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("vla-cli-").FullName;
+    private static string Sample => Path.Combine(VlaProcess.RepoRoot, "tests", "data", "lerobot-g1-v21");
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    /// <summary>FFmpeg is a system component: its absence skips, unless CI asks for it (VLA_REQUIRE_FFMPEG=1).</summary>
+    private static void RequireFfmpeg()
+    {
+        if (VideoDecoder.Available) return;
+        const string reason = "ffmpeg is not installed (Debian: apt-get install ffmpeg).";
+        if (Environment.GetEnvironmentVariable("VLA_REQUIRE_FFMPEG") == "1") Assert.Fail(reason + " VLA_REQUIRE_FFMPEG=1 requires it.");
+        Assert.Skip(reason);
+    }
+
+    /// <summary>configs/lerobot_g1.yaml with absolute paths, writing under the test's folder, over <paramref name="data"/>.</summary>
+    private string Config(string? data = null, params (string From, string To)[] replacements)
+    {
+        string text = File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "lerobot_g1.yaml"))
+            .Replace("../tests/data/lerobot-g1-v21", data ?? Sample)
+            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
+            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}");
+        foreach (var (from, to) in replacements)
+        {
+            Assert.Contains(from, text);
+            text = text.Replace(from, to);
+        }
+        string path = Path.Combine(_temp, "lerobot-test.yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public async Task Inspect_on_a_partial_download_lists_every_missing_file_and_passes_on_the_episodes_that_are_there()
+    {
+        var partial = await VlaProcess.RunAsync("inspect", "--data", Sample, "--verbose");
+        Assert.Equal(2, partial.ExitCode);
+        Assert.Contains("194 problem(s)", partial.Stdout);
+        Assert.Equal(194, partial.Stdout.Split('\n').Count(l => l.Contains(" is missing.", StringComparison.Ordinal)));
+        Assert.Contains("episode_000000.parquet: the data file of episode 0 is missing.", partial.Stdout);
+        Assert.Contains("--episodes 41:44", partial.Stdout);
+
+        RequireFfmpeg();
+        var present = await VlaProcess.RunAsync("inspect", "--data", Sample, "--episodes", "41:44");
+        Assert.True(present.ExitCode == 0, present.Stdout + present.Stderr);
+        Assert.Contains("LeRobot v2.1", present.Stdout);
+        Assert.Contains("episodes 41-43", present.Stdout);
+        Assert.Contains("kLeftShoulderPitch", present.Stdout);
+        Assert.Contains("observation.images.cam_high: video", present.Stdout);
+        Assert.Contains("No bad rows.", present.Stdout);
+    }
+
+    [Fact]
+    public async Task Stats_on_a_LeRobot_dataset_uses_its_recorded_statistics_with_joint_names()
+    {
+        string output = Path.Combine(_temp, "stats.json");
+        var result = await VlaProcess.RunAsync("stats", "--config", Config(), "--output", output);
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("episodes_stats.jsonl (2 episodes)", result.Stdout);
+        Assert.Contains("kRightHandThumbRotation", result.Stdout);
+        var stats = Vla.Data.NormalizationStats.Load(output);
+        Assert.Equal(799, stats.State.Count); // episodes 41 and 42: data.train_episodes "41:43"
+        Assert.Equal("kLeftShoulderPitch", stats.Action.Names![0]);
+    }
+
+    [Fact]
+    public async Task Train_on_chosen_episodes_of_one_root_then_eval_others_by_episode_index()
+    {
+        RequireFfmpeg();
+        var train = await VlaProcess.RunAsync("train", "--config", Config(), "--epochs", "1", "--max-steps", "6");
+        Assert.True(train.ExitCode == 0, train.Stdout + train.Stderr);
+        Assert.Contains("2 training episodes (799 windows), 1 validation episodes (394 windows)", train.Stdout);
+        string checkpoint = Path.Combine(_temp, "lerobot_g1", "checkpoints", "model_best");
+        Assert.True(Directory.Exists(checkpoint));
+
+        string output = Path.Combine(_temp, "eval");
+        var eval = await VlaProcess.RunAsync("eval", "--checkpoint", checkpoint, "--eval-data", Sample, "--episodes", "43", "--output-dir", output, "--save-predictions");
+        Assert.True(eval.ExitCode == 0, eval.Stdout + eval.Stderr);
+        var lines = File.ReadLines(Path.Combine(output, "predictions.csv")).ToList();
+        Assert.Equal("episode,step,horizon_step,dim,predicted,truth,dataset,dim_name", lines[0]);
+        Assert.StartsWith("43,0,0,0,", lines[1]);
+        Assert.EndsWith(",kLeftShoulderPitch", lines[1]);
+        string report = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.Contains("kRightHandThumbRotation", report);
+        Assert.Contains("Episode 43", report);
+    }
+
+    [Fact]
+    public async Task A_missing_video_stops_training_before_anything_is_written()
+    {
+        string root = Path.Combine(_temp, "copy");
+        foreach (var file in Directory.EnumerateFiles(Sample, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(root, Path.GetRelativePath(Sample, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        string video = Path.Combine(root, "videos", "chunk-000", "observation.images.cam_high", "episode_000042.mp4");
+        File.Delete(video);
+        var result = await VlaProcess.RunAsync("train", "--config", Config(root));
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"{video}, column 'observation.images.cam_high': the video of episode 42 is missing.", result.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(_temp, "lerobot_g1")));
+    }
+}
