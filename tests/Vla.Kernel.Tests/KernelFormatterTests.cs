@@ -161,6 +161,20 @@ public sealed class KernelFormatterTests
     }
 
     [Fact]
+    public async Task The_vla_magic_command_shows_a_LeRobot_episode_by_its_index_with_video_frames_and_joint_names()
+    {
+        FfmpegRequirement.SkipUnlessAvailable();
+        using var session = await KernelSession.StartAsync();
+        // The sample is a partial download (3 of 100 episodes): only the episode asked for is read.
+        var events = await session.SubmitAsync($"#!vla episode --data \"{Repo.Path("tests", "data", "lerobot-g1-v21")}\" --index 42");
+        string html = Assert.Single(KernelSession.Html(events));
+        Assert.Contains("Episode 42: “Pick up the yellow bottle on the table.”", html);
+        Assert.Contains("observation.images.cam_high", html);
+        Assert.Contains("data:image/png;base64,", html); // frames decoded from the AV1 video
+        Assert.Contains("kLeftShoulderPitch", html);
+    }
+
+    [Fact]
     public async Task The_vla_magic_command_draws_a_runs_curves_and_says_what_is_missing()
     {
         using var session = await KernelSession.StartAsync();

@@ -18,6 +18,8 @@ public sealed class NotebookExecutionTests(PackedFeed feed)
     {
         if (notebook.Contains("distributed", StringComparison.Ordinal))
             MpiRequirement.SkipUnlessAvailable();
+        if (notebook.Contains("data", StringComparison.Ordinal))
+            FfmpegRequirement.SkipUnlessAvailable(); // it opens the LeRobot sample's video
         string output = Directory.CreateTempSubdirectory("vla-nb-out-").FullName;
         var run = await ChildProcess.RunAsync("dotnet",
             [ChildProcess.NotebookRunner, "run", Repo.Path("notebooks", notebook), "--packages", feed.Folder, "--output-dir", output]);
@@ -37,5 +39,17 @@ internal static class MpiRequirement
         if (Environment.GetEnvironmentVariable("VLA_REQUIRE_MPI") == "1")
             Assert.Fail("mpirun is not installed but VLA_REQUIRE_MPI=1 requires it (apt-get install openmpi-bin).");
         Assert.Skip("mpirun is not installed (apt-get install openmpi-bin); the distributed notebook needs it.");
+    }
+}
+
+/// <summary>FFmpeg is a system component: its absence skips, unless CI asks for it (VLA_REQUIRE_FFMPEG=1).</summary>
+internal static class FfmpegRequirement
+{
+    public static void SkipUnlessAvailable()
+    {
+        if (Vla.Data.LeRobot.VideoDecoder.Available) return;
+        if (Environment.GetEnvironmentVariable("VLA_REQUIRE_FFMPEG") == "1")
+            Assert.Fail("ffmpeg is not installed but VLA_REQUIRE_FFMPEG=1 requires it (apt-get install ffmpeg).");
+        Assert.Skip("ffmpeg is not installed (apt-get install ffmpeg); LeRobot video needs it.");
     }
 }

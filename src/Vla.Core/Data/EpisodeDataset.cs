@@ -109,7 +109,8 @@ public sealed class EpisodeDataset
     {
         var kept = Episodes.Where(e => selection.Contains(e.Id)).Select((e, i) => e with { Index = i, SourceIndex = e.Id }).ToList();
         if (kept.Count == 0)
-            throw new BadInputException($"The episode selection '{selection}' matches none of the {Episodes.Count} episodes (numbered 0 to {Episodes.Count - 1}).");
+            throw new BadInputException($"{selection.Key} {selection} is out of range: {string.Join(", ", Files.Select(Path.GetFileName).Take(3))}{(Files.Count > 3 ? ", …" : "")} " +
+                $"has {Episodes.Count} episodes (0–{Episodes.Count - 1}).");
         return new EpisodeDataset(Files, kept, [.. Problems], new Dictionary<string, IReadOnlyList<string>>(Columns), [.. BrokenFrames], Frames,
             Format, StateNames, ActionNames, RecordedStats);
     }

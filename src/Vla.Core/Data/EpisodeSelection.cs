@@ -13,11 +13,15 @@ public sealed class EpisodeSelection
     private readonly List<(int Start, int Stop)> _ranges;
     private readonly string _text;
 
-    private EpisodeSelection(List<(int, int)> ranges, string text)
+    private EpisodeSelection(List<(int, int)> ranges, string text, string key)
     {
         _ranges = ranges;
         _text = text;
+        Key = key;
     }
+
+    /// <summary>The setting it came from (<c>data.train_episodes</c>, <c>--episodes</c>), for messages.</summary>
+    public string Key { get; }
 
     /// <summary>
     /// Parses items such as <c>41</c>, <c>41:44</c>, <c>:10</c>, <c>90:</c> or <c>1,2,5</c>; null when there are none (every episode).
@@ -42,7 +46,7 @@ public sealed class EpisodeSelection
             if (stop <= start) throw new BadInputException($"{key}: '{part}' selects no episode (the stop index is excluded, so it must be above the start).");
             ranges.Add((start, stop));
         }
-        return ranges.Count == 0 ? null : new EpisodeSelection(ranges, string.Join(",", parts));
+        return ranges.Count == 0 ? null : new EpisodeSelection(ranges, string.Join(",", parts), key);
     }
 
     private static int Index(string text, string part, string key) =>
