@@ -22,7 +22,7 @@ internal static class LeRobotBench
         var videos = Directory.EnumerateFiles(Path.Combine(root, "videos"), "*.mp4", SearchOption.AllDirectories).Order().ToList();
         int runs = quick ? 3 : 5;
         const int size = 224;
-        double fps = 30, tolerance = 0.5 / fps;
+        const double fps = 30;
 
         // Alternate the two sides run by run, so a neighbour's load lands on both.
         var durations = new Dictionary<string, double>();
@@ -35,7 +35,7 @@ internal static class LeRobotBench
             var watch = Stopwatch.StartNew();
             frames = 0;
             foreach (var video in videos)
-                frames += (await VideoDecoder.DecodeAsync(video, 0, durations[video], tolerance, size)).Times.Length;
+                frames += (await VideoDecoder.DecodeAsync(video, 0, durations[video], fps, size)).Times.Length;
             double oursSeconds = watch.Elapsed.TotalSeconds;
             watch.Restart();
             foreach (var video in videos) NullDecode(video);
@@ -78,6 +78,8 @@ internal static class LeRobotBench
         var result = new JsonObject
         {
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+            ["machine"] = $"{CpuModel()}, {Environment.ProcessorCount} cores",
+            ["ffmpeg"] = FfmpegVersion(),
             ["command"] = "dotnet run --project bench/Vla.Bench -c Release -- lerobot" + (quick ? " --quick" : ""),
             ["data"] = "tests/data/lerobot-g1-v21: 3 episodes, 1193 frames, 640x480 AV1 (libdav1d), 30 fps",
             ["runs"] = runs,
@@ -97,6 +99,18 @@ internal static class LeRobotBench
         File.Move(latestPath + ".tmp", latestPath, overwrite: true);
         Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"written: {latestPath} (lerobot)");
+    }
+
+    private static string CpuModel() =>
+        File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+
+    private static string FfmpegVersion()
+    {
+        using var process = Process.Start(new ProcessStartInfo("ffmpeg", ["-version"]) { RedirectStandardOutput = true })!;
+        string first = process.StandardOutput.ReadLine() ?? "";
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return first.Split(' ').Skip(2).FirstOrDefault() ?? "unknown";
     }
 
     /// <summary><c>ffmpeg -i FILE -f null -</c>: decoding alone, default threads (as ours).</summary>

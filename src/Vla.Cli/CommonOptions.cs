@@ -48,7 +48,9 @@ internal static class CommonOptions
     public static Data.DataOptions DataKeys(ParseResult parse, Data.DataOptions options) => options with
     {
         Episodes = EpisodeSelection(parse) ?? options.Episodes,
-        Format = parse.GetValue(DataFormat) ?? options.Format,
+        Format = parse.GetValue(DataFormat) is { } format
+            ? format is "auto" or "seed" or "lerobot" ? format : throw new BadInputException($"--data-format must be auto, seed or lerobot (got '{format}').")
+            : options.Format,
         ImageKeys = parse.GetValue(ImageKeys) is { Length: > 0 } keys ? keys : options.ImageKeys,
         StateKey = parse.GetValue(StateKey) ?? options.StateKey,
         ActionKey = parse.GetValue(ActionKey) ?? options.ActionKey,

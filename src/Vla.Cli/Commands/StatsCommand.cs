@@ -17,7 +17,7 @@ internal static class StatsCommand
         TrainData.AllowMultipleArgumentsPerToken = true;
         var command = new Command("stats", "Compute normalization statistics (min, max, mean, std, q01, q99) of state and action.")
         {
-            Config, Output, TrainData,
+            Config, Output, TrainData, CommonOptions.Episodes,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -31,7 +31,7 @@ internal static class StatsCommand
         ConfigValidator.Validate(config, ConfigRequirements.TrainData);
 
         var mode = Normalizer.ParseMode(config.Data.NormalizationMode);
-        var options = DataOptions.From(config) with { VerifyImages = false }; // stats read no images
+        var options = DataOptions.From(config) with { VerifyImages = false, Episodes = CommonOptions.EpisodeSelection(parse) ?? DataOptions.From(config).Episodes }; // stats read no images
         var dataset = await EpisodeDataset.OpenAsync(config.Data.DataPaths(validation: false), options, config.BaseDirectory, ct: ct);
         var stats = NormalizationStats.ForTraining(dataset, mode, out string source);
         string output = parse.GetValue(Output)!;

@@ -49,11 +49,14 @@ public static class ConfigValidator
         OneOf("data.normalization_mode", d.NormalizationMode, NormalizationModes);
         OneOf("data.format", d.Format, ["auto", "seed", "lerobot"]);
         Positive("data.video_cache_mb", d.VideoCacheMb);
-        foreach (var (key, items) in new[] { ("data.train_episodes", d.TrainEpisodes), ("data.val_episodes", d.ValEpisodes) })
+        try
         {
-            try { Data.EpisodeSelection.Parse(items, key); }
-            catch (BadInputException e) { p.Add(e.Message); }
+            var train = Data.EpisodeSelection.Parse(d.TrainEpisodes, "data.train_episodes");
+            var val = Data.EpisodeSelection.Parse(d.ValEpisodes, "data.val_episodes");
+            if (d.ValParquetFiles.Count == 0 && train is not null && val is not null && train.Overlap(val) is int shared)
+                p.Add($"data.train_episodes ({train}) and data.val_episodes ({val}) both hold episode {shared}: validation would measure episodes the model trained on.");
         }
+        catch (BadInputException e) { p.Add(e.Message); }
 
         OneOf("model.vlm_config.dtype", NormalizeDtype(vlm.Dtype), Dtypes);
         Positive("model.vlm_config.num_image_tokens", vlm.NumImageTokens);

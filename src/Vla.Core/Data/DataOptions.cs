@@ -53,6 +53,18 @@ public sealed record DataOptions
     /// <summary>Bytes of decoded video frames kept in memory.</summary>
     public long VideoCacheBytes { get; init; } = 1024L << 20;
 
+    /// <summary>
+    /// The episodes of the training or validation split. With validation episodes on the training root and no training episodes
+    /// named, training takes all the others, so no episode is in both.
+    /// </summary>
+    private static EpisodeSelection? Selection(DataConfig data, bool validation)
+    {
+        var val = EpisodeSelection.Parse(data.ValEpisodes, "data.val_episodes");
+        if (validation) return val;
+        var train = EpisodeSelection.Parse(data.TrainEpisodes, "data.train_episodes");
+        return train ?? (val is not null && data.ValParquetFiles.Count == 0 ? EpisodeSelection.AllBut(val, "data.train_episodes") : null);
+    }
+
     /// <summary>The options a run configuration implies for its training (or, with <paramref name="validation"/>, its validation) data.</summary>
     public static DataOptions From(VlaConfig config, bool validation = false) => new()
     {
@@ -63,7 +75,7 @@ public sealed record DataOptions
         VerifyImages = config.Data.VerifyImages,
         SkipBadFrames = config.Data.SkipBadFrames,
         Format = config.Data.Format,
-        Episodes = EpisodeSelection.Parse(validation ? config.Data.ValEpisodes : config.Data.TrainEpisodes, validation ? "data.val_episodes" : "data.train_episodes"),
+        Episodes = Selection(config.Data, validation),
         ImageKeys = config.Data.ImageKeys,
         StateKey = config.Data.StateKey,
         ActionKey = config.Data.ActionKey,

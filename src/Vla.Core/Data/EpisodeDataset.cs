@@ -107,6 +107,8 @@ public sealed class EpisodeDataset
     /// <summary>The episodes at the positions <paramref name="selection"/> names, numbered again from 0 (each keeps its position as <see cref="Episode.SourceIndex"/>).</summary>
     public EpisodeDataset Select(EpisodeSelection selection)
     {
+        if (Frames is LeRobot.VideoFrameSource)
+            throw new InvalidOperationException("A LeRobot video dataset is selected when it is opened (DataOptions.Episodes): its frames are indexed by position.");
         var kept = Episodes.Where(e => selection.Contains(e.Id)).Select((e, i) => e with { Index = i, SourceIndex = e.Id }).ToList();
         if (kept.Count == 0)
             throw new BadInputException($"{selection.Key} {selection} is out of range: {string.Join(", ", Files.Select(Path.GetFileName).Take(3))}{(Files.Count > 3 ? ", …" : "")} " +

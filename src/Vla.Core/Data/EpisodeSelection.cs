@@ -13,11 +13,27 @@ public sealed class EpisodeSelection
     private readonly List<(int Start, int Stop)> _ranges;
     private readonly string _text;
 
-    private EpisodeSelection(List<(int, int)> ranges, string text, string key)
+    private readonly bool _except;
+
+    private EpisodeSelection(List<(int, int)> ranges, string text, string key, bool except = false)
     {
         _ranges = ranges;
         _text = text;
         Key = key;
+        _except = except;
+    }
+
+    /// <summary>Every episode but those of <paramref name="other"/> (training when only validation episodes are named on one root).</summary>
+    public static EpisodeSelection AllBut(EpisodeSelection other, string key) => new(other._ranges, $"all but {other._text}", key, except: true);
+
+    /// <summary>An episode both selections contain, or null (an episode in training and validation at once).</summary>
+    public int? Overlap(EpisodeSelection other)
+    {
+        if (_except || other._except) return null;
+        foreach (var a in _ranges)
+            foreach (var b in other._ranges)
+                if (a.Start < b.Stop && b.Start < a.Stop) return Math.Max(a.Start, b.Start);
+        return null;
     }
 
     /// <summary>The setting it came from (<c>data.train_episodes</c>, <c>--episodes</c>), for messages.</summary>
@@ -55,11 +71,13 @@ public sealed class EpisodeSelection
             : throw new BadInputException($"{key}: '{part}' is not an episode index or a start:stop range (e.g. 3, 0:40, 40:).");
 
     /// <summary>True when episode <paramref name="index"/> is selected.</summary>
-    public bool Contains(int index) => _ranges.Any(r => index >= r.Start && index < r.Stop);
+    public bool Contains(int index) => _ranges.Any(r => index >= r.Start && index < r.Stop) != _except;
 
-    /// <summary>The selected indices, in order; ranges open at the end stop at <paramref name="limit"/>.</summary>
-    public IEnumerable<int> Indices(int limit) =>
-        _ranges.SelectMany(r => Enumerable.Range(r.Start, Math.Max(0, (r.Stop == int.MaxValue ? limit : r.Stop) - r.Start))).Distinct().Order();
+    /// <summary>The selected indices below <paramref name="limit"/>, in order.</summary>
+    public IEnumerable<int> Indices(int limit) => Enumerable.Range(0, Math.Max(0, limit)).Where(Contains);
+
+    /// <summary>The single indices named (<c>41</c>, not a range), which must exist.</summary>
+    public IEnumerable<int> Singles => _except ? [] : _ranges.Where(r => r.Stop == r.Start + 1).Select(r => r.Start);
 
     /// <summary>The selection as it was written (<c>41:43,45</c>).</summary>
     public override string ToString() => _text;

@@ -45,9 +45,11 @@ public static class Evaluator
         foreach (var path in datasets)
         {
             var watch = Stopwatch.StartNew();
-            var dataOptions = DataOptions.From(config) with { PerActionDim = null, VerifyImages = false, Episodes = options.Episodes };
+            // The checkpoint's keys and cameras, but each evaluation path's own format and the episodes asked for here.
+            var dataOptions = DataOptions.From(config) with { PerActionDim = null, VerifyImages = false, Episodes = options.Episodes, Format = "auto" };
             var dataset = await EpisodeDataset.OpenAsync([path], dataOptions, ct: ct);
-            names = dataset.ActionNames ?? names;
+            var datasetNames = dataset.ActionNames ?? predictor.Normalizer.Stats.Action.Names;
+            names ??= datasetNames;
             if (dataset.ActionDim != head.PerActionDim)
                 throw new BadInputException($"{path}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {head.PerActionDim}.");
             var loader = new BatchLoader(dataset, predictor.Normalizer, BatchLayout.From(config),
@@ -82,7 +84,7 @@ public static class Evaluator
                     metrics.Add(p, t, recorded, m);
                     if (predictionsCsv is not null || drawn.ContainsKey(window.Episode))
                         Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), recorded, m.ToArray(), window,
-                            dataset.Episodes[window.Episode].Id, path, names, predictionsCsv, drawn);
+                            dataset.Episodes[window.Episode].Id, path, datasetNames, predictionsCsv, drawn);
                 }
             }
             sections[path] = metrics;

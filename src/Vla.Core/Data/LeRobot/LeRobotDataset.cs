@@ -31,6 +31,8 @@ public static class LeRobotDataset
 
     private static string? Resolve(string pattern, string? baseDir)
     {
+        if (pattern.StartsWith("~/", StringComparison.Ordinal))
+            pattern = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), pattern[2..]);
         if (Directory.Exists(pattern)) return Path.GetFullPath(pattern);
         if (!Path.IsPathRooted(pattern) && baseDir is not null && Directory.Exists(Path.Combine(baseDir, pattern))) return Path.GetFullPath(Path.Combine(baseDir, pattern));
         return null;
@@ -73,13 +75,15 @@ public static class LeRobotDataset
 
         // The rows of the selected episodes, file by file.
         var files = dataFiles.Keys.ToList();
+        var broken = new List<DataProblem>(); // image frames set aside under data.skip_bad_frames
         var columns = new Dictionary<string, IReadOnlyList<string>>();
         var rows = new Dictionary<int, List<(StepRecord Step, double Time, int Task)>>();
         int? stateDim = options.StateDim ?? Dim(stateFeature), actionDim = options.PerActionDim ?? (actionFeature is null ? null : Dim(actionFeature));
         for (int f = 0; f < files.Count; f++)
         {
             var wanted = dataFiles[files[f]].Select(e => e.Index).ToHashSet();
-            await ReadRowsAsync(files[f], f, wanted, options.StateKey, actionFeature?.Key, stateDim, actionDim, cameras, options, columns, rows, problems, ct);
+            await ReadRowsAsync(files[f], f, wanted, options.StateKey, actionFeature?.Key, stateDim, actionDim, cameras, options, columns, rows,
+                problems, options.SkipBadFrames ? broken : problems, ct);
             ThrowIfStrict(options, problems, "problem(s)");
         }
 
@@ -101,7 +105,7 @@ public static class LeRobotDataset
             if (clipPaths.TryGetValue(e.Index, out var paths) && paths.Length > 0)
                 clips.Add(paths.Select((path, c) => e.Videos.TryGetValue(cameras[c].Key, out var span)
                     ? new VideoFrameSource.Clip(path, span.From, span.To)
-                    : new VideoFrameSource.Clip(path, 0, steps.Count / info.Fps)).ToArray());
+                    : new VideoFrameSource.Clip(path, 0, Math.Max(steps.Count / info.Fps, steps[^1].Time + 1 / info.Fps))).ToArray());
             else clips.Add([]);
             if (steps.Count != e.Length)
                 problems.Add(new DataProblem(episodes[^1].File, null, "episode_index", $"episode {e.Index} has {steps.Count} rows, but meta/ says {e.Length}."));
@@ -125,7 +129,7 @@ public static class LeRobotDataset
         ThrowIfStrict(options, problems, "problem(s)");
 
         var stats = LeRobotStats.Read(root, info, meta.Count, selected.Select(e => e.Index).ToList(), options.StateKey, actionFeature?.Key);
-        return new EpisodeDataset(files, episodes, problems, columns, [], frames, $"LeRobot {info.Version}",
+        return new EpisodeDataset(files, episodes, problems, columns, broken, frames, $"LeRobot {info.Version}",
             Names(stateFeature, stateDim), actionFeature is null ? null : Names(actionFeature, actionDim), stats)
         {
             MissingEpisodes = missing,
@@ -154,10 +158,12 @@ public static class LeRobotDataset
     {
         if (selection is null) return [.. meta.Values];
         var chosen = meta.Values.Where(e => selection.Contains(e.Index)).ToList();
-        var unknown = selection.Indices(meta.Keys.Max() + 1).Where(i => !meta.ContainsKey(i)).ToList();
-        if (unknown.Count > 0 || chosen.Count == 0)
-            throw new BadInputException($"{Path.Combine(root, "meta")}: the episode selection '{selection}' names episode(s) the dataset does not list " +
+        var unknown = selection.Singles.Where(i => !meta.ContainsKey(i)).ToList();
+        if (unknown.Count > 0)
+            throw new BadInputException($"{Path.Combine(root, "meta")}: {selection.Key} names episode(s) the dataset does not list " +
                 $"({string.Join(", ", unknown.Take(5))}{(unknown.Count > 5 ? ", …" : "")}; it lists {meta.Count} episodes, {meta.Keys.Min()} to {meta.Keys.Max()}).");
+        if (chosen.Count == 0)
+            throw new BadInputException($"{Path.Combine(root, "meta")}: {selection.Key} '{selection}' selects none of the dataset's {meta.Count} episodes ({meta.Keys.Min()} to {meta.Keys.Max()}).");
         return chosen;
     }
 
@@ -179,7 +185,7 @@ public static class LeRobotDataset
 
     private static async Task ReadRowsAsync(string path, int fileIndex, HashSet<int> wanted, string stateKey, string? actionKey, int? stateDim, int? actionDim,
         List<LeRobotFeature> cameras, DataOptions options, Dictionary<string, IReadOnlyList<string>> columns,
-        Dictionary<int, List<(StepRecord, double, int)>> rows, List<DataProblem> problems, CancellationToken ct)
+        Dictionary<int, List<(StepRecord, double, int)>> rows, List<DataProblem> problems, List<DataProblem> frameProblems, CancellationToken ct)
     {
         await using var reader = await ParquetStepReader.OpenAsync(path, ct);
         var schema = reader.Schema;
@@ -219,7 +225,7 @@ public static class LeRobotDataset
                         if (wanted.Contains((int)episodes[r]) && (bytes is { Length: > 0 }
                                 ? (options.DecodeImages ? ImagePreprocessor.CheckFully(bytes, options.MaxImagePixels) : ImagePreprocessor.CheckHeader(bytes, options.MaxImagePixels))
                                 : "the image is missing.") is string why)
-                            problems.Add(new DataProblem(path, rowBase + r, key, why));
+                            frameProblems.Add(new DataProblem(path, rowBase + r, key, why));
             for (int r = 0; r < count; r++)
             {
                 int e = (int)episodes[r];

@@ -10,7 +10,7 @@ internal static class VideoChecks
         double fps, List<DataProblem> problems, CancellationToken ct)
     {
         double period = 1 / fps, tolerance = period / 2 + 1e-6;
-        var files = clips.SelectMany(c => c).Select(c => c.Path).Distinct().ToList();
+        var files = clips.SelectMany(c => c).Select(c => c.Path).Distinct().Where(File.Exists).ToList(); // missing ones are problems already
         var probes = new Dictionary<string, VideoProbe>();
         await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (file, token) =>
         {
@@ -31,7 +31,7 @@ internal static class VideoChecks
             }
             foreach (var clip in clips[e])
             {
-                var probe = probes[clip.Path];
+                if (!probes.TryGetValue(clip.Path, out var probe)) continue;
                 double end = Math.Min(clip.To, probe.Duration);
                 double last = clip.From + times[^1];
                 if (last <= end - period + tolerance) continue;

@@ -91,12 +91,16 @@ public static partial class VideoDecoder
     /// <c>ffmpeg -f null</c>'s frame rate on the shared sample against 0.65–0.70 for standard output (bench/README.md, LeRobot).
     /// A cancelled or failed decode kills ffmpeg: no process outlives its request.
     /// </remarks>
-    public static Task<DecodedClip> DecodeAsync(string path, double from, double to, double tolerance, int size, CancellationToken ct = default)
+    public static Task<DecodedClip> DecodeAsync(string path, double from, double to, double fps, int size, CancellationToken ct = default)
     {
         if (!File.Exists(path)) throw new BadInputException($"{path}: the video file is missing.");
+        double tolerance = 0.5 / fps;
         double start = Math.Max(0, from - tolerance);
         double length = to + tolerance - start;
         int frameBytes = size * size * 3;
+        long expected = (long)Math.Ceiling(length * fps) + 2;
+        if (expected * frameBytes > Array.MaxLength)
+            throw new BadInputException($"{path}: {length:0.#} s of video at {size} px ({expected * frameBytes >> 20} MB) is more than one buffer holds; lower data.image_size.");
         string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
         string arguments = FFMpegArguments
             .FromFileInput(path, verifyExists: false, o =>
@@ -105,23 +109,28 @@ public static partial class VideoDecoder
                 o.WithCustomArgument($"-t {F(length)}");
             })
             .OutputToFile("pipe:1", overwrite: false, o => o
-                .WithCustomArgument($"-copyts -fps_mode passthrough -vf scale={size}:{size}:flags=bicubic,showinfo=checksum=0 -pix_fmt rgb24")
+                .WithCustomArgument($"-copyts -vsync passthrough -vf scale={size}:{size}:flags=bicubic,showinfo=checksum=0 -pix_fmt rgb24")
                 .ForceFormat("rawvideo"))
             .Arguments;
-        var info = new ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath(), "-nostdin -hide_banner " + arguments)
+        var info = new ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath(), "-nostdin -nostats -hide_banner " + arguments)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        var times = new List<double>();
+        var pts = new List<long>();
+        (long Num, long Den)? timeBase = null;
         var errors = new Queue<string>();
         using var process = new Process { StartInfo = info };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not string line) return;
+            // Times from the integer pts and the filter's time base: showinfo's pts_time has 6 significant digits, too few
+            // for a frame period deep into a long v3.0 file (at 12,345.5 s consecutive frames print the same time).
             var m = ShowInfo().Match(line);
-            lock (times)
+            var b = TimeBase().Match(line);
+            lock (pts)
             {
-                if (m.Success) times.Add(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+                if (m.Success) pts.Add(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+                else if (b.Success) timeBase ??= (long.Parse(b.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(b.Groups[2].Value, CultureInfo.InvariantCulture));
                 else if (!line.Contains("Parsed_showinfo", StringComparison.Ordinal)) { errors.Enqueue(line); if (errors.Count > 4) errors.Dequeue(); }
             }
         };
@@ -140,12 +149,17 @@ public static partial class VideoDecoder
         try
         {
             process.BeginErrorReadLine();
-            // Room for the span's frames at up to 32 fps; a longer or faster video grows the buffer.
-            pixels = new byte[(long)frameBytes * Math.Max(1, (int)Math.Ceiling(length * 32)) is long n && n < int.MaxValue ? (int)n : int.MaxValue / 2];
+            // Room for the span's frames at the dataset's rate; a video with more frames than that grows the buffer (up to the array limit).
+            pixels = new byte[expected * frameBytes];
             var stdout = process.StandardOutput.BaseStream;
             while (true)
             {
-                if (read == pixels.Length) Array.Resize(ref pixels, checked(pixels.Length * 2));
+                if (read == pixels.Length)
+                {
+                    if (pixels.Length == Array.MaxLength)
+                        throw new BadInputException($"{path}: the video holds far more frames than {length:0.#} s at {fps:0.##} fps; its frame rate does not match info.json's.");
+                    Array.Resize(ref pixels, (int)Math.Min(Array.MaxLength, 2L * pixels.Length));
+                }
                 int got = stdout.Read(pixels, read, pixels.Length - read);
                 if (got == 0) break;
                 read += got;
@@ -161,18 +175,22 @@ public static partial class VideoDecoder
         if (process.ExitCode != 0)
         {
             string why;
-            lock (times) why = string.Join(" ", errors).Trim();
+            lock (pts) why = string.Join(" ", errors).Trim();
             throw new BadInputException($"{path}: ffmpeg could not decode the video ({why}).");
         }
         int frames = read / frameBytes;
-        if (frames != times.Count || read % frameBytes != 0)
-            throw new BadInputException($"{path}: ffmpeg returned {frames} frames but reported {times.Count} frame times; the video is damaged.");
-        if (read != pixels.Length) Array.Resize(ref pixels, read);
-        return Task.FromResult(new DecodedClip(pixels, [.. times], size));
+        if (frames != pts.Count || read % frameBytes != 0 || (frames > 0 && timeBase is not { Den: > 0 }))
+            throw new BadInputException($"{path}: ffmpeg returned {frames} frames but reported {pts.Count} frame times; the video is damaged.");
+        if (read != pixels.Length) Array.Resize(ref pixels, read); // at most a couple of frames' worth for a span sized from fps
+        var (num, den) = timeBase ?? (1, 1);
+        return Task.FromResult(new DecodedClip(pixels, pts.Select(p => (double)p * num / den).ToArray(), size));
     }
 
     private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim().TrimEnd('.');
 
-    [GeneratedRegex(@"\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:(-?[0-9.eE+-]+)")]
+    [GeneratedRegex(@"\bn:\s*\d+\s+pts:\s*(-?\d+)\s+pts_time:")]
     private static partial Regex ShowInfo();
+
+    [GeneratedRegex(@"config in time_base:\s*(\d+)/(\d+)")]
+    private static partial Regex TimeBase();
 }

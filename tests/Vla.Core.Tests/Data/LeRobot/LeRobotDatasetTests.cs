@@ -157,7 +157,7 @@ public sealed class LeRobotDatasetTests : IDisposable
         var source = Assert.IsType<VideoFrameSource>(dataset.Frames);
         var first = LeRobotFixture.Frame(dataset, 0, 10);
         for (int e = 0; e < 3; e++) LeRobotFixture.Frame(dataset, e, 5);
-        Assert.InRange(source.CachedBytes, 1, 400 * 32 * 32 * 3 + 400 * 16); // one episode's clip at most: the newest
+        Assert.InRange(source.CachedBytes, 1, (VideoFrameSource.SegmentRows + 2) * (32 * 32 * 3 + 16)); // one segment at most: the newest
         Assert.Equal(first, LeRobotFixture.Frame(dataset, 0, 10)); // decoded again after eviction, the same
     }
 
@@ -262,7 +262,7 @@ public sealed class LeRobotDatasetTests : IDisposable
         var problem = dataset.Frames.Preprocess(dataset.Episodes[0], 300, 1, 32, 1L << 30, chw);
         Assert.NotNull(problem);
         Assert.Contains("episode 41, row 300", problem.ToString());
-        Assert.Contains("fewer frames (300) than the episode has rows (399)", problem.Message);
+        Assert.Contains("it ends before the episode's 399 rows do (its last frame is at 9.967 s of the episode, frame 300)", problem.Message);
     }
 
     [Fact]
@@ -275,6 +275,32 @@ public sealed class LeRobotDatasetTests : IDisposable
         Assert.Null(EpisodeSelection.Parse([], "k"));
         Assert.Contains("data.val_episodes: 'a:b' is not an episode index", Assert.Throws<BadInputException>(() => EpisodeSelection.Parse(["a:b"], "data.val_episodes")).Message);
         Assert.Contains("selects no episode", Assert.Throws<BadInputException>(() => EpisodeSelection.Parse(["5:3"], "k")).Message);
+    }
+
+    [Fact]
+    public void Validation_episodes_on_the_training_root_are_left_out_of_training_and_never_shared()
+    {
+        var config = new Vla.Config.VlaConfig { Data = new Vla.Config.DataConfig { TrainParquetFiles = ["root"], ValEpisodes = ["90:"] } };
+        var train = DataOptions.From(config).Episodes!;
+        Assert.True(train.Contains(0) && train.Contains(89) && !train.Contains(90) && !train.Contains(99));
+        Assert.True(DataOptions.From(config, validation: true).Episodes!.Contains(95));
+
+        var shared = config with { Data = config.Data with { TrainEpisodes = ["0:91"] } };
+        Assert.Contains("data.train_episodes (0:91) and data.val_episodes (90:) both hold episode 90", string.Join(" ", Vla.Config.ConfigValidator.Problems(shared)));
+    }
+
+    [Fact]
+    public async Task Frame_times_deep_into_a_long_video_keep_a_frame_period_apart()
+    {
+        // v3.0 files concatenate episodes, so frames can sit hours into a file; ffmpeg prints pts_time with 6 digits only.
+        LeRobotFixture.RequireFfmpeg();
+        // Matroska keeps the shifted timestamps (in milliseconds); the file starts at 12,345.5 s, where pts_time prints 12345.5 twice.
+        string late = _files.PathOf("late.mkv");
+        LeRobotFixture.Run("ffmpeg", "-v", "error", "-i", LeRobotFixture.VideoOf(LeRobotFixture.V21, 41), "-t", "1", "-c", "copy", "-output_ts_offset", "12345.5", late);
+        var clip = await VideoDecoder.DecodeAsync(late, 0, 0.5, 30, 16);
+        Assert.InRange(clip.Times.Length, 14, 17);
+        Assert.Equal(12345.5, clip.Times[0], 1e-6);
+        for (int i = 1; i < clip.Times.Length; i++) Assert.Equal(1 / 30.0, clip.Times[i] - clip.Times[i - 1], 1e-3);
     }
 
     [Fact]
