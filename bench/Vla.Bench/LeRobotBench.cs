@@ -71,6 +71,23 @@ internal static class LeRobotBench
             Console.WriteLine($"run {run + 1}: loader cold {cold[^1]:F0} windows/s, warm {warm[^1]:F0} windows/s");
         }
 
+        // A dataset larger than the cache: a 1 MB cache holds no segment, so every shuffled window decodes one (the worst case).
+        double thrashing;
+        {
+            var dataset = await EpisodeDataset.OpenAsync([root], options with { VideoCacheBytes = 1 << 20 });
+            var loader = new BatchLoader(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), layout,
+                new LoaderOptions { BatchSize = 16, NumWorkers = 2, Prefetch = 4, Seed = 7 });
+            var watch = Stopwatch.StartNew();
+            int windows = 0;
+            foreach (var batch in loader.Epoch(0).Take(quick ? 3 : 6))
+            {
+                windows += batch.Size;
+                batch.Dispose();
+            }
+            thrashing = windows / watch.Elapsed.TotalSeconds;
+            Console.WriteLine($"loader with a 1 MB cache (every window decodes a {VideoFrameSource.SegmentRows}-row segment): {thrashing:F1} windows/s");
+        }
+
         string latestPath = Path.Combine(repoRoot, "bench", "results", "latest.json");
         var latest = File.Exists(latestPath) ? JsonNode.Parse(File.ReadAllText(latestPath))!.AsObject() : new JsonObject();
         double midConsumes = latest["configs"]?["mid"]?["train_windows_per_s"]?.GetValue<double>() ?? double.NaN;
@@ -90,15 +107,26 @@ internal static class LeRobotBench
             ["decode_to_bound_ratio_range"] = new JsonArray(R(ratios.Min(), 3), R(ratios.Max(), 3)),
             ["windows_per_s_224"] = R(Measure.Median([.. warm])),
             ["windows_per_s_224_cold"] = R(Measure.Median([.. cold])),
+            ["windows_per_s_224_cache_1mb"] = R(thrashing),
             ["mid_train_windows_per_s"] = midConsumes,
             ["loader_to_mid_training_ratio"] = R(Measure.Median([.. warm]) / midConsumes),
             ["loader_to_mid_training_ratio_cold"] = R(Measure.Median([.. cold]) / midConsumes),
+            ["loader_to_mid_training_ratio_cache_1mb"] = R(thrashing / midConsumes),
+            ["code"] = Git(repoRoot),
         };
         latest["lerobot"] = result;
         File.WriteAllText(latestPath + ".tmp", latest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         File.Move(latestPath + ".tmp", latestPath, overwrite: true);
         Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"written: {latestPath} (lerobot)");
+    }
+
+    private static string Git(string repoRoot)
+    {
+        using var process = Process.Start(new ProcessStartInfo("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"]) { RedirectStandardOutput = true })!;
+        string hash = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        return hash;
     }
 
     private static string CpuModel() =>
