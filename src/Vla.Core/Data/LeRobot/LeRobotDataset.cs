@@ -51,6 +51,9 @@ public static class LeRobotDataset
         var (meta, tasks) = await LeRobotMeta.ReadEpisodesAsync(root, info, ct);
         var selected = Select(meta, options.Episodes, root);
         var problems = new List<DataProblem>();
+        var missing = new SortedSet<int>();
+        bool video = cameras[0].Dtype == "video";
+        if (video) VideoDecoder.RequireFfmpeg();
 
         // Every file the selection needs, before anything is read: a partial download names all that is missing.
         var dataFiles = new Dictionary<string, List<LeRobotEpisode>>();
@@ -58,19 +61,26 @@ public static class LeRobotDataset
         foreach (var episode in selected)
         {
             string data = Path.GetFullPath(Path.Combine(root, LeRobotInfo.Format(info.DataPath, Fields(info, episode.Index, episode.DataChunk, episode.DataFile, null))));
-            if (!File.Exists(data)) problems.Add(new DataProblem(data, null, null, $"the data file of episode {episode.Index} is missing."));
+            if (!File.Exists(data))
+            {
+                problems.Add(new DataProblem(data, null, null, $"the data file of episode {episode.Index} is missing."));
+                missing.Add(episode.Index);
+            }
             else (dataFiles.TryGetValue(data, out var list) ? list : dataFiles[data] = []).Add(episode);
             clipPaths[episode.Index] = cameras.Where(c => c.Dtype == "video").Select(camera =>
             {
                 var span = episode.Videos.GetValueOrDefault(camera.Key);
                 string template = info.VideoPath ?? throw new BadInputException($"{infoPath}: '{camera.Key}' is a video feature but 'video_path' is missing.");
-                string video = Path.GetFullPath(Path.Combine(root, LeRobotInfo.Format(template,
+                string path = Path.GetFullPath(Path.Combine(root, LeRobotInfo.Format(template,
                     Fields(info, episode.Index, span?.Chunk ?? episode.DataChunk, span?.File ?? episode.DataFile, camera.Key))));
-                if (!File.Exists(video)) problems.Add(new DataProblem(video, null, camera.Key, $"the video of episode {episode.Index} is missing."));
-                return video;
+                if (!File.Exists(path))
+                {
+                    problems.Add(new DataProblem(path, null, camera.Key, $"the video of episode {episode.Index} is missing."));
+                    missing.Add(episode.Index);
+                }
+                return path;
             }).ToArray();
         }
-        var missing = selected.Select(e => e.Index).Where(e => problems.Any(p => p.Message.Contains($"of episode {e} is missing", StringComparison.Ordinal))).ToList();
         ThrowIfStrict(options, problems, "missing file(s)");
 
         // The rows of the selected episodes, file by file.
@@ -113,11 +123,9 @@ public static class LeRobotDataset
         ThrowIfStrict(options, problems, "problem(s)");
 
         IFrameSource frames;
-        bool video = cameras[0].Dtype == "video";
         var cameraKeys = cameras.Select(c => c.Key).ToList();
         if (video)
         {
-            VideoDecoder.RequireFfmpeg();
             var source = new VideoFrameSource(cameraKeys, [.. clips], [.. timestamps], episodes.Select(e => e.Id).ToArray(), info.Fps, options.ImageSize, options.VideoCacheBytes);
             if (options.VerifyImages || options.DecodeImages)
                 await VideoChecks.CheckAsync(episodes, clips, timestamps, info.Fps, problems, ct);
@@ -132,7 +140,7 @@ public static class LeRobotDataset
         return new EpisodeDataset(files, episodes, problems, columns, broken, frames, $"LeRobot {info.Version}",
             Names(stateFeature, stateDim), actionFeature is null ? null : Names(actionFeature, actionDim), stats)
         {
-            MissingEpisodes = missing,
+            MissingEpisodes = [.. missing],
         };
     }
 
