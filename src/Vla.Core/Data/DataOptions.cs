@@ -47,7 +47,7 @@ public sealed record DataOptions
     /// <summary>LeRobot: the feature holding the action.</summary>
     public string ActionKey { get; init; } = "action";
 
-    /// <summary>Side video frames are decoded to (the vision tower's input size).</summary>
+    /// <summary>Side of the square that video frames are decoded to (the vision tower's input size).</summary>
     public int ImageSize { get; init; } = 224;
 
     /// <summary>Bytes of decoded video frames kept in memory.</summary>
