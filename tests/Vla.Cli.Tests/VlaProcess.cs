@@ -68,17 +68,20 @@ internal static class VlaProcess
     /// Writes configs/sample.yaml into <paramref name="folder"/> with absolute data paths, runs under
     /// <paramref name="folder"/>, and the given text replacements applied; returns its path.
     /// </summary>
-    public static string SampleConfig(string folder, params (string From, string To)[] replacements)
+    public static string SampleConfig(string folder, params (string From, string To)[] replacements) => RepoConfig(folder, "sample.yaml", replacements);
+
+    /// <summary><c>configs/<paramref name="name"/></c> written into <paramref name="folder"/> as <see cref="SampleConfig"/> writes sample.yaml.</summary>
+    public static string RepoConfig(string folder, string name, params (string From, string To)[] replacements)
     {
-        string text = File.ReadAllText(Path.Combine(RepoRoot, "configs", "sample.yaml"))
+        string text = File.ReadAllText(Path.Combine(RepoRoot, "configs", name))
             .Replace("../data-samples/", Path.Combine(RepoRoot, "data-samples") + "/")
             .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {folder}");
         foreach (var (from, to) in replacements)
         {
-            if (!text.Contains(from, StringComparison.Ordinal)) throw new ArgumentException($"sample.yaml has no '{from}'.");
+            if (!text.Contains(from, StringComparison.Ordinal)) throw new ArgumentException($"{name} has no '{from}'.");
             text = text.Replace(from, to);
         }
-        string path = Path.Combine(folder, "sample-test.yaml");
+        string path = Path.Combine(folder, $"{Path.GetFileNameWithoutExtension(name)}-test.yaml");
         File.WriteAllText(path, text);
         return path;
     }

@@ -180,10 +180,11 @@ public sealed class EpisodeDataset
         if (current is { Count: > 0 }) episodes.Add(new Episode(episodes.Count, file, current));
     }
 
-    private static void ThrowIfStrict(DataOptions options, List<DataProblem> problems)
+    /// <summary>Throws the first of <paramref name="problems"/> unless they are being collected, counting the rest as <paramref name="what"/>.</summary>
+    internal static void ThrowIfStrict(DataOptions options, List<DataProblem> problems, string what = "problem(s)", string hint = "")
     {
         if (options.CollectProblems || problems.Count == 0) return;
-        string more = problems.Count > 1 ? $" ({problems.Count - 1} more problem(s); run 'vla inspect' to list them)" : "";
+        string more = problems.Count > 1 ? $" ({problems.Count - 1} more {what}; run 'vla inspect' to list them{hint})" : "";
         throw new BadInputException(problems[0] + more);
     }
 }

@@ -96,32 +96,31 @@ public static class ImagePreprocessor
     /// <summary>Writes pixels as (value / 255 − 0.5) / 0.5 in channel-first order.</summary>
     public static void WriteChw(Image<Rgb24> image, Span<float> chw)
     {
-        int h = image.Height, w = image.Width, plane = h * w;
-        if (chw.Length != 3 * plane) throw new ArgumentException("Destination size does not match the image.", nameof(chw));
-        Rgb24[]? copy = null;
-        ReadOnlySpan<Rgb24> pixels;
-        if (image.DangerousTryGetSinglePixelMemory(out var memory)) pixels = memory.Span;
-        else
+        if (image.DangerousTryGetSinglePixelMemory(out var memory))
         {
-            copy = new Rgb24[plane];
-            image.CopyPixelDataTo(copy);
-            pixels = copy;
+            WriteChw(memory.Span, chw);
+            return;
         }
+        var copy = new Rgb24[image.Width * image.Height];
+        image.CopyPixelDataTo(copy);
+        WriteChw(copy, chw);
+    }
+
+    /// <summary>Writes RGB pixels (row after row, as an image or a decoded video frame holds them) as (value / 255 − 0.5) / 0.5 in channel-first order.</summary>
+    public static void WriteChw(ReadOnlySpan<Rgb24> pixels, Span<float> chw)
+    {
+        int plane = pixels.Length;
+        if (chw.Length != 3 * plane) throw new ArgumentException($"Destination holds {chw.Length} floats, expected {3 * plane}.", nameof(chw));
         var r = chw[..plane];
         var g = chw.Slice(plane, plane);
         var b = chw.Slice(2 * plane, plane);
         const float scale = 2f / 255f;
-        for (int y = 0; y < h; y++)
+        for (int i = 0; i < plane; i++)
         {
-            int o = y * w;
-            var row = pixels.Slice(o, w);
-            for (int x = 0; x < w; x++)
-            {
-                var p = row[x];
-                r[o + x] = p.R * scale - 1f;
-                g[o + x] = p.G * scale - 1f;
-                b[o + x] = p.B * scale - 1f;
-            }
+            var p = pixels[i];
+            r[i] = p.R * scale - 1f;
+            g[i] = p.G * scale - 1f;
+            b[i] = p.B * scale - 1f;
         }
     }
 }

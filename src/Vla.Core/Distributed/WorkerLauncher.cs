@@ -49,9 +49,7 @@ public static class WorkerLauncher
     }
 
     /// <summary>The <c>mpirun</c> on PATH, or null.</summary>
-    public static string? FindMpirun() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, "mpirun")).FirstOrDefault(File.Exists);
+    public static string? FindMpirun() => SystemTools.FindOnPath("mpirun");
 
     /// <summary>The command line that runs this program again (apphost, or dotnet + entry assembly).</summary>
     public static List<string> SelfCommand()

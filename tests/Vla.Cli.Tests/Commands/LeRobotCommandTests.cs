@@ -20,21 +20,7 @@ public sealed class LeRobotCommandTests : IDisposable
     }
 
     /// <summary>configs/lerobot_g1.yaml with absolute paths, writing under the test's folder, over <paramref name="data"/>.</summary>
-    private string Config(string? data = null, params (string From, string To)[] replacements)
-    {
-        string text = File.ReadAllText(Path.Combine(VlaProcess.RepoRoot, "configs", "lerobot_g1.yaml"))
-            .Replace("../tests/data/lerobot-g1-v21", data ?? Sample)
-            .Replace("../data-samples/", Path.Combine(VlaProcess.RepoRoot, "data-samples") + "/")
-            .Replace("checkpoint_dir: ./experiments", $"checkpoint_dir: {_temp}");
-        foreach (var (from, to) in replacements)
-        {
-            Assert.Contains(from, text);
-            text = text.Replace(from, to);
-        }
-        string path = Path.Combine(_temp, "lerobot-test.yaml");
-        File.WriteAllText(path, text);
-        return path;
-    }
+    private string Config(string? data = null) => VlaProcess.RepoConfig(_temp, "lerobot_g1.yaml", ("../tests/data/lerobot-g1-v21", data ?? Sample));
 
     [Fact]
     public async Task Inspect_on_a_partial_download_lists_every_missing_file_and_passes_on_the_episodes_that_are_there()

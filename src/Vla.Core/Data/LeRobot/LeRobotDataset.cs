@@ -16,7 +16,7 @@ public static class LeRobotDataset
     public static string? FindRoot(IReadOnlyList<string> patterns, string format, string? baseDir)
     {
         if (format == "seed") return null;
-        var roots = patterns.Select(p => Resolve(p, baseDir)).ToList();
+        var roots = patterns.Select(p => PathResolver.ResolveExisting(p, baseDir) is { } path && Directory.Exists(path) ? path : null).ToList();
         var lerobot = roots.Where(r => r is not null && (format == "lerobot" || File.Exists(Path.Combine(r, "meta", "info.json")))).ToList();
         if (lerobot.Count == 0)
         {
@@ -27,15 +27,6 @@ public static class LeRobotDataset
         if (patterns.Count > 1)
             throw new BadInputException($"{lerobot[0]} is a LeRobot dataset: give its root alone (one data path; choose episodes with data.train_episodes, data.val_episodes or --episodes).");
         return lerobot[0];
-    }
-
-    private static string? Resolve(string pattern, string? baseDir)
-    {
-        if (pattern.StartsWith("~/", StringComparison.Ordinal))
-            pattern = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), pattern[2..]);
-        if (Directory.Exists(pattern)) return Path.GetFullPath(pattern);
-        if (!Path.IsPathRooted(pattern) && baseDir is not null && Directory.Exists(Path.Combine(baseDir, pattern))) return Path.GetFullPath(Path.Combine(baseDir, pattern));
-        return null;
     }
 
     /// <summary>Opens the dataset at <paramref name="root"/> (its selected episodes only).</summary>
@@ -200,7 +191,7 @@ public static class LeRobotDataset
         columns[path] = schema.Fields.Select(f => f.Name).ToList();
         DataField? Column(string name, bool required)
         {
-            var field = ParquetColumns.Find(schema, name);
+            var field = ParquetStepReader.FindColumn(schema, [name]);
             if (field is null && required)
                 problems.Add(new DataProblem(path, null, name, $"the column is missing (columns present: {string.Join(", ", columns[path])})."));
             return field;
@@ -245,11 +236,7 @@ public static class LeRobotDataset
         }
     }
 
-    private static void ThrowIfStrict(DataOptions options, List<DataProblem> problems, string what)
-    {
-        if (options.CollectProblems || problems.Count == 0) return;
-        string choose = what == "missing file(s)" ? ", and --episodes or data.train_episodes can choose the episodes that are there" : "";
-        string more = problems.Count > 1 ? $" ({problems.Count - 1} more {what}; 'vla inspect' lists them{choose})" : "";
-        throw new BadInputException(problems[0] + more);
-    }
+    private static void ThrowIfStrict(DataOptions options, List<DataProblem> problems, string what) =>
+        EpisodeDataset.ThrowIfStrict(options, problems, what,
+            what == "missing file(s)" ? ", and --episodes or data.train_episodes can choose the episodes that are there" : "");
 }

@@ -8,10 +8,6 @@ namespace Vla.Data.LeRobot;
 /// <summary>Reads the scalar and list columns LeRobot writes (indices, timestamps, task lists) through Parquet.Net's raw column API.</summary>
 internal static class ParquetColumns
 {
-    /// <summary>The leaf field named <paramref name="name"/> (a top-level column, or a list's element), or null.</summary>
-    public static DataField? Find(ParquetSchema schema, string name) =>
-        schema.GetDataFields().FirstOrDefault(f => f.Path.FirstPart == name);
-
     /// <summary>A numeric scalar column (any integer or floating type) as doubles; a null or a list column is an error naming the file and column.</summary>
     public static async Task<double[]> ReadNumbersAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct)
     {

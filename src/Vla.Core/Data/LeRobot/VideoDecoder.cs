@@ -48,17 +48,13 @@ public static partial class VideoDecoder
     /// <summary>Refuses to go on without <c>ffmpeg</c> and <c>ffprobe</c> on the PATH, naming the package that brings them.</summary>
     public static void RequireFfmpeg()
     {
-        if (FindOnPath("ffmpeg") is null || FindOnPath("ffprobe") is null)
+        if (!Available)
             throw new BadInputException("This dataset's cameras are video, and decoding it needs FFmpeg, which is not installed " +
                 "(ffmpeg and ffprobe are not on the PATH; on Debian or Ubuntu: apt-get install ffmpeg).");
     }
 
     /// <summary>True when ffmpeg and ffprobe are on the PATH.</summary>
-    public static bool Available => FindOnPath("ffmpeg") is not null && FindOnPath("ffprobe") is not null;
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(folder => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
+    public static bool Available => SystemTools.FindOnPath("ffmpeg") is not null && SystemTools.FindOnPath("ffprobe") is not null;
 
     /// <summary>Codec, duration and size of <paramref name="path"/>'s video stream; a file ffprobe cannot read, or one whose codec this ffmpeg cannot decode, is an error naming it.</summary>
     public static async Task<VideoProbe> ProbeAsync(string path, CancellationToken ct)

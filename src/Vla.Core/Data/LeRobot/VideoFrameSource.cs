@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using Vla.Runtime;
@@ -65,7 +66,7 @@ public sealed class VideoFrameSource : IFrameSource
         if (matched.Problems[row] is { } problem) return problem;
         var clip = matched.Clip;
         var pixels = clip.Pixels.AsSpan(matched.FrameOfStep[row] * clip.FrameBytes, clip.FrameBytes);
-        if (size == clip.Size) WriteChw(pixels, size, chw);
+        if (size == clip.Size) ImagePreprocessor.WriteChw(MemoryMarshal.Cast<byte, Rgb24>(pixels), chw);
         else
         {
             using var image = Image.LoadPixelData<Rgb24>(pixels, clip.Size, clip.Size);
@@ -120,19 +121,5 @@ public sealed class VideoFrameSource : IFrameSource
                     : $"{where}: the nearest frame is {distance:0.####} s away, more than half a frame period ({Tolerance:0.####} s); the video and the Parquet timestamps do not match.");
         }
         return new Matched(clip, frames, problems);
-    }
-
-    /// <summary>Writes RGB24 pixels as (value / 255 − 0.5) / 0.5 in channel-first order.</summary>
-    private static void WriteChw(ReadOnlySpan<byte> rgb, int size, Span<float> chw)
-    {
-        int plane = size * size;
-        if (chw.Length != 3 * plane) throw new ArgumentException($"Destination holds {chw.Length} floats, expected {3 * plane}.", nameof(chw));
-        const float scale = 2f / 255f;
-        for (int p = 0; p < plane; p++)
-        {
-            chw[p] = rgb[3 * p] * scale - 1f;
-            chw[plane + p] = rgb[3 * p + 1] * scale - 1f;
-            chw[2 * plane + p] = rgb[3 * p + 2] * scale - 1f;
-        }
     }
 }
