@@ -42,8 +42,8 @@ internal static class StatsCommand
             ? await EpisodeDataset.OpenAsync(config.Data.DataPaths(validation: true), DataOptions.From(config, validation: true) with { VerifyImages = false }, config.BaseDirectory, ct: ct)
             : dataset;
         var warnings = NormalizationWarning.Find(stats, mode, check);
-        AnsiConsole.MarkupLine($"{Markup.Escape(dataset.Format)}: [bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s); " +
-            $"statistics from {Markup.Escape(source)}.");
+        AnsiConsole.MarkupLine($"{Markup.Escape(dataset.Format)}: [bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s).");
+        AnsiConsole.MarkupLine($"Statistics from {Markup.Escape(source)}.");
         Render("state", stats.State, warnings);
         Render("action", stats.Action, warnings);
         foreach (var warning in warnings) Console.WriteLine($"warning: {warning}");
