@@ -5,18 +5,19 @@ namespace Vla.Inference;
 
 /// <summary>
 /// What the policy sees at one moment: one or several frames per camera (oldest first; the policy
-/// conditions on the newest), the instruction and the robot state in the data's own units.
+/// conditions on the newest), the instruction and the robot state in the data's own units. Frames are encoded
+/// images or raw pixels (<see cref="CameraFrame"/>).
 /// </summary>
-/// <param name="Camera1">Encoded PNG/JPEG frames of the main camera, oldest first.</param>
+/// <param name="Camera1">Frames of the main camera, oldest first.</param>
 /// <param name="Camera2">Frames of the wrist camera (needed when the model uses it), or null.</param>
 /// <param name="Prompt">The instruction.</param>
 /// <param name="State">The robot state, or null for a model trained without state input.</param>
-public sealed record Observation(IReadOnlyList<byte[]> Camera1, IReadOnlyList<byte[]>? Camera2, string Prompt, float[]? State)
+public sealed record Observation(IReadOnlyList<CameraFrame> Camera1, IReadOnlyList<CameraFrame>? Camera2, string Prompt, float[]? State)
 {
     /// <summary>Reads image files, naming any that is missing or not a usable PNG/JPEG.</summary>
     public static Observation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096)
     {
-        byte[] Read(string path)
+        CameraFrame Read(string path)
         {
             if (!File.Exists(path)) throw new BadInputException($"Image {path} does not exist.");
             var bytes = File.ReadAllBytes(path);
