@@ -54,12 +54,21 @@ public sealed class VlaPredictor : IDisposable
     /// </summary>
     public static PolicyInput InputOf(VlaBatch batch) => new(batch.Images, batch.TokenIds, batch.TokenMask, batch.State);
 
-    /// <summary>Predicts one chunk; <paramref name="seed"/> fixes the sampled noise.</summary>
-    public ActionChunk Predict(Observation observation, int? steps = null, long? seed = null) => PredictBatch([observation], steps, seed)[0];
+    /// <summary>How real-time chunking guides (<see cref="RtcSettings"/>), for every request with an <see cref="RtcRequest"/>.</summary>
+    public RtcSettings Rtc { get; set; } = new();
 
-    /// <summary>Predicts a chunk for every observation in one batch.</summary>
-    public IReadOnlyList<ActionChunk> PredictBatch(IReadOnlyList<Observation> observations, int? steps = null, long? seed = null)
+    /// <summary>
+    /// Predicts one chunk; <paramref name="seed"/> fixes the sampled noise; <paramref name="rtc"/> guides it towards the
+    /// previous chunk's remaining actions (real-time chunking).
+    /// </summary>
+    public ActionChunk Predict(Observation observation, int? steps = null, long? seed = null, RtcRequest? rtc = null) =>
+        PredictBatch([observation], steps, seed, rtc is null ? null : [rtc])[0];
+
+    /// <summary>Predicts a chunk for every observation in one batch; <paramref name="rtc"/>, when given, holds one request or null per observation.</summary>
+    public IReadOnlyList<ActionChunk> PredictBatch(IReadOnlyList<Observation> observations, int? steps = null, long? seed = null, IReadOnlyList<RtcRequest?>? rtc = null)
     {
+        if (rtc is not null && rtc.Count != observations.Count)
+            throw new ArgumentException($"{rtc.Count} real-time chunking entries for {observations.Count} observations.", nameof(rtc));
         var layout = BatchLayout.From(Config);
         var head = Config.Model.ActionHeadConfig;
         int n = observations.Count, frameFloats = layout.ImageFloats;
@@ -76,7 +85,7 @@ public sealed class VlaPredictor : IDisposable
                 long offset = ((long)i * layout.Cameras + c) * frameFloats;
                 try
                 {
-                    ImagePreprocessor.Preprocess(frames[^1], layout.ImageSize, Config.Data.MaxImagePixels, images.AsSpan((int)offset, frameFloats));
+                    frames[^1].Preprocess(layout.ImageSize, Config.Data.MaxImagePixels, images.AsSpan((int)offset, frameFloats));
                 }
                 catch (InvalidDataException e)
                 {
@@ -91,6 +100,21 @@ public sealed class VlaPredictor : IDisposable
             }
         }
 
+        int chunk = head.Horizon * head.PerActionDim;
+        float[]? previous = null, weights = null;
+        if (rtc is not null && rtc.Any(r => r is not null))
+        {
+            previous = new float[n * chunk];
+            weights = new float[n * head.Horizon];
+            for (int i = 0; i < n; i++)
+            {
+                if (rtc[i] is not { } request) continue;
+                var (p, w) = request.Prepare(head.Horizon, head.PerActionDim, Normalizer, Rtc.Schedule, $"Observation {i}");
+                p.CopyTo(previous, i * chunk);
+                w.CopyTo(weights, i * head.Horizon);
+            }
+        }
+
         using var guard = NativeCallGuard.Enter();
         using var scope = NewDisposeScope();
         using var generator = seed is long s ? new Generator((ulong)s) : null;
@@ -101,9 +125,11 @@ public sealed class VlaPredictor : IDisposable
             ComputeDevice.ToDevice(tensor(tokens.Ids, [n, tokens.Length]), device),
             ComputeDevice.ToDevice(tensor(tokens.Mask, [n, tokens.Length]), device),
             ComputeDevice.ToDevice(tensor(state, [n, layout.StateDim]), device));
-        var sampled = Model.SampleActions(input, steps ?? head.NumInferenceSteps, generator: generator);
+        var guidance = previous is null ? null : new ChunkGuidance(
+            ComputeDevice.ToDevice(tensor(previous, [n, head.Horizon, head.PerActionDim]), device),
+            ComputeDevice.ToDevice(tensor(weights!, [n, head.Horizon]), device), Rtc.MaxGuidanceWeight, Rtc.ExactJacobian);
+        var sampled = Model.SampleActions(input, steps ?? head.NumInferenceSteps, generator: generator, guidance: guidance);
         var values = sampled.cpu().contiguous().data<float>().ToArray();
-        int chunk = head.Horizon * head.PerActionDim;
         return Enumerable.Range(0, n).Select(i =>
         {
             var one = values.AsSpan(i * chunk, chunk).ToArray();

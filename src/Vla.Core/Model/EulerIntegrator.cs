@@ -9,7 +9,11 @@ public static class EulerIntegrator
     /// x ← x + dt · v(x, t) for t = 1, 1 − 1/steps, …, 1/steps, with dt = −1/steps. <paramref name="velocity"/>
     /// gets x and the time as a (B) tensor. Each step runs in its own dispose scope.
     /// </summary>
-    public static Tensor Integrate(Func<Tensor, Tensor, Tensor> velocity, Tensor noise, int steps)
+    public static Tensor Integrate(Func<Tensor, Tensor, Tensor> velocity, Tensor noise, int steps) =>
+        Integrate((x, time, _) => velocity(x, time), noise, steps);
+
+    /// <summary>As <see cref="Integrate(Func{Tensor, Tensor, Tensor}, Tensor, int)"/>; <paramref name="velocity"/> also gets the time as a number.</summary>
+    public static Tensor Integrate(Func<Tensor, Tensor, double, Tensor> velocity, Tensor noise, int steps)
     {
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), "At least one Euler step is needed.");
         using var scope = NewDisposeScope();
@@ -18,8 +22,9 @@ public static class EulerIntegrator
         for (int i = 0; i < steps; i++)
         {
             using var step = NewDisposeScope();
-            var time = full([noise.shape[0]], 1.0 + i * dt, noise.dtype, noise.device);
-            var next = (x + dt * velocity(x, time)).MoveToOuterDisposeScope();
+            double t = 1.0 + i * dt;
+            var time = full([noise.shape[0]], t, noise.dtype, noise.device);
+            var next = (x + dt * velocity(x, time, t)).MoveToOuterDisposeScope();
             x.Dispose();
             x = next;
         }

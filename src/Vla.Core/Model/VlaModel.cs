@@ -145,9 +145,10 @@ public sealed class VlaModel : nn.Module
 
     /// <summary>
     /// Samples normalized action chunks (B, horizon, D) in float32: encodes the context once, then integrates
-    /// dx/dt = v with Euler from t = 1 (noise) to t = 0 in <paramref name="steps"/> steps.
+    /// dx/dt = v with Euler from t = 1 (noise) to t = 0 in <paramref name="steps"/> steps. With <paramref name="guidance"/>
+    /// (real-time chunking), each step's velocity is guided towards the previous chunk's remaining actions.
     /// </summary>
-    public Tensor SampleActions(PolicyInput input, int steps, Tensor? noise = null, Generator? generator = null)
+    public Tensor SampleActions(PolicyInput input, int steps, Tensor? noise = null, Generator? generator = null, ChunkGuidance? guidance = null)
     {
         using var guard = NativeCallGuard.Enter();
         using var noGrad = no_grad();
@@ -155,6 +156,9 @@ public sealed class VlaModel : nn.Module
         var head = Config.Model.ActionHeadConfig;
         var (context, mask) = EncodeContext(input);
         var start = noise ?? SampleNoise([input.Size, head.Horizon, head.PerActionDim], generator, context.device);
-        return EulerIntegrator.Integrate((x, t) => DenoiseStep(x, t, context, mask), start, steps).MoveToOuterDisposeScope();
+        Func<Tensor, Tensor, double, Tensor> velocity = guidance is null
+            ? (x, time, _) => DenoiseStep(x, time, context, mask)
+            : (x, time, t) => guidance.Velocity(y => DenoiseStep(y, time, context, mask), x, time, t);
+        return EulerIntegrator.Integrate(velocity, start, steps).MoveToOuterDisposeScope();
     }
 }
