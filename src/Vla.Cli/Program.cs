@@ -26,6 +26,7 @@ namespace Vla.Cli
             root.Subcommands.Add(TrainCommand.Create());
             root.Subcommands.Add(EvalCommand.Create());
             root.Subcommands.Add(PredictCommand.Create());
+            root.Subcommands.Add(ReplayCommand.Create());
             root.Subcommands.Add(CaptionCommand.Create());
             root.Subcommands.Add(ExportCommand.Create());
             root.Subcommands.Add(DiagnoseCommand.Create());
