@@ -40,6 +40,29 @@ internal static class CommonOptions
     /// <summary><c>--action-key</c>: a LeRobot dataset's action feature.</summary>
     public static readonly Option<string?> ActionKey = CliOption.Create<string?>("--action-key", "LeRobot action feature (default action).");
 
+    /// <summary><c>--max-guidance-weight</c>: real-time chunking's cap on the guidance weight.</summary>
+    public static readonly Option<double> MaxGuidanceWeight = new("--max-guidance-weight")
+    {
+        Description = "RTC: cap on the guidance weight (default 10).", DefaultValueFactory = _ => ChunkGuidance.DefaultMaxWeight,
+    };
+
+    /// <summary><c>--prefix-schedule</c>: how real-time chunking's weights fall off.</summary>
+    public static readonly Option<string?> PrefixSchedule = CliOption.Create<string?>("--prefix-schedule", "RTC: linear (default, as LeRobot), exp (the paper's soft mask), ones or zeros.");
+
+    /// <summary><c>--exact-jacobian</c>: guide through the head's Jacobian.</summary>
+    public static readonly Option<bool> ExactJacobian = CliOption.Create<bool>("--exact-jacobian",
+        "RTC: guide through the head's Jacobian (the paper; 3× the cost) instead of pulling towards the previous chunk directly (LeRobot's computation).");
+
+    /// <summary>The real-time chunking settings the RTC options ask for.</summary>
+    public static Inference.RtcSettings RtcSettings(ParseResult parse) => new(parse.GetValue(MaxGuidanceWeight), parse.GetValue(PrefixSchedule)?.ToLowerInvariant() switch
+    {
+        null or "linear" => Model.PrefixSchedule.Linear,
+        "exp" => Model.PrefixSchedule.Exp,
+        "ones" => Model.PrefixSchedule.Ones,
+        "zeros" => Model.PrefixSchedule.Zeros,
+        var name => throw new BadInputException($"--prefix-schedule is '{name}'; use linear, exp, ones or zeros."),
+    }, parse.GetValue(ExactJacobian));
+
     /// <summary>The episode selection <c>--episodes</c> gives, or null.</summary>
     public static Data.EpisodeSelection? EpisodeSelection(ParseResult parse) =>
         parse.GetValue(Episodes) is { } text ? Data.EpisodeSelection.Parse([text], "--episodes") : null;

@@ -27,6 +27,7 @@ namespace Vla.Cli
             root.Subcommands.Add(EvalCommand.Create());
             root.Subcommands.Add(PredictCommand.Create());
             root.Subcommands.Add(ReplayCommand.Create());
+            root.Subcommands.Add(ServeCommand.Create());
             root.Subcommands.Add(CaptionCommand.Create());
             root.Subcommands.Add(ExportCommand.Create());
             root.Subcommands.Add(DiagnoseCommand.Create());
@@ -47,9 +48,10 @@ namespace Vla.Cli
                 Console.Error.WriteLine("Run 'vla --help' (or 'vla <command> --help') for usage.");
                 return CliErrors.BadInput;
             }
-            // Training handles SIGINT/SIGTERM itself (Preemption: finish the step, maybe save); the rest cancel their token.
-            bool training = parse.CommandResult.Command.Name == "train";
-            return await parse.InvokeAsync(training ? new InvocationConfiguration { ProcessTerminationTimeout = null } : new InvocationConfiguration());
+            // Training (Preemption: finish the step, maybe save) and serving (answer the requests in flight) handle SIGINT/SIGTERM
+            // themselves; the rest cancel their token.
+            bool ownSignals = parse.CommandResult.Command.Name is "train" or "serve";
+            return await parse.InvokeAsync(ownSignals ? new InvocationConfiguration { ProcessTerminationTimeout = null } : new InvocationConfiguration());
         }
     }
 }

@@ -18,40 +18,24 @@ internal static class ReplayCommand
     private static readonly Option<int> Execute = CliOption.Create<int>("--execute", "Steps between chunk requests.", required: true);
     private static readonly Option<bool> Rtc = CliOption.Create<bool>("--rtc", "Also replay with real-time chunking, from the same noise, and compare.");
     private static readonly Option<int?> ExecutionHorizon = CliOption.Create<int?>("--execution-horizon", "RTC: where the guided prefix ends (default: every remaining action of the previous chunk).");
-    private static readonly Option<double> MaxGuidance = CliOption.Create<double>("--max-guidance-weight", "RTC: cap on the guidance weight (default 10).");
-    private static readonly Option<string> Schedule = CliOption.Create<string>("--prefix-schedule", "RTC: linear (default, as LeRobot), exp (the paper's soft mask), ones or zeros.");
-    private static readonly Option<bool> ExactJacobian = CliOption.Create<bool>("--exact-jacobian", "RTC: guide through the head's Jacobian (the paper; 3× the cost) instead of pulling towards the previous chunk directly (LeRobot's computation).");
     private static readonly Option<long> Seed = CliOption.Create<long>("--seed", "Seed of the sampled noise (default 0).");
     private static readonly Option<string?> Output = CliOption.Create<string?>("--output", "Also write the figures and the executed actions as JSON.");
 
     public static Command Create()
     {
-        MaxGuidance.DefaultValueFactory = _ => Model.ChunkGuidance.DefaultMaxWeight;
         var command = new Command("replay", "Play recorded episodes as a robot would (a chunk every --execute steps, arriving --delay steps late): error and jumps at chunk switches, naive vs real-time chunking.")
         {
-            CommonOptions.Checkpoint, Data, CommonOptions.Episodes, Delay, Execute, Rtc, ExecutionHorizon, MaxGuidance, Schedule, ExactJacobian, CommonOptions.NumInferenceSteps,
+            CommonOptions.Checkpoint, Data, CommonOptions.Episodes, Delay, Execute, Rtc, ExecutionHorizon, CommonOptions.MaxGuidanceWeight, CommonOptions.PrefixSchedule, CommonOptions.ExactJacobian, CommonOptions.NumInferenceSteps,
             Seed, Output, CommonOptions.Device, CommonOptions.Dtype,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
     }
 
-    /// <summary>The RTC settings the options ask for.</summary>
-    public static RtcSettings RtcOptions(ParseResult parse) => new(parse.GetValue(MaxGuidance), ParseSchedule(parse.GetValue(Schedule)), parse.GetValue(ExactJacobian));
-
-    private static Model.PrefixSchedule ParseSchedule(string? name) => name?.ToLowerInvariant() switch
-    {
-        null or "linear" => Model.PrefixSchedule.Linear,
-        "exp" => Model.PrefixSchedule.Exp,
-        "ones" => Model.PrefixSchedule.Ones,
-        "zeros" => Model.PrefixSchedule.Zeros,
-        _ => throw new BadInputException($"--prefix-schedule is '{name}'; use exp, linear, ones or zeros."),
-    };
-
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
-        predictor.Rtc = RtcOptions(parse);
+        predictor.Rtc = CommonOptions.RtcSettings(parse);
         var options = DataOptions.From(predictor.Config) with
         {
             PerActionDim = null, VerifyImages = false, Episodes = CommonOptions.EpisodeSelection(parse), Format = "auto",

@@ -14,10 +14,10 @@ namespace Vla.Inference;
 public sealed record RtcRequest(float[] PreviousActions, int InferenceDelay, int? ExecutionHorizon = null)
 {
     /// <summary>
-    /// The normalized, zero-padded previous chunk (horizon·dim) and the prefix weights (horizon) for a model of
-    /// <paramref name="horizon"/> steps of <paramref name="dim"/> values; <paramref name="what"/> names the request in errors.
+    /// Checks the request against a model of <paramref name="horizon"/> steps of <paramref name="dim"/> values and returns the
+    /// rows used and where guidance ends; <paramref name="what"/> names the request in errors.
     /// </summary>
-    public (float[] Previous, float[] Weights) Prepare(int horizon, int dim, Data.Normalizer normalizer, PrefixSchedule schedule, string what)
+    public (int Rows, int End) Validate(int horizon, int dim, string what)
     {
         if (PreviousActions.Length == 0 || PreviousActions.Length % dim != 0)
             throw new BadInputException($"{what}: prev_chunk has {PreviousActions.Length} values, not a whole number of {dim}-value actions (per_action_dim).");
@@ -29,10 +29,20 @@ public sealed record RtcRequest(float[] PreviousActions, int InferenceDelay, int
         int end = ExecutionHorizon ?? rows;
         if (end < InferenceDelay || end > horizon)
             throw new BadInputException($"{what}: execution_horizon is {end}, but it must be between inference_delay ({InferenceDelay}) and the horizon ({horizon}).");
+        return (rows, Math.Min(end, rows));
+    }
+
+    /// <summary>
+    /// The normalized, zero-padded previous chunk (horizon·dim) and the prefix weights (horizon) for a model of
+    /// <paramref name="horizon"/> steps of <paramref name="dim"/> values; <paramref name="what"/> names the request in errors.
+    /// </summary>
+    public (float[] Previous, float[] Weights) Prepare(int horizon, int dim, Data.Normalizer normalizer, PrefixSchedule schedule, string what)
+    {
+        var (rows, end) = Validate(horizon, dim, what);
         var previous = new float[horizon * dim];
         PreviousActions.AsSpan(0, rows * dim).CopyTo(previous);
         normalizer.NormalizeActions(previous.AsSpan(0, rows * dim));
-        return (previous, ChunkGuidance.PrefixWeights(InferenceDelay, Math.Min(end, rows), horizon, schedule));
+        return (previous, ChunkGuidance.PrefixWeights(InferenceDelay, end, horizon, schedule));
     }
 }
 
