@@ -97,4 +97,38 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
         Assert.Equal(2, result.ExitCode);
         Assert.Equal("error: Checkpoint folder /nonexistent does not exist.", result.Stderr.Trim());
     }
+
+    [Fact]
+    public async Task Replay_compares_naive_and_rtc_chunking_from_the_same_noise_and_writes_json()
+    {
+        string json = Path.Combine(_temp, "replay.json");
+        var result = await VlaProcess.RunAsync("replay", "--checkpoint", sample.Checkpoint, "--data", "data-samples/val", "--episodes", "0:3",
+            "--delay", "1", "--execute", "2", "--rtc", "--output", json);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("RTC / naive: mean jump", result.Stdout);
+        using var replay = JsonDocument.Parse(File.ReadAllText(json));
+        var modes = replay.RootElement.GetProperty("modes");
+        Assert.Equal(["naive", "rtc"], modes.EnumerateArray().Select(m => m.GetProperty("mode").GetString()));
+        Assert.Equal(3, replay.RootElement.GetProperty("episodes").GetArrayLength());
+        Assert.All(modes.EnumerateArray(), m => Assert.True(m.GetProperty("mean_jump").GetDouble() > 0));
+        // The first chunk is waited for and shares its noise, so both modes execute the same first steps (up to the float
+        // rounding MKL's memory-dependent paths allow); the guided chunks that follow differ.
+        double Gap(int step)
+        {
+            var naive = modes[0].GetProperty("executed")[0][step].EnumerateArray().Select(v => v.GetDouble());
+            var rtc = modes[1].GetProperty("executed")[0][step].EnumerateArray().Select(v => v.GetDouble());
+            return naive.Zip(rtc).Max(p => Math.Abs(p.First - p.Second));
+        }
+        Assert.True(Gap(0) < 1e-4, $"step 0 differs by {Gap(0)}");
+        Assert.True(Gap(4) > 1e-3, $"step 4 differs by only {Gap(4)}");
+    }
+
+    [Fact]
+    public async Task Replay_with_a_delay_the_horizon_cannot_cover_exits_2()
+    {
+        var result = await VlaProcess.RunAsync("replay", "--checkpoint", sample.Checkpoint, "--data", "data-samples/val", "--delay", "2", "--execute", "3");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: --delay 2 and --execute 3 do not fit a horizon of 4: a chunk must cover the 3 steps it runs plus the 2 it waits, " +
+            "and the delay must be shorter than the interval (0 ≤ delay < execute ≤ horizon − delay).", result.Stderr.Trim());
+    }
 }
