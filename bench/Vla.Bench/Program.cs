@@ -1,6 +1,6 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|lerobot|backbone|train|predict|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default; train takes --bucket-mb X); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|lerobot|serve|backbone|train|predict|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default; train takes --bucket-mb X); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
@@ -36,6 +36,9 @@ switch (what)
     case "predict":
         InferenceBench.Run(repoRoot, quick);
         return 0;
+    case "serve":
+        await ServeBench.RunAsync(repoRoot, quick);
+        return 0;
     case "backbone":
         BackboneBench.Run(quick);
         return 0;
@@ -46,6 +49,6 @@ switch (what)
         ScaleBench.RunPhase(repoRoot, args[1], args[2]);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, backbone, train, predict, steps, rss, scale, allreduce)");
+        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, steps, rss, scale, allreduce)");
         return 2;
 }
