@@ -209,6 +209,22 @@ public sealed class ServeCommandTests(SampleCheckpoint sample) : IClassFixture<S
         Assert.Equal("This request: inference_delay is 9, but it must be between 0 and the 4 actions prev_chunk holds.", error.Message);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Guided_predictions_leave_no_tensor_behind(bool exactJacobian)
+    {
+        using var predictor = VlaPredictor.Load(sample.Checkpoint);
+        predictor.Rtc = new RtcSettings(ExactJacobian: exactJacobian);
+        var observation = new ObservationReader(7, true, 7, 4).Read(Ours()).Observation;
+        var rtc = new RtcRequest(new float[14], 1);
+        predictor.PredictBatch([observation, observation], seed: 1, rtc: [rtc, null]);   // warm-up: lazily created tensors
+        long Live() => TorchSharp.DisposeScopeManager.Statistics.TensorStatistics.ThreadTotalLiveCount;
+        long before = Live();
+        for (int i = 0; i < 3; i++) predictor.PredictBatch([observation, observation], seed: i, rtc: [rtc, null]);
+        Assert.Equal(before, Live());
+    }
+
     [Fact]
     public async Task Stopping_answers_the_request_in_flight_first()
     {
