@@ -43,7 +43,7 @@ internal static class StatsCommand
             : dataset;
         var warnings = NormalizationWarning.Find(stats, mode, check);
         AnsiConsole.MarkupLine($"{Markup.Escape(dataset.Format)}: [bold]{dataset.Episodes.Count}[/] episodes, [bold]{dataset.StepCount}[/] steps from {dataset.Files.Count} file(s).");
-        AnsiConsole.MarkupLine($"Statistics from {Markup.Escape(source)}.");
+        Console.WriteLine($"Statistics from {source}.");   // file paths: never wrapped, so they can be copied whole
         Render("state", stats.State, warnings);
         Render("action", stats.Action, warnings);
         foreach (var warning in warnings) Console.WriteLine($"warning: {warning}");
