@@ -137,11 +137,11 @@ public sealed class VlaPolicyClient : IAsyncDisposable
     {
         try
         {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             if (_socket.State == WebSocketState.Open)
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
-            }
+            else if (_socket.State == WebSocketState.CloseReceived)   // the server closed first (shutting down): answer it
+                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException)
         {

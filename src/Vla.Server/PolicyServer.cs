@@ -159,8 +159,10 @@ public sealed class PolicyServer : IAsyncDisposable
 
     private async Task ConverseAsync(WebSocket socket)
     {
-        var stopping = _stopping.Token;
-        await socket.SendAsync(OpenPiMsgpack.Pack(Metadata), WebSocketMessageType.Binary, true, stopping);
+        using var connection = new Connection(socket);
+        // On shutdown an idle connection is closed at once; a busy one after its reply (see Connection).
+        using var onStop = _stopping.Token.Register(() => _ = connection.CloseIfIdleAsync());
+        await connection.SendAsync(OpenPiMsgpack.Pack(Metadata), WebSocketMessageType.Binary);
         var buffer = new MemoryStream();
         var chunk = new byte[64 * 1024];
         double? previousTotal = null;
@@ -173,71 +175,165 @@ public sealed class PolicyServer : IAsyncDisposable
             {
                 do
                 {
-                    received = await socket.ReceiveAsync(chunk, stopping);
+                    received = await socket.ReceiveAsync(chunk, connection.ReceiveCancel);
                     if (received.MessageType == WebSocketMessageType.Close)
                     {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+                        await connection.CloseAsync(WebSocketCloseStatus.NormalClosure, null);
                         return;
                     }
                     buffer.Write(chunk, 0, received.Count);
                     if (buffer.Length > _maxBytes)
                     {
-                        await SendErrorAsync(socket, $"The message exceeds the server's limit of {_maxBytes / (1024.0 * 1024):0.##} MiB (--max-message-mb); the connection is closed.");
-                        await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, "message too big", CancellationToken.None);
-                        return;
+                        await connection.SendAsync(Encoding.UTF8.GetBytes(
+                            $"The message exceeds the server's limit of {_maxBytes / (1024.0 * 1024):0.##} MiB (--max-message-mb); the connection is closed."), WebSocketMessageType.Text);
+                        await connection.CloseAsync(WebSocketCloseStatus.MessageTooBig, "message too big");
+                        break;
                     }
                 } while (!received.EndOfMessage);
             }
             catch (OperationCanceledException)
             {
-                if (socket.State == WebSocketState.Open)
-                    await socket.CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", CancellationToken.None);
-                return;
+                return;   // the client did not answer our close in time: the socket is aborted
             }
+            if (buffer.Length > _maxBytes || !await connection.TryBeginRequestAsync()) continue;   // closing: read on until the client's close
 
             var clock = Stopwatch.StartNew();
-            if (received.MessageType != WebSocketMessageType.Binary)
-            {
-                await SendErrorAsync(socket, "Send observations as binary msgpack frames (openpi's format), not text.");
-                continue;
-            }
-            InferenceResult result;
+            byte[] answer;
+            var type = WebSocketMessageType.Text;
             try
             {
+                if (received.MessageType != WebSocketMessageType.Binary)
+                    throw new BadInputException("Send observations as binary msgpack frames (openpi's format), not text.");
                 if (OpenPiMsgpack.Unpack(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)) is not IReadOnlyDictionary<string, object?> message)
                     throw new BadInputException("The message is not a map of observation keys.");
-                result = await _queue.PredictAsync(_reader.Read(message));
+                var result = await _queue.PredictAsync(_reader.Read(message));
+                var timing = new Dictionary<string, object?> { ["infer_ms"] = result.InferMs };
+                if (previousTotal is double total) timing["prev_total_ms"] = total;
+                answer = OpenPiMsgpack.Pack(new Dictionary<string, object?>
+                {
+                    ["actions"] = NdArray.FromFloats(result.Chunk.Values, result.Chunk.Horizon, result.Chunk.PerActionDim),
+                    ["server_timing"] = timing,
+                });
+                type = WebSocketMessageType.Binary;
             }
             catch (FormatException e)
             {
-                await SendErrorAsync(socket, $"The message is not openpi msgpack: {e.Message}");
-                continue;
+                answer = Encoding.UTF8.GetBytes($"The message is not openpi msgpack: {e.Message}");
             }
             catch (BadInputException e)
             {
-                await SendErrorAsync(socket, e.Message);
-                continue;
+                answer = Encoding.UTF8.GetBytes(e.Message);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                await SendErrorAsync(socket, $"The policy failed on this observation: {e.Message}");
-                continue;
+                answer = Encoding.UTF8.GetBytes($"The policy failed on this observation: {e.Message}");
             }
-
-            var timing = new Dictionary<string, object?> { ["infer_ms"] = result.InferMs };
-            if (previousTotal is double total) timing["prev_total_ms"] = total;
-            var reply = new Dictionary<string, object?>
-            {
-                ["actions"] = NdArray.FromFloats(result.Chunk.Values, result.Chunk.Horizon, result.Chunk.PerActionDim),
-                ["server_timing"] = timing,
-            };
-            await socket.SendAsync(OpenPiMsgpack.Pack(reply), WebSocketMessageType.Binary, true, CancellationToken.None);
-            previousTotal = clock.Elapsed.TotalMilliseconds;
+            await connection.EndRequestAsync(answer, type, _stopping.IsCancellationRequested);
+            if (type == WebSocketMessageType.Binary) previousTotal = clock.Elapsed.TotalMilliseconds;
         }
     }
 
-    private static Task SendErrorAsync(WebSocket socket, string message) =>
-        socket.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, CancellationToken.None);
+    /// <summary>
+    /// One WebSocket's sends, serialized: replies, errors and the server's close never overlap. A close is sent once; after
+    /// it the client has <see cref="CloseGrace"/> to answer before the socket is aborted.
+    /// </summary>
+    private sealed class Connection(WebSocket socket) : IDisposable
+    {
+        public static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(5);
+        private readonly SemaphoreSlim _send = new(1, 1);
+        private readonly CancellationTokenSource _receive = new();
+        private bool _busy, _closed;
+
+        /// <summary>Cancels the pending receive (aborting the socket) once a sent close goes unanswered.</summary>
+        public CancellationToken ReceiveCancel => _receive.Token;
+
+        public async Task SendAsync(byte[] bytes, WebSocketMessageType type)
+        {
+            await _send.WaitAsync();
+            try
+            {
+                if (!_closed) await socket.SendAsync(bytes, type, true, CancellationToken.None);
+            }
+            finally
+            {
+                _send.Release();
+            }
+        }
+
+        /// <summary>Marks a request in flight; false once the connection is closing.</summary>
+        public async Task<bool> TryBeginRequestAsync()
+        {
+            await _send.WaitAsync();
+            try
+            {
+                _busy = !_closed;
+                return _busy;
+            }
+            finally
+            {
+                _send.Release();
+            }
+        }
+
+        /// <summary>Sends the request's answer, then the close when the server is stopping.</summary>
+        public async Task EndRequestAsync(byte[] answer, WebSocketMessageType type, bool stopping)
+        {
+            await _send.WaitAsync();
+            try
+            {
+                await socket.SendAsync(answer, type, true, CancellationToken.None);
+                _busy = false;
+                if (stopping) await CloseLockedAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
+            }
+            finally
+            {
+                _send.Release();
+            }
+        }
+
+        public async Task CloseIfIdleAsync()
+        {
+            try
+            {
+                await _send.WaitAsync();
+                try
+                {
+                    if (!_busy) await CloseLockedAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
+                }
+                finally
+                {
+                    _send.Release();
+                }
+            }
+            catch (Exception e) when (e is WebSocketException or ObjectDisposedException)
+            {
+                // The client is already gone.
+            }
+        }
+
+        public async Task CloseAsync(WebSocketCloseStatus status, string? reason)
+        {
+            await _send.WaitAsync();
+            try
+            {
+                await CloseLockedAsync(status, reason);
+            }
+            finally
+            {
+                _send.Release();
+            }
+        }
+
+        private async Task CloseLockedAsync(WebSocketCloseStatus status, string? reason)
+        {
+            if (_closed || socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived)) return;
+            _closed = true;
+            await socket.CloseOutputAsync(status, reason, CancellationToken.None);
+            if (socket.State != WebSocketState.Closed) _receive.CancelAfter(CloseGrace);
+        }
+
+        public void Dispose() => _receive.Dispose();   // the semaphore keeps no wait handle: nothing to free, and a late stop callback may still touch it
+    }
 
     private static Dictionary<string, object?> MetadataOf(VlaPredictor predictor, ServerOptions options, int stateDim)
     {

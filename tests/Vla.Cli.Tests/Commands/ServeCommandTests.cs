@@ -226,16 +226,20 @@ public sealed class ServeCommandTests(SampleCheckpoint sample) : IClassFixture<S
     }
 
     [Fact]
-    public async Task Stopping_answers_the_request_in_flight_first()
+    public async Task Stopping_answers_the_request_in_flight_then_closes_every_connection_with_a_close_frame()
     {
         using var predictor = VlaPredictor.Load(sample.Checkpoint);
         var server = await StartAsync(predictor, new ServerOptions(BatchWindowMs: 300, MaxBatch: 2));
-        await using var other = await VlaPolicyClient.ConnectAsync(server.Uri);   // a second connection makes the request wait its window
+        await using var idle = await VlaPolicyClient.ConnectAsync(server.Uri);   // a second connection makes the request wait its window
         await using var client = await VlaPolicyClient.ConnectAsync(server.Uri);
         var reply = client.InferAsync(Ours());
         await Task.Delay(100);
         var stopping = server.DisposeAsync().AsTask();
         Assert.Equal(Chunk47, (await reply).Actions.Shape);
+        var closed = await Assert.ThrowsAsync<WebSocketException>(() => client.InferAsync(Ours()));
+        Assert.Contains("EndpointUnavailable", closed.Message);   // a close frame (1001), not a reset
+        closed = await Assert.ThrowsAsync<WebSocketException>(() => idle.InferAsync(Ours()));
+        Assert.Contains("EndpointUnavailable", closed.Message);
         await stopping;
     }
 
