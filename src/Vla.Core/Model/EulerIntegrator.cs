@@ -18,11 +18,12 @@ public static class EulerIntegrator
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), "At least one Euler step is needed.");
         using var scope = NewDisposeScope();
         double dt = -1.0 / steps;
+        var times = Times(steps);
         var x = noise.alias();
         for (int i = 0; i < steps; i++)
         {
             using var step = NewDisposeScope();
-            double t = 1.0 + i * dt;
+            double t = times[i];
             var time = full([noise.shape[0]], t, noise.dtype, noise.device);
             var next = (x + dt * velocity(x, time, t)).MoveToOuterDisposeScope();
             x.Dispose();
@@ -30,4 +31,7 @@ public static class EulerIntegrator
         }
         return x.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The times the velocity is evaluated at, in order: 1, 1 − 1/steps, …, 1/steps (exactly the values passed to it).</summary>
+    public static double[] Times(int steps) => Enumerable.Range(0, steps).Select(i => 1.0 + i * (-1.0 / steps)).ToArray();
 }

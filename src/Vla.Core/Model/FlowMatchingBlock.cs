@@ -42,13 +42,34 @@ public sealed class FlowMatchingBlock : nn.Module
     public Tensor forward(Tensor x, Tensor condition, Tensor context, Tensor contextMask)
     {
         using var scope = NewDisposeScope();
-        var m = ada_ln.forward(nn.functional.silu(condition)).unsqueeze(1).chunk(3 * Sublayers, -1); // 9 × (B, 1, W)
+        var (keys, values) = ContextKeysValues(context);
+        return forward(x, condition, keys, values, contextMask).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The cross-attention's keys and values of the context (B, S, C): fixed over a chunk's Euler steps.</summary>
+    public (Tensor Keys, Tensor Values) ContextKeysValues(Tensor context) => cross_attn.KeysValues(context);
+
+    /// <summary>As the other overload, with the context's keys and values from <see cref="ContextKeysValues"/>.</summary>
+    public Tensor forward(Tensor x, Tensor condition, Tensor contextKeys, Tensor contextValues, Tensor contextMask)
+    {
+        using var scope = NewDisposeScope();
+        return ForwardModulated(x, Modulation(condition), contextKeys, contextValues, contextMask).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The time condition's modulation (B, 9·W): shift, scale and gate of the three sublayers; fixed for a given flow time.</summary>
+    public Tensor Modulation(Tensor condition) => ada_ln.forward(nn.functional.silu(condition));
+
+    /// <summary>As <see cref="forward(Tensor, Tensor, Tensor, Tensor, Tensor)"/>, with the modulation from <see cref="Modulation"/> ((B or 1), 9·W).</summary>
+    public Tensor ForwardModulated(Tensor x, Tensor modulation, Tensor contextKeys, Tensor contextValues, Tensor contextMask)
+    {
+        using var scope = NewDisposeScope();
+        var m = modulation.unsqueeze(1).chunk(3 * Sublayers, -1);                                     // 9 × (B, 1, W)
         static Tensor Modulate(Tensor h, Tensor shift, Tensor scale) => h * (scale + 1) + shift;
         // action tokens ↔ action tokens: all pairs
         var h = Modulate(norm1.forward(x), m[0], m[1]);
         x = x + m[2] * dropout.forward(self_attn.forward(h, h, null));
         // action tokens → context (image + prompt tokens and the state token): every non-padding key
-        x = x + m[5] * dropout.forward(cross_attn.forward(Modulate(norm2.forward(x), m[3], m[4]), context, contextMask));
+        x = x + m[5] * dropout.forward(cross_attn.Attend(Modulate(norm2.forward(x), m[3], m[4]), contextKeys, contextValues, contextMask));
         x = x + m[8] * dropout.forward(mlp.forward(Modulate(norm3.forward(x), m[6], m[7])));
         return x.MoveToOuterDisposeScope();
     }

@@ -59,11 +59,62 @@ public sealed class FlowMatchingHead : nn.Module
     public Tensor forward(Tensor noisy, Tensor time, Tensor context, Tensor contextMask)
     {
         using var scope = NewDisposeScope();
+        return forward(noisy, time, Prepare(context, contextMask)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// What stays fixed over a chunk's Euler steps, computed once: each block's cross-attention keys and values of the
+    /// context (pi0 keeps its prefix KV cache for the same reason) and, for the flow times <paramref name="times"/> the
+    /// sampler will use, the time conditioning of every block in one batch. The tensors belong to the caller's dispose scope.
+    /// </summary>
+    public HeadContext Prepare(Tensor context, Tensor contextMask, IReadOnlyList<double>? times = null)
+    {
+        var keysValues = blocks.Select(block => block.ContextKeysValues(context)).ToList();
+        if (times is not { Count: > 0 }) return new HeadContext(keysValues, contextMask);
+        var t = tensor(times.Select(v => (float)v).ToArray(), device: context.device);
+        var condition = time_mlp.forward(TimeEmbedding(t, _width).to_type(horizon_embedding.dtype));   // (steps, W)
+        return new HeadContext(keysValues, contextMask, times.ToArray(), blocks.Select(block => block.Modulation(condition)).ToList(),
+            final_ada_ln.forward(nn.functional.silu(condition)));
+    }
+
+    /// <summary>
+    /// Velocity of <paramref name="noisy"/> at <paramref name="time"/> against a context from <see cref="Prepare"/>; when
+    /// <paramref name="t"/> is one of the prepared times, its conditioning is taken from there.
+    /// </summary>
+    public Tensor forward(Tensor noisy, Tensor time, HeadContext context, double? t = null)
+    {
+        using var scope = NewDisposeScope();
         var x = action_encoder.forward(noisy) + horizon_embedding.unsqueeze(0);          // (B, horizon, W)
-        var condition = time_mlp.forward(TimeEmbedding(time, _width).to_type(x.dtype));    // (B, W)
-        foreach (var block in blocks) x = block.forward(x, condition, context, contextMask);
-        var shiftScale = final_ada_ln.forward(nn.functional.silu(condition)).unsqueeze(1).chunk(2, -1);
+        int step = t is double value && context.Times is { } times ? Array.IndexOf(times, value) : -1;
+        Tensor finalModulation;
+        IReadOnlyList<Tensor> modulations;
+        if (step >= 0)
+        {
+            modulations = context.Modulations!.Select(m => m.narrow(0, step, 1)).ToList();   // (1, 9W), broadcast over the batch
+            finalModulation = context.FinalModulation!.narrow(0, step, 1);
+        }
+        else
+        {
+            var condition = time_mlp.forward(TimeEmbedding(time, _width).to_type(x.dtype));    // (B, W)
+            modulations = blocks.Select(block => block.Modulation(condition)).ToList();
+            finalModulation = final_ada_ln.forward(nn.functional.silu(condition));
+        }
+        for (int i = 0; i < blocks.Count; i++)
+            x = blocks[i].ForwardModulated(x, modulations[i], context.KeysValues[i].Keys, context.KeysValues[i].Values, context.Mask);
+        var shiftScale = finalModulation.unsqueeze(1).chunk(2, -1);
         x = final_norm.forward(x) * (shiftScale[1] + 1) + shiftScale[0];
         return output.forward(x).MoveToOuterDisposeScope();
     }
 }
+
+/// <summary>
+/// What the head's steps share within a chunk (<see cref="FlowMatchingHead.Prepare"/>): per block, the cross-attention keys and
+/// values (B, heads, S, head_dim) and the mask (B, S); optionally the time conditioning of the sampler's flow times.
+/// </summary>
+/// <param name="KeysValues">One pair per block.</param>
+/// <param name="Mask">Which context tokens are real (not padding).</param>
+/// <param name="Times">The prepared flow times, or null.</param>
+/// <param name="Modulations">Per block, (times, 9·W) modulations for <paramref name="Times"/>.</param>
+/// <param name="FinalModulation">(times, 2·W) shift and scale of the output norm.</param>
+public sealed record HeadContext(IReadOnlyList<(Tensor Keys, Tensor Values)> KeysValues, Tensor Mask, double[]? Times = null,
+    IReadOnlyList<Tensor>? Modulations = null, Tensor? FinalModulation = null);

@@ -156,9 +156,11 @@ public sealed class VlaModel : nn.Module
         var head = Config.Model.ActionHeadConfig;
         var (context, mask) = EncodeContext(input);
         var start = noise ?? SampleNoise([input.Size, head.Horizon, head.PerActionDim], generator, context.device);
+        // The context's keys and values and every step's time conditioning, computed once for the chunk.
+        var prepared = action_head.Prepare(context, mask, EulerIntegrator.Times(steps));
         Func<Tensor, Tensor, double, Tensor> velocity = guidance is null
-            ? (x, time, _) => DenoiseStep(x, time, context, mask)
-            : (x, time, t) => guidance.Velocity(y => DenoiseStep(y, time, context, mask), x, time, t);
+            ? (x, time, t) => action_head.forward(x, time, prepared, t)
+            : (x, time, t) => guidance.Velocity(y => action_head.forward(y, time, prepared, t), x, time, t);
         return EulerIntegrator.Integrate(velocity, start, steps).MoveToOuterDisposeScope();
     }
 }

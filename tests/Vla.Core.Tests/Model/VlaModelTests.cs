@@ -28,4 +28,20 @@ public sealed class VlaModelTests : IDisposable
         Assert.Equal([1L, 3, 2], chunk.shape);
         Assert.True(isfinite(chunk).all().item<bool>());
     }
+
+    [Fact]
+    public void Sampling_with_the_context_keys_and_values_computed_once_equals_euler_over_full_denoise_steps()
+    {
+        var (model, tokenizer) = ModelFactory.Create(_fixture.Config(), seed: 3);
+        using var _ = model;
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var tokens = tokenizer.EncodeBatch(["pick up the red cube", "pick up the blue cube"], 12);
+        var input = new PolicyInput(rand([2, 2, 3, 32, 32]) * 2 - 1, tensor(tokens.Ids, [2, tokens.Length]), tensor(tokens.Mask, [2, tokens.Length]), rand(2, 3));
+        var noise = randn(2, 3, 2);
+        var (context, mask) = model.EncodeContext(input);
+        var reference = EulerIntegrator.Integrate((x, t) => model.DenoiseStep(x, t, context, mask), noise, 5);
+        Tolerance.Close(reference, model.SampleActions(input, 5, noise), 1e-5, "cached context");
+    }
 }
