@@ -121,7 +121,8 @@ internal static class CompareBench
 
         var result = new JsonObject
         {
-            ["machine"] = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
+            ["machine"] = $"{Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
+            ["processor"] = Host.Processor(),
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["mode"] = quick ? "quick" : "full",
             ["threads"] = threads,

@@ -95,7 +95,8 @@ internal static class LeRobotBench
         var result = new JsonObject
         {
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
-            ["machine"] = $"{CpuModel()}, {Environment.ProcessorCount} cores",
+            ["machine"] = Host.Summary(),
+            ["processor"] = Host.Processor(),
             ["ffmpeg"] = FfmpegVersion(),
             ["command"] = "dotnet run --project bench/Vla.Bench -c Release -- lerobot" + (quick ? " --quick" : ""),
             ["data"] = "tests/data/lerobot-g1-v21: 3 episodes, 1193 frames, 640x480 AV1 (libdav1d), 30 fps",
@@ -128,9 +129,6 @@ internal static class LeRobotBench
         process.WaitForExit();
         return hash;
     }
-
-    internal static string CpuModel() =>
-        File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
 
     private static string FfmpegVersion()
     {

@@ -8,7 +8,7 @@ if (int.TryParse(Environment.GetEnvironmentVariable(Vla.Distributed.WorkerLaunch
     TorchSharp.torch.set_num_threads(threads); // VLA_THREADS, as the trainer reads it
 string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "compare";
 if (what != "allreduce" || Vla.Distributed.DistributedEnvironment.Detect().Rank == 0)
-    Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}");
+    Console.WriteLine($"machine: {Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}");
 switch (what)
 {
     case "compare":

@@ -46,7 +46,8 @@ internal static class ScaleBench
             var result = new JsonObject
             {
                 ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-                ["machine"] = $"{Environment.ProcessorCount} cores, {torch.get_num_threads()} threads, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+                ["machine"] = $"{Host.Summary()}, {torch.get_num_threads()} threads, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+                ["processor"] = Host.Processor(),
                 ["command"] = "dotnet run --project bench/Vla.Bench -c Release -- scale",
                 ["parameters"] = parameters,
                 ["weights_gb_bf16"] = Round(weightsGb),
