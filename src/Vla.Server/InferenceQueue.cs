@@ -60,33 +60,25 @@ public sealed class InferenceQueue : IAsyncDisposable
     private async Task RunAsync()
     {
         var reader = _channel.Reader;
-        var batch = new List<Pending>(_maxBatch);
+        int limit = _window > TimeSpan.Zero ? _maxBatch : 1;   // a zero window predicts each request alone, in arrival order
+        var batch = new List<Pending>(limit);
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            while (batch.Count < _maxBatch && reader.TryRead(out var first)) batch.Add(first);
-            if (_window > TimeSpan.Zero)
+            while (batch.Count < limit && reader.TryRead(out var first)) batch.Add(first);
+            var waited = Stopwatch.StartNew();
+            while (batch.Count < limit && batch.Count < _connections() && waited.Elapsed < _window)
             {
-                var waited = Stopwatch.StartNew();
-                while (batch.Count < _maxBatch && batch.Count < _connections() && waited.Elapsed < _window)
+                using var timeout = new CancellationTokenSource(_window - waited.Elapsed);
+                try
                 {
-                    using var timeout = new CancellationTokenSource(_window - waited.Elapsed);
-                    try
-                    {
-                        if (!await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false)) break;
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
-                    while (batch.Count < _maxBatch && reader.TryRead(out var next)) batch.Add(next);
+                    if (!await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false)) break;
                 }
-            }
-            else if (batch.Count > 1)
-            {
-                // Batching off: one request per model call, in arrival order.
-                foreach (var one in batch) Run([one]);
-                continue;
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                while (batch.Count < limit && reader.TryRead(out var next)) batch.Add(next);
             }
             Run(batch);
         }

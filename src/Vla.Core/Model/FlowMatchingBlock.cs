@@ -38,29 +38,17 @@ public sealed class FlowMatchingBlock : nn.Module
         ada_ln.bias!.zero_();
     }
 
-    /// <summary>Updates the action tokens <paramref name="x"/> (B, H, W) given the time condition (B, W) and the context (B, S, C) with its mask (B, S).</summary>
-    public Tensor forward(Tensor x, Tensor condition, Tensor context, Tensor contextMask)
-    {
-        using var scope = NewDisposeScope();
-        var (keys, values) = ContextKeysValues(context);
-        return forward(x, condition, keys, values, contextMask).MoveToOuterDisposeScope();
-    }
-
     /// <summary>The cross-attention's keys and values of the context (B, S, C): fixed over a chunk's Euler steps.</summary>
     public (Tensor Keys, Tensor Values) ContextKeysValues(Tensor context) => cross_attn.KeysValues(context);
-
-    /// <summary>As the other overload, with the context's keys and values from <see cref="ContextKeysValues"/>.</summary>
-    public Tensor forward(Tensor x, Tensor condition, Tensor contextKeys, Tensor contextValues, Tensor contextMask)
-    {
-        using var scope = NewDisposeScope();
-        return ForwardModulated(x, Modulation(condition), contextKeys, contextValues, contextMask).MoveToOuterDisposeScope();
-    }
 
     /// <summary>The time condition's modulation (B, 9·W): shift, scale and gate of the three sublayers; fixed for a given flow time.</summary>
     public Tensor Modulation(Tensor condition) => ada_ln.forward(nn.functional.silu(condition));
 
-    /// <summary>As <see cref="forward(Tensor, Tensor, Tensor, Tensor, Tensor)"/>, with the modulation from <see cref="Modulation"/> ((B or 1), 9·W).</summary>
-    public Tensor ForwardModulated(Tensor x, Tensor modulation, Tensor contextKeys, Tensor contextValues, Tensor contextMask)
+    /// <summary>
+    /// Updates the action tokens <paramref name="x"/> (B, H, W) given the time modulation ((B or 1), 9·W) from <see cref="Modulation"/>
+    /// and the context's keys and values from <see cref="ContextKeysValues"/> with its mask (B, S).
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor modulation, Tensor contextKeys, Tensor contextValues, Tensor contextMask)
     {
         using var scope = NewDisposeScope();
         var m = modulation.unsqueeze(1).chunk(3 * Sublayers, -1);                                     // 9 × (B, 1, W)

@@ -71,10 +71,15 @@ public sealed class FlowMatchingHead : nn.Module
     {
         var keysValues = blocks.Select(block => block.ContextKeysValues(context)).ToList();
         if (times is not { Count: > 0 }) return new HeadContext(keysValues, contextMask);
-        var t = tensor(times.Select(v => (float)v).ToArray(), device: context.device);
-        var condition = time_mlp.forward(TimeEmbedding(t, _width).to_type(horizon_embedding.dtype));   // (steps, W)
-        return new HeadContext(keysValues, contextMask, times.ToArray(), blocks.Select(block => block.Modulation(condition)).ToList(),
-            final_ada_ln.forward(nn.functional.silu(condition)));
+        var (modulations, final) = Conditioning(tensor(times.Select(v => (float)v).ToArray(), device: context.device));   // (steps, …)
+        return new HeadContext(keysValues, contextMask, times.ToArray(), modulations, final);
+    }
+
+    /// <summary>The time conditioning of flow times <paramref name="time"/> (N): every block's modulation (N, 9·W) and the output norm's (N, 2·W).</summary>
+    private (IReadOnlyList<Tensor> Blocks, Tensor Final) Conditioning(Tensor time)
+    {
+        var condition = time_mlp.forward(TimeEmbedding(time, _width).to_type(horizon_embedding.dtype));    // (N, W)
+        return (blocks.Select(block => block.Modulation(condition)).ToList(), final_ada_ln.forward(nn.functional.silu(condition)));
     }
 
     /// <summary>
@@ -86,21 +91,11 @@ public sealed class FlowMatchingHead : nn.Module
         using var scope = NewDisposeScope();
         var x = action_encoder.forward(noisy) + horizon_embedding.unsqueeze(0);          // (B, horizon, W)
         int step = t is double value && context.Times is { } times ? Array.IndexOf(times, value) : -1;
-        Tensor finalModulation;
-        IReadOnlyList<Tensor> modulations;
-        if (step >= 0)
-        {
-            modulations = context.Modulations!.Select(m => m.narrow(0, step, 1)).ToList();   // (1, 9W), broadcast over the batch
-            finalModulation = context.FinalModulation!.narrow(0, step, 1);
-        }
-        else
-        {
-            var condition = time_mlp.forward(TimeEmbedding(time, _width).to_type(x.dtype));    // (B, W)
-            modulations = blocks.Select(block => block.Modulation(condition)).ToList();
-            finalModulation = final_ada_ln.forward(nn.functional.silu(condition));
-        }
+        var (modulations, finalModulation) = step >= 0
+            ? (context.Modulations!.Select(m => m.narrow(0, step, 1)).ToList(), context.FinalModulation!.narrow(0, step, 1))   // (1, …): broadcast over the batch
+            : Conditioning(time);
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].ForwardModulated(x, modulations[i], context.KeysValues[i].Keys, context.KeysValues[i].Values, context.Mask);
+            x = blocks[i].forward(x, modulations[i], context.KeysValues[i].Keys, context.KeysValues[i].Values, context.Mask);
         var shiftScale = finalModulation.unsqueeze(1).chunk(2, -1);
         x = final_norm.forward(x) * (shiftScale[1] + 1) + shiftScale[0];
         return output.forward(x).MoveToOuterDisposeScope();
