@@ -5,7 +5,9 @@ using Vla.Cli.Commands;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-return await VlaCommandLine.InvokeAsync(args);
+var run = VlaCommandLine.InvokeAsync(args);
+Vla.Runtime.OpenMpTeam.Release(); // from here the main thread only waits: its OpenMP team must not slow the thread that computes
+return await run;
 
 namespace Vla.Cli
 {

@@ -21,6 +21,10 @@ namespace Vla.Runtime;
 /// earlier 128 MB, after which the runtime collects and the step is unprotected. A guard that outgrows its budget anyway
 /// is counted in <see cref="Lapses"/>, which the trainer reports.
 /// </para>
+/// <para>
+/// When a thread's outermost block ends, its OpenMP team is released (<see cref="OpenMpTeam"/>), so the thread that
+/// computes next is not slowed down by teams idling on threads that computed before.
+/// </para>
 /// </remarks>
 public sealed class NativeCallGuard : IDisposable
 {
@@ -60,7 +64,7 @@ public sealed class NativeCallGuard : IDisposable
     /// <summary>Ends the block; collection may run again.</summary>
     public void Dispose()
     {
-        _depth--;
+        if (--_depth == 0) OpenMpTeam.Release(); // the thread's outermost block ended: no idle OpenMP team stays behind
         if (!_owner) return;
         lock (Gate)
         {
