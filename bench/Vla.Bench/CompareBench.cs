@@ -24,11 +24,21 @@ internal static class CompareBench
 {
     private const int Batch = 8, Cameras = 2, RssSteps = 200;
 
-    /// <summary>Step and call counts. RSS growth is counted from step <paramref name="RssWarmup"/> on: the first
-    /// tens of steps grow the allocators' caches (a one-off, seen as a plateau in rss_mb_every_50_steps).</summary>
-    private sealed record Runs(int Warmup, int TrainSteps, int LatencyRuns, int RssWarmup, int RssSteps);
+    /// <summary>Pause before each measured block.</summary>
+    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(200);
 
-    public static async Task RunAsync(string repoRoot, bool quick)
+    /// <summary>Euler steps of the chunk both sides sample.</summary>
+    public const int EulerSteps = 10;
+
+    /// <summary>
+    /// Step and call counts. After <paramref name="Warmup"/> unrecorded steps (and chunks) on each side, <paramref name="Pairs"/>
+    /// pairs alternate the sides, each side running <paramref name="PerPair"/> steps (or chunks) in a block whose median
+    /// is its figure for the pair. RSS growth is counted from step <paramref name="RssWarmup"/> on: the first tens of steps
+    /// grow the allocators' caches (a one-off, seen as a plateau in rss_mb_every_50_steps).
+    /// </summary>
+    private sealed record Runs(int Warmup, int Pairs, int PerPair, int RssWarmup, int RssSteps);
+
+    public static async Task RunAsync(string repoRoot, bool quick, string? only = null)
     {
         int threads = get_num_threads();
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
@@ -36,66 +46,48 @@ internal static class CompareBench
         var (mid, midBackbone) = ConfigNamed(repoRoot, "mid");
         var configs = new[]
         {
-            // Quick mode stays under 3 minutes: the sample's allocator caches settle within 50 steps (bench/README.md, change 1).
-            ("sample", sample, sampleBackbone, quick ? new Runs(2, 5, 5, 50, RssSteps) : new Runs(3, 20, 15, 100, RssSteps)),
-            ("mid", mid, midBackbone, quick ? new Runs(1, 2, 2, 0, 0) : new Runs(2, 5, 10, 20, RssSteps)),
-        };
-        Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32 then bfloat16, {(quick ? "quick" : "full")} mode");
+            // Quick mode stays near 4 minutes: the sample's allocator caches settle within 50 steps (bench/README.md, change 1).
+            ("sample", sample, sampleBackbone, quick ? new Runs(3, 7, 3, 50, RssSteps) : new Runs(3, 11, 5, 100, RssSteps)),
+            ("mid", mid, midBackbone, quick ? new Runs(1, 3, 1, 0, 0) : new Runs(2, 5, 1, 20, RssSteps)),
+        }.Where(c => only is null || c.Item1 == only).ToArray();
+        Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32 then bfloat16, {(quick ? "quick" : "full")} mode; " +
+                          "ours and the PyTorch twin alternate, a ratio per pair");
+        using var twin = new PyTorchTwin(repoRoot, threads);
+        Console.WriteLine($"PyTorch twin: {twin.Version}, BLAS {twin.Blas}");
         // This host is shared: the matmul rate moves with the neighbours' load, so it is sampled before, between
         // and after the configs and the best sample is the machine's limit that MFU divides by.
-        var gflopsSamples = new List<double> { MatmulGflops() };
-        double oursGflops = gflopsSamples[0];
-        Console.WriteLine($"matmul 1024² float32: {oursGflops:F0} GFLOP/s (TorchSharp {typeof(torch).Assembly.GetName().Version})");
+        var gflops = new Dictionary<string, (List<double> Ours, List<double> Twin)> { ["float32"] = ([], []), ["bfloat16"] = ([], []) };
+        void SampleMatmul(string dtype)
+        {
+            gflops[dtype].Ours.Add(MatmulGflops(dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32));
+            gflops[dtype].Twin.Add(twin.MatmulGflops(dtype));
+        }
+        SampleMatmul("float32");
+        Console.WriteLine($"matmul 1024² float32: {gflops["float32"].Ours[0]:F0} GFLOP/s, PyTorch {gflops["float32"].Twin[0]:F0} (TorchSharp {typeof(torch).Assembly.GetName().Version})");
 
         var figures = new JsonObject();
-        var twinSpecs = new JsonArray();
-        foreach (var (name, config, backbone, runs) in configs)
-        {
-            var watch = Stopwatch.StartNew();
-            var (figs, spec) = await MeasureOursAsync(name, config, backbone, tokenizer, runs);
-            figures[name] = figs;
-            gflopsSamples.Add(MatmulGflops());
-            twinSpecs.Add(spec);
-            Console.WriteLine($"{name}: ours measured in {watch.Elapsed.TotalSeconds:F0} s");
-        }
-
-        // Precision: the same configs with the backbone in bfloat16 (bench/README.md, "Precision").
         var bf16Figures = new JsonObject();
-        var bf16GflopsSamples = new List<double> { MatmulGflops(ScalarType.BFloat16) };
-        foreach (var (name, config, backbone, runs) in configs)
+        foreach (var dtype in new[] { "float32", "bfloat16" })
         {
-            var watch = Stopwatch.StartNew();
-            var bf16 = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { Dtype = "bfloat16" } } };
-            var (figs, spec) = await MeasureOursAsync(name, bf16, backbone, tokenizer, runs, dataAndMemory: false);
-            bf16Figures[name] = figs;
-            bf16GflopsSamples.Add(MatmulGflops(ScalarType.BFloat16));
-            twinSpecs.Add(spec);
-            Console.WriteLine($"{name} in bfloat16: ours measured in {watch.Elapsed.TotalSeconds:F0} s");
+            if (dtype == "bfloat16") SampleMatmul("bfloat16");
+            foreach (var (name, config, backbone, runs) in configs)
+            {
+                var watch = Stopwatch.StartNew();
+                var typed = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { Dtype = dtype } } };
+                bool fp32 = dtype == "float32";
+                var figs = await MeasureAsync(name, typed, backbone, tokenizer, fp32 ? runs : runs with { RssSteps = 0 }, twin, dataAndMemory: fp32);
+                (fp32 ? figures : bf16Figures)[name] = figs;
+                SampleMatmul(dtype);
+                Console.WriteLine($"{name} in {dtype}: measured in {watch.Elapsed.TotalSeconds:F0} s; train step {Pair(figs, "train_step")}, chunk {Pair(figs, "chunk_latency")}");
+                foreach (var figure in new[] { "train_step", "chunk_latency" })
+                    Console.WriteLine($"  {figure} pairs, ours | PyTorch ms: {figs[figure + "_ratio_spread"]!["ours_ms"]!.ToJsonString()} | {figs[figure + "_ratio_spread"]!["pytorch_ms"]!.ToJsonString()}");
+            }
         }
-        double oursBf16Gflops = bf16GflopsSamples.Max();
-        Console.WriteLine($"matmul 1024² bfloat16: {oursBf16Gflops:F0} GFLOP/s");
-
-        oursGflops = gflopsSamples.Max();
+        double oursGflops = gflops["float32"].Ours.Max(), oursBf16Gflops = gflops["bfloat16"].Ours.Max();
         foreach (var (name, _, _, _) in configs)
         {
             var f = figures[name]!.AsObject();
             f["mfu"] = Round(f["train_step_flop"]!.GetValue<double>() / 1e9 / (f["train_step_ms"]!["ours"]!.GetValue<double>() / 1000) / oursGflops, 3);
-        }
-        var twinWatch = Stopwatch.StartNew();
-        var twin = PyTorchTwin.Run(repoRoot, new JsonObject { ["threads"] = threads, ["configs"] = twinSpecs });
-        Console.WriteLine($"PyTorch twin ({twin["pytorch_version"]}, BLAS {twin["blas"]}) measured in {twinWatch.Elapsed.TotalSeconds:F0} s");
-        foreach (var (name, _, _, _) in configs)
-        {
-            var f = figures[name]!.AsObject();
-            var p = twin["configs"]![name]!;
-            double oursStep = f["train_step_ms"]!["ours"]!.GetValue<double>(), theirsStep = p["train_step_ms"]!.GetValue<double>();
-            double oursChunk = f["chunk_latency_ms"]!["ours"]!.GetValue<double>(), theirsChunk = p["chunk_latency_ms"]!.GetValue<double>();
-            f["train_step_ms"]!["pytorch"] = Round(theirsStep);
-            f["train_step_ratio"] = Round(oursStep / theirsStep, 3);
-            f["chunk_latency_ms"]!["pytorch"] = Round(theirsChunk);
-            f["chunk_latency_ratio"] = Round(oursChunk / theirsChunk, 3);
-            f["backbone_ms"]!["pytorch"] = Round(p["backbone_ms"]!.GetValue<double>());
-            f["params"]!["pytorch"] = p["params"]!.GetValue<long>();
         }
 
         var precision = new JsonObject();
@@ -103,22 +95,23 @@ internal static class CompareBench
         {
             var f32 = figures[name]!;
             var b16 = bf16Figures[name]!;
-            var twinBf16 = twin["configs"]![name + "_bf16"]!;
             double fp32Step = f32["train_step_ms"]!["ours"]!.GetValue<double>(), bf16Step = b16["train_step_ms"]!["ours"]!.GetValue<double>();
             double fp32Chunk = f32["chunk_latency_ms"]!["ours"]!.GetValue<double>(), bf16Chunk = b16["chunk_latency_ms"]!["ours"]!.GetValue<double>();
-            double twinStep = twinBf16["train_step_ms"]!.GetValue<double>(), twinChunk = twinBf16["chunk_latency_ms"]!.GetValue<double>();
             precision[name] = new JsonObject
             {
                 ["fp32_train_ms"] = Round(fp32Step), ["bf16_train_ms"] = Round(bf16Step), ["bf16_over_fp32_train_step"] = Round(bf16Step / fp32Step, 3),
                 ["fp32_chunk_ms"] = Round(fp32Chunk), ["bf16_chunk_ms"] = Round(bf16Chunk), ["bf16_over_fp32_chunk"] = Round(bf16Chunk / fp32Chunk, 3),
-                ["pytorch_bf16_train_ms"] = Round(twinStep), ["train_step_ratio_bf16"] = Round(bf16Step / twinStep, 3),
-                ["pytorch_bf16_chunk_ms"] = Round(twinChunk), ["chunk_latency_ratio_bf16"] = Round(bf16Chunk / twinChunk, 3),
+                ["pytorch_bf16_train_ms"] = b16["train_step_ms"]!["pytorch"]!.DeepClone(), ["train_step_ratio_bf16"] = b16["train_step_ratio"]!.DeepClone(),
+                ["train_step_ratio_bf16_spread"] = b16["train_step_ratio_spread"]!.DeepClone(),
+                ["pytorch_bf16_chunk_ms"] = b16["chunk_latency_ms"]!["pytorch"]!.DeepClone(), ["chunk_latency_ratio_bf16"] = b16["chunk_latency_ratio"]!.DeepClone(),
+                ["chunk_latency_ratio_bf16_spread"] = b16["chunk_latency_ratio_spread"]!.DeepClone(),
                 ["fp32_backbone_ms"] = f32["backbone_ms"]!["ours"]!.DeepClone(), ["bf16_backbone_ms"] = b16["backbone_ms"]!["ours"]!.DeepClone(),
                 ["bf16_train_step_split_ms"] = b16["train_step_split_ms"]!.DeepClone(),
                 ["mfu_bf16"] = Round(f32["train_step_flop"]!.GetValue<double>() / 1e9 / (bf16Step / 1000) / oursBf16Gflops, 3),
             };
         }
 
+        JsonArray Samples(List<double> values) => new(values.Select(g => JsonValue.Create(Round(g, 1))).ToArray());
         var result = new JsonObject
         {
             ["machine"] = $"{Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
@@ -126,30 +119,41 @@ internal static class CompareBench
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["mode"] = quick ? "quick" : "full",
             ["threads"] = threads,
-            ["pytorch_version"] = twin["pytorch_version"]!.GetValue<string>(),
-            ["pytorch_blas"] = twin["blas"]!.GetValue<string>(),
-            ["matmul_gflops"] = new JsonObject { ["ours"] = Round(oursGflops, 1), ["pytorch"] = Round(twin["matmul_gflops"]!.GetValue<double>(), 1) },
-            ["matmul_gflops_ours_samples"] = new JsonArray(gflopsSamples.Select(g => JsonValue.Create(Round(g, 1))).ToArray()),
-            ["matmul_gflops_bf16"] = new JsonObject { ["ours"] = Round(oursBf16Gflops, 1), ["pytorch"] = Round(twin["matmul_gflops_bf16"]!.GetValue<double>(), 1) },
+            ["pytorch_version"] = twin.Version,
+            ["pytorch_blas"] = twin.Blas,
+            ["matmul_gflops"] = new JsonObject { ["ours"] = Round(oursGflops, 1), ["pytorch"] = Round(gflops["float32"].Twin.Max(), 1) },
+            ["matmul_gflops_samples"] = new JsonObject { ["ours"] = Samples(gflops["float32"].Ours), ["pytorch"] = Samples(gflops["float32"].Twin) },
+            ["matmul_gflops_bf16"] = new JsonObject { ["ours"] = Round(oursBf16Gflops, 1), ["pytorch"] = Round(gflops["bfloat16"].Twin.Max(), 1) },
+            ["matmul_gflops_bf16_samples"] = new JsonObject { ["ours"] = Samples(gflops["bfloat16"].Ours), ["pytorch"] = Samples(gflops["bfloat16"].Twin) },
             ["configs"] = figures,
             ["precision"] = precision,
         };
+        Console.WriteLine();
+        PrintTable(result);
+        if (only is not null)
+        {
+            Console.WriteLine($"\n--config {only}: one config measured, results/latest.json left as it was");
+            return;
+        }
         string folder = Path.Combine(repoRoot, "bench", "results");
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, "latest.json");
         File.WriteAllText(path + ".tmp", result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         File.Move(path + ".tmp", path, overwrite: true);
-        Console.WriteLine();
-        PrintTable(result);
         Console.WriteLine($"\nwritten: {path}");
     }
+
+    /// <summary>"ours / PyTorch ms, ratio (min–max over pairs)" of one paired figure.</summary>
+    private static string Pair(JsonNode figures, string figure) =>
+        $"{figures[figure + "_ms"]!["ours"]} / {figures[figure + "_ms"]!["pytorch"]} ms, ratio {figures[figure + "_ratio"]} " +
+        $"({figures[figure + "_ratio_spread"]!["min"]}–{figures[figure + "_ratio_spread"]!["max"]})";
 
     /// <summary>Training steps of one config with the RSS every 50 steps: for chasing memory growth.</summary>
     public static async Task RssProbeAsync(string repoRoot, string name, int steps)
     {
         var (config, backbone) = ConfigNamed(repoRoot, name);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
-        var (figures, _) = await MeasureOursAsync(name, config, backbone, tokenizer, new Runs(3, 3, 1, name == "mid" ? 20 : 100, steps));
+        var figures = await MeasureAsync(name, config, backbone, tokenizer, new Runs(3, 3, 1, name == "mid" ? 20 : 100, steps), twin: null);
         Console.WriteLine($"{name}: RSS every 50 steps {figures["rss_mb_every_50_steps"]!.ToJsonString()}, growth {figures["rss_growth_mb_200_steps"]} MB over {steps} steps");
     }
 
@@ -169,87 +173,154 @@ internal static class CompareBench
         new BatchLoader(dataset, normalizer, BatchLayout.From(config),
             new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1, EncodePrompts = ModelFactory.PromptEncoder(tokenizer, config.Data.PromptMaxLen) }).Epoch(0).First();
 
-    /// <summary>Our side of one config: the training step and the chunk in the config's dtype; with <paramref name="dataAndMemory"/>, also the data pipeline and memory figures.</summary>
-    private static async Task<(JsonObject Figures, JsonObject TwinSpec)> MeasureOursAsync(string name, VlaConfig config, PaliGemmaConfig backbone,
-        PaliGemmaTokenizer tokenizer, Runs runs, bool dataAndMemory = true)
+    /// <summary>
+    /// One config in its dtype, ours and (unless <paramref name="twin"/> is null) the twin's, alternating: the training step,
+    /// then the chunk, each as paired blocks with a ratio per pair; with <paramref name="dataAndMemory"/>, also the data
+    /// pipeline and memory figures (ours only).
+    /// </summary>
+    private static async Task<JsonObject> MeasureAsync(string name, VlaConfig config, PaliGemmaConfig backbone,
+        PaliGemmaTokenizer tokenizer, Runs runs, PyTorchTwin? twin, bool dataAndMemory = true)
     {
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
         var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
         var layout = BatchLayout.From(config);
-        double dataRate = dataAndMemory ? new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.LatencyRuns > 5 ? 3 : 1)) : double.NaN;
-        if (!dataAndMemory) runs = runs with { RssSteps = 0 };
+        double dataRate = dataAndMemory ? new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.Pairs > 5 ? 3 : 1)) : double.NaN;
 
-        var batch = FirstBatch(dataset, normalizer, config, tokenizer);
+        using var batch = FirstBatch(dataset, normalizer, config, tokenizer);
         var tokens = tokenizer.EncodeBatch(batch.Prompts, config.Data.PromptMaxLen);
-        var model = SeededModel(config, backbone);
+        using var model = SeededModel(config, backbone);
         using var trainStep = new TrainStep(model, config);
         using var generator = new Generator(1);
+        string key = $"{name}_{config.Model.VlmConfig.Dtype}";
+        long? twinParams = twin?.Load(key, PyTorchTwin.ConfigSpec(name, config, backbone, Batch, Cameras, tokens.Ids, tokens.Mask, tokens.Length));
+
+        // Our training steps, counted for the RSS trace: sampled every 50 steps and at the end of the warm-up.
         var phases = new List<double[]>();
         double rssAfterWarmup = 0;
         var rssTrace = new JsonArray();
-        int totalSteps = Math.Max(runs.Warmup + runs.TrainSteps, runs.RssSteps > 0 ? runs.RssWarmup + runs.RssSteps : 0);
-        for (int step = 0; step < totalSteps; step++)
+        int stepsDone = 0;
+        double OurStep()
         {
-            if (step == runs.RssWarmup) rssAfterWarmup = RssMb();
-            if (runs.RssSteps > 0 && step % 50 == 0) rssTrace.Add(Round(RssMb()));
+            if (stepsDone == runs.RssWarmup) rssAfterWarmup = RssMb();
+            if (runs.RssSteps > 0 && stepsDone % 50 == 0) rssTrace.Add(Round(RssMb()));
+            stepsDone++;
             var times = trainStep.Run(batch, generator, config.Optimizer.Lr).Times;
-            if (step >= runs.Warmup && step < runs.Warmup + runs.TrainSteps) phases.Add([1000 * times.Forward, 1000 * times.Backward, 1000 * times.Optimizer]);
+            double[] split = [1000 * times.Forward, 1000 * times.Backward, 1000 * times.Optimizer];
+            phases.Add(split);
+            return split.Sum();
         }
+        for (int i = 0; i < runs.Warmup; i++) OurStep();
+        twin?.Train(key, runs.Warmup);
+        phases.Clear();
+        var step = Interleave(runs, () => Measure.Median(Enumerable.Range(0, runs.PerPair).Select(_ => OurStep()).ToArray()),
+            twin is null ? null : () => Measure.Median(twin.Train(key, runs.PerPair)));
+        while (stepsDone < runs.RssWarmup + runs.RssSteps) OurStep();
         double rssGrowth = runs.RssSteps > 0 ? RssMb() - rssAfterWarmup : double.NaN;
         if (runs.RssSteps > 0) rssTrace.Add(Round(RssMb()));
-        double stepMs = Measure.Median(phases.Select(p => p.Sum()).ToArray());
         double flops = MatmulFlops.TrainStep(config, backbone, Batch, Cameras, tokens.Length);
 
         model.eval();
         using var one = BatchOf(batch, 1);
         var oneInput = new PolicyInput(one.Images, one.TokenIds, one.TokenMask, one.State);
-        double backboneMs, chunkMs;
+        var backboneMs = new List<double>();
+        var twinBackboneMs = new List<double>();
+        Paired chunk;
         using (no_grad())
         {
-            backboneMs = 1000 * Measure.Median(Measure.Seconds(() =>
+            double OurChunk()
             {
-                using var scope = NewDisposeScope();
-                model.EncodeContext(oneInput);
-            }, runs.LatencyRuns, runs.Warmup));
-            chunkMs = 1000 * Measure.Median(Measure.Seconds(() =>
+                var watch = Stopwatch.StartNew();
+                using (NewDisposeScope()) model.EncodeContext(oneInput);
+                backboneMs.Add(watch.Elapsed.TotalMilliseconds);
+                watch.Restart();
+                using (NewDisposeScope()) model.SampleActions(oneInput, EulerSteps, generator: generator);
+                return watch.Elapsed.TotalMilliseconds;
+            }
+            double TwinChunk()
             {
-                using var scope = NewDisposeScope();
-                model.SampleActions(oneInput, 10, generator: generator);
-            }, runs.LatencyRuns, runs.Warmup));
+                var (chunkMs, twinBackbone) = twin!.Chunk(key, runs.PerPair);
+                twinBackboneMs.AddRange(twinBackbone);
+                return Measure.Median(chunkMs);
+            }
+            for (int i = 0; i < runs.Warmup; i++) OurChunk();
+            twin?.Chunk(key, runs.Warmup);
+            backboneMs.Clear();
+            chunk = Interleave(runs, () => Measure.Median(Enumerable.Range(0, runs.PerPair).Select(_ => OurChunk()).ToArray()), twin is null ? null : TwinChunk);
         }
+        twin?.Drop(key);
+
+        double stepMs = step.Ours;
         double trainRate = Batch / (stepMs / 1000);
         var figures = new JsonObject
         {
             ["dtype"] = config.Model.VlmConfig.Dtype,
             ["data_windows_per_s"] = double.IsNaN(dataRate) ? null : Round(dataRate),
             ["train_windows_per_s"] = Round(trainRate, 2),
-            ["data_to_train_ratio"] = Round(dataRate / trainRate, 1),
-            ["train_step_ms"] = new JsonObject { ["ours"] = Round(stepMs) },
+            ["data_to_train_ratio"] = double.IsNaN(dataRate) ? null : Round(dataRate / trainRate, 1),
+            ["train_step_ms"] = new JsonObject { ["ours"] = Round(stepMs), ["pytorch"] = Round(step.Twin) },
+            ["train_step_ratio"] = Round(step.Ratio, 3),
+            ["train_step_ratio_spread"] = step.Spread(),
             ["train_step_split_ms"] = new JsonObject
             {
                 ["forward"] = Round(Measure.Median(phases.Select(p => p[0]).ToArray())),
                 ["backward"] = Round(Measure.Median(phases.Select(p => p[1]).ToArray())),
                 ["optimizer"] = Round(Measure.Median(phases.Select(p => p[2]).ToArray())),
             },
-            ["chunk_latency_ms"] = new JsonObject { ["ours"] = Round(chunkMs) },
-            ["backbone_ms"] = new JsonObject { ["ours"] = Round(backboneMs) },
+            ["chunk_latency_ms"] = new JsonObject { ["ours"] = Round(chunk.Ours), ["pytorch"] = Round(chunk.Twin) },
+            ["chunk_latency_ratio"] = Round(chunk.Ratio, 3),
+            ["chunk_latency_ratio_spread"] = chunk.Spread(),
+            ["backbone_ms"] = new JsonObject { ["ours"] = Round(Measure.Median([.. backboneMs])), ["pytorch"] = twinBackboneMs.Count == 0 ? null : Round(Measure.Median([.. twinBackboneMs])) },
+            ["pairs"] = runs.Pairs,
+            ["runs_per_pair"] = runs.PerPair,
             ["train_step_gflop"] = Round(flops / 1e9, 2),
             ["train_step_flop"] = flops, // unrounded, for MFU
             ["mfu"] = null, // set once the machine's matmul rate is known
             ["peak_rss_mb"] = Round(BackboneBench.PeakRssMb()),
             ["rss_growth_mb_200_steps"] = double.IsNaN(rssGrowth) ? null : Round(rssGrowth),
             ["rss_mb_every_50_steps"] = rssTrace,
-            ["params"] = new JsonObject { ["ours"] = model.parameters().Sum(p => p.numel()) },
+            ["params"] = new JsonObject { ["ours"] = model.parameters().Sum(p => p.numel()), ["pytorch"] = twinParams },
         };
         figures["rss_growth_note"] = double.IsNaN(rssGrowth)
             ? "measured in full mode only (210 steps of this config take about 40 minutes here)"
             : $"RSS after step {runs.RssWarmup + runs.RssSteps} minus RSS after step {runs.RssWarmup} (after a full GC each time)";
-        var spec = PyTorchTwin.ConfigSpec(name, config, backbone, Batch, Cameras, tokens.Ids, tokens.Mask, tokens.Length,
-            runs.Warmup, runs.TrainSteps, runs.LatencyRuns);
-        spec["dtype"] = config.Model.VlmConfig.Dtype;
-        model.Dispose();
-        batch.Dispose();
-        return (figures, spec);
+        return figures;
+    }
+
+    /// <summary>Paired measurements: each side's median over the pairs, the median of the per-pair ratios ours ÷ twin, and those ratios.</summary>
+    private sealed record Paired(double[] OursMs, double[] TwinMs)
+    {
+        public double Ours => Measure.Median(OursMs);
+        public double Twin => TwinMs.Length == 0 ? double.NaN : Measure.Median(TwinMs);
+        public double[] Ratios => OursMs.Zip(TwinMs, (o, t) => o / t).ToArray();
+        public double Ratio => TwinMs.Length == 0 ? double.NaN : Measure.Median(Ratios);
+
+        public JsonObject Spread() => TwinMs.Length == 0 ? new JsonObject() : new JsonObject
+        {
+            ["min"] = Round(Ratios.Min(), 3), ["max"] = Round(Ratios.Max(), 3),
+            ["pairs"] = new JsonArray(Ratios.Select(r => JsonValue.Create(Round(r, 3))).ToArray()),
+            ["ours_ms"] = new JsonArray(OursMs.Select(r => JsonValue.Create(Round(r))).ToArray()),
+            ["pytorch_ms"] = new JsonArray(TwinMs.Select(r => JsonValue.Create(Round(r))).ToArray()),
+        };
+    }
+
+    /// <summary>
+    /// <paramref name="runs"/>.Pairs pairs of one block on each side, the side going first alternating from pair to pair so
+    /// that neither always runs right after the other; without a twin, our blocks only.
+    /// </summary>
+    private static Paired Interleave(Runs runs, Func<double> ours, Func<double>? twin)
+    {
+        var o = new double[runs.Pairs];
+        var t = new double[twin is null ? 0 : runs.Pairs];
+        // Each block starts after a pause in which the other side's idle threads stop spinning (OpenBLAS's spin for about
+        // 0.1 s after a call, libgomp's for less), so neither side pays for the other's.
+        double Settled(Func<double> side) { Thread.Sleep(Settle); return side(); }
+        for (int i = 0; i < runs.Pairs; i++)
+        {
+            if (twin is not null && i % 2 == 1) t[i] = Settled(twin);
+            o[i] = Settled(ours);
+            if (twin is not null && i % 2 == 0) t[i] = Settled(twin);
+        }
+        return new Paired(o, t);
     }
 
     private static double DataWindowsPerSecond(EpisodeDataset dataset, Normalizer normalizer, BatchLayout layout, int workers, int runs)
@@ -293,32 +364,34 @@ internal static class CompareBench
 
     private static void PrintTable(JsonObject result)
     {
-        Console.WriteLine("| figure | sample | mid |");
-        Console.WriteLine("|---|---:|---:|");
-        var s = result["configs"]!["sample"]!;
-        var m = result["configs"]!["mid"]!;
-        void Row(string label, Func<JsonNode, string> value) => Console.WriteLine($"| {label} | {value(s)} | {value(m)} |");
+        var names = result["configs"]!.AsObject().Select(c => c.Key).ToArray();
+        Console.WriteLine($"| figure | {string.Join(" | ", names)} |");
+        Console.WriteLine($"|---|{string.Concat(names.Select(_ => "---:|"))}");
+        static string Spread(JsonNode spread) => $"{spread["min"]}–{spread["max"]}";
+        void Rows(string section, string label, Func<JsonNode, string> value) =>
+            Console.WriteLine($"| {label} | {string.Join(" | ", names.Select(n => value(result[section]![n]!)))} |");
+        void Row(string label, Func<JsonNode, string> value) => Rows("configs", label, value);
+        void Precision(string label, Func<JsonNode, string> value) => Rows("precision", label, value);
         Row("data windows/s (best of 0 and 2 workers)", f => $"{f["data_windows_per_s"]}");
         Row("train windows/s", f => $"{f["train_windows_per_s"]}");
         Row("train step ms, ours / PyTorch", f => $"{f["train_step_ms"]!["ours"]} / {f["train_step_ms"]!["pytorch"]}");
-        Row("train_step_ratio", f => $"{f["train_step_ratio"]}");
+        Row("train_step_ratio (min–max over pairs)", f => $"{f["train_step_ratio"]} ({Spread(f["train_step_ratio_spread"]!)})");
         Row("chunk latency ms, ours / PyTorch", f => $"{f["chunk_latency_ms"]!["ours"]} / {f["chunk_latency_ms"]!["pytorch"]}");
         Row("backbone ms, ours / PyTorch", f => $"{f["backbone_ms"]!["ours"]} / {f["backbone_ms"]!["pytorch"]}");
-        Row("chunk_latency_ratio", f => $"{f["chunk_latency_ratio"]}");
+        Row("chunk_latency_ratio (min–max over pairs)", f => $"{f["chunk_latency_ratio"]} ({Spread(f["chunk_latency_ratio_spread"]!)})");
         Row("train step GFLOP (matmul)", f => $"{f["train_step_gflop"]}");
         Row("mfu", f => $"{f["mfu"]}");
         Row("peak RSS MB", f => $"{f["peak_rss_mb"]}");
         Row("RSS growth MB over 200 steps", f => $"{f["rss_growth_mb_200_steps"]?.ToString() ?? "–"}");
-        var ps = result["precision"]!["sample"]!;
-        var pm = result["precision"]!["mid"]!;
-        void Precision(string label, Func<JsonNode, string> value) => Console.WriteLine($"| {label} | {value(ps)} | {value(pm)} |");
         Precision("train step ms, fp32 / bf16", f => $"{f["fp32_train_ms"]} / {f["bf16_train_ms"]}");
         Precision("bf16_over_fp32_train_step", f => $"{f["bf16_over_fp32_train_step"]}");
         Precision("chunk ms, fp32 / bf16", f => $"{f["fp32_chunk_ms"]} / {f["bf16_chunk_ms"]}");
         Precision("bf16_over_fp32_chunk", f => $"{f["bf16_over_fp32_chunk"]}");
         Precision("backbone (once per chunk) ms, fp32 / bf16", f => $"{f["fp32_backbone_ms"]} / {f["bf16_backbone_ms"]}");
         Precision("bf16 train step ms, ours / PyTorch", f => $"{f["bf16_train_ms"]} / {f["pytorch_bf16_train_ms"]}");
-        Precision("train_step_ratio_bf16", f => $"{f["train_step_ratio_bf16"]}");
+        Precision("train_step_ratio_bf16 (min–max over pairs)", f => $"{f["train_step_ratio_bf16"]} ({Spread(f["train_step_ratio_bf16_spread"]!)})");
+        Precision("bf16 chunk ms, ours / PyTorch", f => $"{f["bf16_chunk_ms"]} / {f["pytorch_bf16_chunk_ms"]}");
+        Precision("chunk_latency_ratio_bf16 (min–max over pairs)", f => $"{f["chunk_latency_ratio_bf16"]} ({Spread(f["chunk_latency_ratio_bf16_spread"]!)})");
         Precision("mfu_bf16", f => $"{f["mfu_bf16"]}");
     }
 }

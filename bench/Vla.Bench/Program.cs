@@ -9,46 +9,54 @@ if (int.TryParse(Environment.GetEnvironmentVariable(Vla.Distributed.WorkerLaunch
 string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "compare";
 if (what != "allreduce" || Vla.Distributed.DistributedEnvironment.Detect().Rank == 0)
     Console.WriteLine($"machine: {Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}");
-switch (what)
+var run = RunAsync(what);
+Vla.Runtime.OpenMpTeam.Release(); // from here the main thread only waits (Vla.Runtime.OpenMpTeam says why)
+return await run;
+
+async Task<int> RunAsync(string what)
 {
-    case "compare":
-        await CompareBench.RunAsync(repoRoot, quick);
-        return 0;
-    case "rss":
-        await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
-        return 0;
-    case "steps":
-        await StepProbe.RunAsync(repoRoot, args.Length > 1 ? args[1] : "mid", args.Length > 2 ? int.Parse(args[2]) : 3);
-        return 0;
-    case "data":
-        await DataPipelineBench.RunAsync(repoRoot, quick);
-        return 0;
-    case "lerobot":
-        await LeRobotBench.RunAsync(repoRoot, quick);
-        return 0;
-    case "train":
-        int bucketArg = Array.IndexOf(args, "--bucket-mb");
-        await TrainingBench.RunAsync(repoRoot, quick, bucketArg >= 0 ? double.Parse(args[bucketArg + 1], System.Globalization.CultureInfo.InvariantCulture) : null);
-        return 0;
-    case "allreduce":
-        AllReduceBench.Run();
-        return 0;
-    case "predict":
-        InferenceBench.Run(repoRoot, quick);
-        return 0;
-    case "serve":
-        await ServeBench.RunAsync(repoRoot, quick);
-        return 0;
-    case "backbone":
-        BackboneBench.Run(quick);
-        return 0;
-    case "scale":
-        ScaleBench.Run(repoRoot);
-        return 0;
-    case "scale-phase":
-        ScaleBench.RunPhase(repoRoot, args[1], args[2]);
-        return 0;
-    default:
-        Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, steps, rss, scale, allreduce)");
-        return 2;
+    switch (what)
+    {
+        case "compare":
+            int configArg = Array.IndexOf(args, "--config");
+            await CompareBench.RunAsync(repoRoot, quick, configArg >= 0 ? args[configArg + 1] : null);
+            return 0;
+        case "rss":
+            await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
+            return 0;
+        case "steps":
+            await StepProbe.RunAsync(repoRoot, args.Length > 1 ? args[1] : "mid", args.Length > 2 ? int.Parse(args[2]) : 3);
+            return 0;
+        case "data":
+            await DataPipelineBench.RunAsync(repoRoot, quick);
+            return 0;
+        case "lerobot":
+            await LeRobotBench.RunAsync(repoRoot, quick);
+            return 0;
+        case "train":
+            int bucketArg = Array.IndexOf(args, "--bucket-mb");
+            await TrainingBench.RunAsync(repoRoot, quick, bucketArg >= 0 ? double.Parse(args[bucketArg + 1], System.Globalization.CultureInfo.InvariantCulture) : null);
+            return 0;
+        case "allreduce":
+            AllReduceBench.Run();
+            return 0;
+        case "predict":
+            InferenceBench.Run(repoRoot, quick);
+            return 0;
+        case "serve":
+            await ServeBench.RunAsync(repoRoot, quick);
+            return 0;
+        case "backbone":
+            BackboneBench.Run(quick);
+            return 0;
+        case "scale":
+            ScaleBench.Run(repoRoot);
+            return 0;
+        case "scale-phase":
+            ScaleBench.RunPhase(repoRoot, args[1], args[2]);
+            return 0;
+        default:
+            Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, steps, rss, scale, allreduce)");
+            return 2;
+    }
 }

@@ -1,60 +1,90 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Vla.Bench;
 
 /// <summary>
-/// Runs bench/pytorch/vla_twin.py under Debian's python3-torch with the same configuration and thread
-/// count, and reads back its figures. OpenBLAS tuning variables are cleared for that process only, so
-/// torch 1.13 picks its BLAS as a plain install would.
+/// bench/pytorch/vla_twin.py under Debian's python3-torch, kept running beside this process so that its
+/// measurements can alternate with ours (one JSON request and reply per line). OpenBLAS tuning variables are
+/// cleared for that process only, so torch 1.13 picks its BLAS as a plain install would.
 /// </summary>
-internal static class PyTorchTwin
+internal sealed class PyTorchTwin : IDisposable
 {
     public const string Python = "/usr/bin/python3";
 
-    public static JsonNode Run(string repoRoot, JsonObject spec)
+    /// <summary>Longest one request may take (a mid training step takes 10–25 s here).</summary>
+    private static readonly TimeSpan RequestLimit = TimeSpan.FromMinutes(10);
+
+    private readonly Process _process;
+    private readonly Task<string> _stderr;
+
+    public string Version { get; }
+    public string Blas { get; }
+
+    public PyTorchTwin(string repoRoot, int threads)
     {
         if (!File.Exists(Python)) throw new InvalidOperationException($"{Python} is missing: apt-get install python3-torch libopenblas0-pthread");
-        string specPath = Path.GetTempFileName();
-        try
+        var start = new ProcessStartInfo(Python, [Path.Combine(repoRoot, "bench", "pytorch", "vla_twin.py")])
         {
-            File.WriteAllText(specPath, spec.ToJsonString());
-            return RunTwin(repoRoot, specPath);
-        }
-        finally
-        {
-            File.Delete(specPath);
-        }
-    }
-
-    /// <summary>Longest the twin may take (a full run needs about 10 minutes here).</summary>
-    private static readonly TimeSpan TimeLimit = TimeSpan.FromMinutes(60);
-
-    private static JsonNode RunTwin(string repoRoot, string specPath)
-    {
-        var start = new ProcessStartInfo(Python, [Path.Combine(repoRoot, "bench", "pytorch", "vla_twin.py"), specPath])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         start.Environment.Remove("OPENBLAS_CORETYPE");
         start.Environment.Remove("OPENBLAS_L2_SIZE");
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdoutTask = process.StandardOutput.ReadToEndAsync();
-        if (!process.WaitForExit(TimeLimit))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"the PyTorch twin was still running after {TimeLimit.TotalMinutes:0} minutes and was stopped");
-        }
-        string stdout = stdoutTask.Result;
-        if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch twin failed ({process.ExitCode}):\n{stderr.Result}");
-        return JsonNode.Parse(stdout) ?? throw new InvalidOperationException("the PyTorch twin printed nothing");
+        _process = Process.Start(start)!;
+        _stderr = _process.StandardError.ReadToEndAsync();
+        var info = Ask(new JsonObject { ["op"] = "info", ["threads"] = threads });
+        Version = info["pytorch_version"]!.GetValue<string>();
+        Blas = info["blas"]!.GetValue<string>();
     }
 
-    /// <summary>The twin's description of one configuration: model sizes, batch, prompt ids and run counts.</summary>
+    public double MatmulGflops(string dtype) => Ask(new JsonObject { ["op"] = "matmul", ["dtype"] = dtype })["gflops"]!.GetValue<double>();
+
+    /// <summary>Builds the twin of one configuration under <paramref name="key"/>; returns its parameter count.</summary>
+    public long Load(string key, JsonObject spec) => Ask(new JsonObject { ["op"] = "load", ["key"] = key, ["config"] = spec })["params"]!.GetValue<long>();
+
+    /// <summary>Milliseconds of each of <paramref name="steps"/> training steps.</summary>
+    public double[] Train(string key, int steps) => Numbers(Ask(new JsonObject { ["op"] = "train", ["key"] = key, ["steps"] = steps })["ms"]!);
+
+    /// <summary>Milliseconds of each of <paramref name="runs"/> chunks, and of their backbone part.</summary>
+    public (double[] Chunk, double[] Backbone) Chunk(string key, int runs)
+    {
+        var reply = Ask(new JsonObject { ["op"] = "chunk", ["key"] = key, ["runs"] = runs });
+        return (Numbers(reply["chunk_ms"]!), Numbers(reply["backbone_ms"]!));
+    }
+
+    public void Drop(string key) => Ask(new JsonObject { ["op"] = "drop", ["key"] = key });
+
+    private JsonNode Ask(JsonObject request)
+    {
+        _process.StandardInput.WriteLine(request.ToJsonString());
+        _process.StandardInput.Flush();
+        var line = _process.StandardOutput.ReadLineAsync();
+        if (!line.Wait(RequestLimit)) throw new InvalidOperationException($"the PyTorch twin did not answer '{request["op"]}' within {RequestLimit.TotalMinutes:0} minutes");
+        if (line.Result is null)
+            throw new InvalidOperationException($"the PyTorch twin exited ({(_process.WaitForExit(5000) ? _process.ExitCode : "still running")}) on '{request["op"]}':\n{(_stderr.Wait(5000) ? _stderr.Result : "")}");
+        var reply = JsonNode.Parse(line.Result)!;
+        if (reply["error"] is { } error) throw new InvalidOperationException($"the PyTorch twin failed on '{request["op"]}' ({request["key"]}): {error}");
+        return reply;
+    }
+
+    private static double[] Numbers(JsonNode array) => array.AsArray().Select(n => n!.GetValue<double>()).ToArray();
+
+    public void Dispose()
+    {
+        try
+        {
+            _process.StandardInput.Close(); // the twin ends with its input
+            if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
+        }
+        finally
+        {
+            _process.Dispose();
+        }
+    }
+
+    /// <summary>The twin's description of one configuration: model sizes, batch, prompt ids and dtype.</summary>
     public static JsonObject ConfigSpec(string name, Vla.Config.VlaConfig config, Vla.Model.PaliGemmaConfig backbone, int batch, int cameras,
-        long[] promptIds, bool[] promptMask, int promptLength, int warmup, int trainSteps, int latencyRuns)
+        long[] promptIds, bool[] promptMask, int promptLength)
     {
         var v = backbone.Vision;
         var t = backbone.Text;
@@ -62,7 +92,7 @@ internal static class PyTorchTwin
         JsonArray Rows<T>(T[] flat) => new(Enumerable.Range(0, batch).Select(b => (JsonNode)new JsonArray(flat.Skip(b * promptLength).Take(promptLength).Select(x => JsonValue.Create(x)).ToArray())).ToArray());
         return new JsonObject
         {
-            ["name"] = name, ["batch"] = batch, ["cameras"] = cameras, ["state_dim"] = config.Data.StateDim,
+            ["name"] = name, ["dtype"] = config.Model.VlmConfig.Dtype, ["batch"] = batch, ["cameras"] = cameras, ["state_dim"] = config.Data.StateDim,
             ["context_dim"] = config.Model.VisionResamplerConfig.OutputDim,
             ["vision"] = new JsonObject { ["hidden"] = v.HiddenSize, ["intermediate"] = v.IntermediateSize, ["layers"] = v.NumHiddenLayers,
                 ["heads"] = v.NumAttentionHeads, ["patch"] = v.PatchSize, ["image_size"] = v.ImageSize, ["eps"] = v.LayerNormEps },
@@ -70,8 +100,7 @@ internal static class PyTorchTwin
                 ["heads"] = t.NumAttentionHeads, ["kv_heads"] = t.NumKeyValueHeads, ["head_dim"] = t.HeadDim, ["eps"] = t.RmsNormEps, ["rope_theta"] = t.RopeTheta },
             ["head"] = new JsonObject { ["horizon"] = head.Horizon, ["per_action_dim"] = head.PerActionDim, ["hidden"] = head.HiddenDim,
                 ["layers"] = head.NumLayers, ["heads"] = head.NumHeads, ["mlp_hidden"] = new JsonArray(head.MlpHiddenDims.Select(x => JsonValue.Create(x)).ToArray()) },
-            ["prompt_ids"] = Rows(promptIds), ["prompt_mask"] = Rows(promptMask),
-            ["warmup"] = warmup, ["train_steps"] = trainSteps, ["latency_runs"] = latencyRuns, ["euler_steps"] = 10,
+            ["prompt_ids"] = Rows(promptIds), ["prompt_mask"] = Rows(promptMask), ["euler_steps"] = CompareBench.EulerSteps,
         };
     }
 }

@@ -17,12 +17,15 @@ action head and loss stay float32. The optimizer mirrors our TrainStep: each tra
 float32 master copy that takes its gradient, is clipped and stepped by AdamW with the float32 parameters, and
 is copied back into the bfloat16 parameter after the step.
 
-Usage (the C# benchmark runs it): python3 vla_twin.py SPEC.json   -> one JSON object on stdout.
-Spec: {"threads": N, "configs": [{"name": ..., "dtype": ..., sizes, batch, prompt ids, run counts}, ...]}
-(PyTorchTwin.ConfigSpec). Output: {"pytorch_version", "threads", "blas", "matmul_gflops" (1024² float32),
-"matmul_gflops_bf16" (1024² bfloat16), "configs": {key: {"params", "train_step_ms", "train_step_ms_all",
-"chunk_latency_ms", "backbone_ms"}}}. A config's key is its "name"; when a float32 and a bfloat16 spec share
-a name, the float32 one keeps the name and the bfloat16 one is keyed name + "_bf16".
+Usage (the C# benchmark runs it): python3 vla_twin.py, then one JSON request per line on stdin, one JSON reply per
+line on stdout, so the C# side can alternate its own measurements with the twin's (bench/README.md, "Against PyTorch"):
+  {"op": "info", "threads": N}                 -> {"pytorch_version", "threads", "blas"}
+  {"op": "matmul", "dtype": "float32"}         -> {"gflops"} (1024², median of 20)
+  {"op": "load", "key": K, "config": SPEC}     -> {"params"}  (SPEC: PyTorchTwin.ConfigSpec: sizes, batch, prompt ids, dtype)
+  {"op": "train", "key": K, "steps": N}        -> {"ms": [...]}
+  {"op": "chunk", "key": K, "runs": N}         -> {"chunk_ms": [...], "backbone_ms": [...]}
+  {"op": "drop", "key": K}                     -> {}
+A request that fails is answered {"error": "..."}; the twin exits when its input ends.
 """
 import json
 import math
@@ -305,86 +308,105 @@ def matmul_gflops(size=1024, runs=20, dtype=torch.float32):
     return 2 * size ** 3 / median(times) / 1e9
 
 
-def run_config(c):
-    torch.manual_seed(1)
-    model = Vla(c)
-    init_weights(model)
-    dtype = backbone_dtype(c)
-    for part in (model.vision, model.projector, model.text):
-        part.to(dtype)
-    b, cams, size = c["batch"], c["cameras"], c["vision"]["image_size"]
-    images = torch.rand(b, cams, 3, size, size) * 2 - 1
-    ids = torch.tensor(c["prompt_ids"])[:b]
-    id_mask = torch.tensor(c["prompt_mask"], dtype=torch.bool)[:b]
-    state = torch.rand(b, c["state_dim"]) * 2 - 1
-    actions = torch.rand(b, c["head"]["horizon"], c["head"]["per_action_dim"]) * 2 - 1
-    optimized, masters = master_copies(model)
-    optimizer = torch.optim.AdamW(optimized, lr=1e-4)
-    step_times = []
-    for step in range(c["warmup"] + c["train_steps"]):
-        start = time.perf_counter()
-        loss = model.loss(images, ids, id_mask, state, actions)
-        loss.item()
-        loss.backward()
-        for p, master in masters:  # bfloat16 gradients to the float32 masters
-            if p.grad is None:
-                continue
-            if master.grad is None:
-                master.grad = torch.zeros_like(master)
-            master.grad.copy_(p.grad)
-        torch.nn.utils.clip_grad_norm_(optimized, 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        for p, master in masters:  # and the stepped masters back into the bfloat16 parameters
-            if p.grad is not None:
-                p.grad.zero_()
-            p.data.copy_(master)
-        if step >= c["warmup"]:
-            step_times.append(time.perf_counter() - start)
+class Twin:
+    """One configuration, built once: the model (seed 1), its optimizer and a fixed batch, ready to train and sample."""
 
-    model.eval()
-    chunk_times, backbone_times = [], []
-    with torch.no_grad():
-        one = (images[:1], ids[:1], id_mask[:1], state[:1])
-        for run in range(c["warmup"] + c["latency_runs"]):
+    def __init__(self, c):
+        self.c = c
+        torch.manual_seed(1)
+        model = self.model = Vla(c)
+        init_weights(model)
+        dtype = backbone_dtype(c)
+        for part in (model.vision, model.projector, model.text):
+            part.to(dtype)
+        b, cams, size = c["batch"], c["cameras"], c["vision"]["image_size"]
+        self.images = torch.rand(b, cams, 3, size, size) * 2 - 1
+        self.ids = torch.tensor(c["prompt_ids"])[:b]
+        self.id_mask = torch.tensor(c["prompt_mask"], dtype=torch.bool)[:b]
+        self.state = torch.rand(b, c["state_dim"]) * 2 - 1
+        self.actions = torch.rand(b, c["head"]["horizon"], c["head"]["per_action_dim"]) * 2 - 1
+        self.optimized, self.masters = master_copies(model)
+        self.optimizer = torch.optim.AdamW(self.optimized, lr=1e-4)
+
+    def train(self, steps):
+        """Milliseconds of each of `steps` training steps: forward, backward, clipping, AdamW (and the master copies in bf16)."""
+        model, times = self.model, []
+        model.train()
+        for _ in range(steps):
             start = time.perf_counter()
-            context, mask = model.encode(*one)
-            encoded = time.perf_counter()
-            x = torch.randn(1, c["head"]["horizon"], c["head"]["per_action_dim"])
-            dt = -1.0 / c["euler_steps"]
-            for i in range(c["euler_steps"]):
-                x = x + dt * model.head(x, torch.full((1,), 1.0 + i * dt), context, mask)
-            if run >= c["warmup"]:
-                chunk_times.append(time.perf_counter() - start)
-                backbone_times.append(encoded - start)
-    return {
-        "params": sum(p.numel() for p in model.parameters()),
-        "train_step_ms": 1000 * median(step_times),
-        "train_step_ms_all": [1000 * t for t in step_times],
-        "chunk_latency_ms": 1000 * median(chunk_times),
-        "backbone_ms": 1000 * median(backbone_times),
-    }
+            loss = model.loss(self.images, self.ids, self.id_mask, self.state, self.actions)
+            loss.item()
+            loss.backward()
+            for p, master in self.masters:  # bfloat16 gradients to the float32 masters
+                if p.grad is None:
+                    continue
+                if master.grad is None:
+                    master.grad = torch.zeros_like(master)
+                master.grad.copy_(p.grad)
+            torch.nn.utils.clip_grad_norm_(self.optimized, 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+            for p, master in self.masters:  # and the stepped masters back into the bfloat16 parameters
+                if p.grad is not None:
+                    p.grad.zero_()
+                p.data.copy_(master)
+            times.append(1000 * (time.perf_counter() - start))
+        return {"ms": times}
+
+    def chunk(self, runs):
+        """Milliseconds of `runs` action chunks (batch 1: backbone once, then the Euler steps) and of their backbone part."""
+        model, c = self.model, self.c
+        model.eval()
+        chunk_ms, backbone_ms = [], []
+        with torch.no_grad():
+            one = (self.images[:1], self.ids[:1], self.id_mask[:1], self.state[:1])
+            for _ in range(runs):
+                start = time.perf_counter()
+                context, mask = model.encode(*one)
+                encoded = time.perf_counter()
+                x = torch.randn(1, c["head"]["horizon"], c["head"]["per_action_dim"])
+                dt = -1.0 / c["euler_steps"]
+                for i in range(c["euler_steps"]):
+                    x = x + dt * model.head(x, torch.full((1,), 1.0 + i * dt), context, mask)
+                chunk_ms.append(1000 * (time.perf_counter() - start))
+                backbone_ms.append(1000 * (encoded - start))
+        return {"chunk_ms": chunk_ms, "backbone_ms": backbone_ms}
 
 
-def output_keys(configs):
-    """Each spec's "name"; a bfloat16 spec sharing its name with another spec is keyed name + "_bf16"."""
-    names, dtypes = [c["name"] for c in configs], [backbone_dtype(c) for c in configs]
-    keys = [name + "_bf16" if names.count(name) > 1 and dtype == torch.bfloat16 else name for name, dtype in zip(names, dtypes)]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"config names must be unique per dtype (output keys {keys})")
-    return keys
+def blas():
+    shown = torch.__config__.show()
+    return shown.split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in shown else "unknown"
 
 
-def main():
-    spec = json.load(open(sys.argv[1]))
-    torch.set_num_threads(spec["threads"])
-    result = {"pytorch_version": torch.__version__, "threads": torch.get_num_threads(),
-              "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in torch.__config__.show() else "unknown",
-              "matmul_gflops": matmul_gflops(), "matmul_gflops_bf16": matmul_gflops(dtype=torch.bfloat16), "configs": {}}
-    for key, c in zip(output_keys(spec["configs"]), spec["configs"]):
-        result["configs"][key] = run_config(c)
-    json.dump(result, sys.stdout)
+def serve(requests, replies):
+    """Answers one JSON request per line with one JSON line, until the input ends; a failed request is answered {"error": ...}."""
+    twins = {}
+    for line in requests:
+        request = json.loads(line)
+        op = request["op"]
+        try:
+            if op == "info":
+                torch.set_num_threads(request["threads"])
+                reply = {"pytorch_version": torch.__version__, "threads": torch.get_num_threads(), "blas": blas()}
+            elif op == "matmul":
+                reply = {"gflops": matmul_gflops(dtype=DTYPES[request["dtype"]])}
+            elif op == "load":
+                twin = twins[request["key"]] = Twin(request["config"])
+                reply = {"params": sum(p.numel() for p in twin.model.parameters())}
+            elif op == "train":
+                reply = twins[request["key"]].train(request["steps"])
+            elif op == "chunk":
+                reply = twins[request["key"]].chunk(request["runs"])
+            elif op == "drop":
+                del twins[request["key"]]
+                reply = {}
+            else:
+                raise ValueError(f"unknown op {op!r}")
+        except Exception as e:  # answered, so the C# side names the request that failed
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
 
 if __name__ == "__main__":
-    main()
+    serve(sys.stdin, sys.stdout)
