@@ -150,7 +150,9 @@ public static class Checkpoint
         ModelWeights.Load(model, directory, name => name, files: [modelFile], only: name => !LoraAdapters.IsAdapter(name)
             && (written is null || !name.StartsWith(BackbonePrefix, StringComparison.Ordinal) || written.Contains(name)));
         if (config.Model.Lora.Enabled) LoraAdapters.Load(model.Backbone, directory);
-        return new Loaded(ModelFactory.OnDevice(model, device), tokenizer, state, config, directory);
+        var loaded = new Loaded(ModelFactory.OnDevice(model, device), tokenizer, state, config, directory);
+        OpenMpTeam.Release(); // loading is done on this thread; it may be another one that computes (OpenMpTeam says why)
+        return loaded;
     }
 
     /// <summary>

@@ -43,7 +43,9 @@ public static class ModelFactory
         lock (InitGate)
         {
             manual_seed(seed);
-            return new VlaModel(config, backbone);
+            var model = new VlaModel(config, backbone);
+            OpenMpTeam.Release(); // building is done on this thread; it may be another one that computes (OpenMpTeam says why)
+            return model;
         }
     }
 

@@ -14,8 +14,9 @@ namespace Vla.Runtime;
 /// threads at every <c>await</c>, and thread-pool threads live on after their work, so a process that built its model on
 /// one thread and trains or predicts on another was in that state for good. Releasing the team at the end of each
 /// block (the next block on that thread starts a new one, one thread creation) keeps a single team alive: the one of the
-/// thread computing now. <see cref="NativeCallGuard"/> does it for every guarded block; hosts that run other libtorch work
-/// on threads that then sit idle call <see cref="Release"/> themselves.
+/// thread computing now. <see cref="NativeCallGuard"/> does it for every guarded block (training steps, validation,
+/// predictions, sampling), and building a model or loading a checkpoint does it when done; hosts that run other libtorch
+/// work on threads that then sit idle call <see cref="Release"/> themselves.
 /// </remarks>
 public static unsafe class OpenMpTeam
 {
