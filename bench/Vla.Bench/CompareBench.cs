@@ -34,9 +34,10 @@ internal static class CompareBench
     /// Step and call counts. After <paramref name="Warmup"/> unrecorded steps (and chunks) on each side, <paramref name="Pairs"/>
     /// pairs alternate the sides, each side running <paramref name="PerPair"/> steps (or chunks) in a block whose median
     /// is its figure for the pair. RSS growth is counted from step <paramref name="RssWarmup"/> on: the first tens of steps
-    /// grow the allocators' caches (a one-off, seen as a plateau in rss_mb_every_50_steps).
+    /// grow the allocators' caches (a one-off, seen as a plateau in rss_mb_every_50_steps). The data pipeline's rate is
+    /// the median of <paramref name="DataRuns"/> epochs.
     /// </summary>
-    private sealed record Runs(int Warmup, int Pairs, int PerPair, int RssWarmup, int RssSteps);
+    private sealed record Runs(int Warmup, int Pairs, int PerPair, int RssWarmup, int RssSteps, int DataRuns = 1);
 
     public static async Task RunAsync(string repoRoot, bool quick, string? only = null)
     {
@@ -47,8 +48,8 @@ internal static class CompareBench
         var configs = new[]
         {
             // Quick mode stays near 4 minutes: the sample's allocator caches settle within 50 steps (bench/README.md, change 1).
-            ("sample", sample, sampleBackbone, quick ? new Runs(3, 7, 3, 50, RssSteps) : new Runs(3, 11, 5, 100, RssSteps)),
-            ("mid", mid, midBackbone, quick ? new Runs(1, 3, 1, 0, 0) : new Runs(2, 5, 1, 20, RssSteps)),
+            ("sample", sample, sampleBackbone, quick ? new Runs(3, 11, 3, 50, RssSteps) : new Runs(3, 15, 5, 100, RssSteps, DataRuns: 3)),
+            ("mid", mid, midBackbone, quick ? new Runs(1, 3, 1, 0, 0) : new Runs(2, 5, 1, 20, RssSteps, DataRuns: 3)),
         }.Where(c => only is null || c.Item1 == only).ToArray();
         Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32 then bfloat16, {(quick ? "quick" : "full")} mode; " +
                           "ours and the PyTorch twin alternate, a ratio per pair");
@@ -184,7 +185,7 @@ internal static class CompareBench
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
         var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
         var layout = BatchLayout.From(config);
-        double dataRate = dataAndMemory ? new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.Pairs > 5 ? 3 : 1)) : double.NaN;
+        double dataRate = dataAndMemory ? new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.DataRuns)) : double.NaN;
 
         using var batch = FirstBatch(dataset, normalizer, config, tokenizer);
         var tokens = tokenizer.EncodeBatch(batch.Prompts, config.Data.PromptMaxLen);
@@ -344,6 +345,7 @@ internal static class CompareBench
 
     private static double MatmulGflops(ScalarType dtype = ScalarType.Float32)
     {
+        using var guard = NativeCallGuard.Enter(); // its OpenMP team is released after: the next config may run on another thread
         using var scope = NewDisposeScope();
         var a = randn(1024, 1024).to_type(dtype);
         var b = randn(1024, 1024).to_type(dtype);

@@ -24,6 +24,12 @@ async Task<int> RunAsync(string what)
         case "rss":
             await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
             return 0;
+        case "blas":
+            BlasOptionsBench.Run(repoRoot, quick);
+            return 0;
+        case "blas-child":
+            BlasOptionsBench.RunChild();
+            return 0;
         case "steps":
             await StepProbe.RunAsync(repoRoot, args.Length > 1 ? args[1] : "mid", args.Length > 2 ? int.Parse(args[2]) : 3);
             return 0;
