@@ -20,6 +20,7 @@ public sealed record RuntimeReport(IReadOnlyList<(string Key, string Value)> Lin
             : status.FixApplied ? $"applied (weakened {string.Join(", ", status.WeakenedVersions)}; loaded {status.PatchedPath})"
             : "not needed"));
         if (status.Error is not null) return new RuntimeReport(lines, false);
+        lines.Add(("oneMKL vendor check", MklVendorCheck.Outcome ?? "not looked at"));
         try
         {
             lines.Add(("libtorch", torch.__version__));

@@ -43,6 +43,8 @@ public static class TorchRuntime
             try
             {
                 _status = PrepareCore();
+                // oneMKL settles its code path at its first call, so this comes before TorchSharp's first call too.
+                MklVendorCheck.Apply(LibTorchDirectory());
             }
             catch (Exception e)
             {
@@ -100,6 +102,10 @@ public static class TorchRuntime
         }
         return missing;
     }
+
+    /// <summary>The folder of the libtorch TorchSharp will load, if found.</summary>
+    private static string? LibTorchDirectory() =>
+        FindOriginal(typeof(TorchSharp.torch).Assembly.Location) is { } original ? FindLibTorchDirectory(original) : null;
 
     /// <summary>TorchSharp's native library for the managed <c>TorchSharp.dll</c> at <paramref name="managed"/>, in a build folder or the NuGet cache.</summary>
     internal static string? FindOriginal(string? managed)

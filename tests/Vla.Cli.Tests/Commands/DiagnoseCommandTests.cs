@@ -15,6 +15,24 @@ public class DiagnoseCommandTests
         Assert.Matches("libstdc\\+\\+ fix\\s+(applied|not needed)", result.Stdout);
     }
 
+    private static bool IntelOrNotX64Linux() =>
+        !OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64
+        || File.ReadLines("/proc/cpuinfo").Any(l => l.StartsWith("vendor_id", StringComparison.Ordinal) && l.Contains("GenuineIntel"));
+
+    [Fact]
+    public async Task Diagnose_says_what_was_done_with_oneMKLs_vendor_check_and_keep_leaves_it()
+    {
+        var result = await VlaProcess.RunAsync("diagnose");
+        Assert.Equal(0, result.ExitCode);
+        // This project's machines are AMD EPYC with AVX2: there the check is answered yes; on Intel it is not needed.
+        Assert.Matches(IntelOrNotX64Linux() ? @"oneMKL vendor check\s+not needed" : @"oneMKL vendor check\s+answered yes on this \S+ processor", result.Stdout);
+
+        var kept = await VlaProcess.RunAsync(["diagnose"], null, new Dictionary<string, string> { ["VLA_MKL_VENDOR_CHECK"] = "keep" });
+        Assert.Equal(0, kept.ExitCode);
+        Assert.Contains("matmul check           ok", kept.Stdout);
+        if (!IntelOrNotX64Linux()) Assert.Matches(@"oneMKL vendor check\s+left as it is \(VLA_MKL_VENDOR_CHECK=keep\)", kept.Stdout);
+    }
+
     [Fact]
     public async Task Processes_starting_together_on_an_empty_cache_both_load_TorchSharp()
     {
