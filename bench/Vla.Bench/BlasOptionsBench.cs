@@ -7,7 +7,7 @@ namespace Vla.Bench;
 
 /// <summary>
 /// libtorch's float32 matrix products under each setting it honours (MKL's instruction-set and CPU-type variables,
-/// OpenMP thread placement, one thread): every setting runs in a fresh process of its own (they are read when the
+/// OpenMP thread placement, one thread) and with oneMKL's vendor check left as it is: every setting runs in a fresh process of its own (they are read when the
 /// libraries load), the settings take turns round after round, and each is reported as the median of its rounds and as
 /// its per-round ratio to the default. Shapes: a square 1024² product and the mid config's MLP projections
 /// (8 × 528 tokens, 512 ↔ 2048), forward-sized.
@@ -16,7 +16,8 @@ internal static class BlasOptionsBench
 {
     private static readonly (string Name, string[] Environment)[] Options =
     [
-        ("default", []),
+        ("default (oneMKL's vendor check answered yes on AMD: Vla.Runtime.MklVendorCheck)", []),
+        ("VLA_MKL_VENDOR_CHECK=keep (oneMKL's own choice)", [$"{Vla.Runtime.MklVendorCheck.Variable}=keep"]),
         ("MKL_ENABLE_INSTRUCTIONS=AVX512", ["MKL_ENABLE_INSTRUCTIONS=AVX512"]),
         ("MKL_ENABLE_INSTRUCTIONS=AVX2", ["MKL_ENABLE_INSTRUCTIONS=AVX2"]),
         ("MKL_DEBUG_CPU_TYPE=5", ["MKL_DEBUG_CPU_TYPE=5"]),
@@ -28,21 +29,10 @@ internal static class BlasOptionsBench
     private static readonly (string Name, int M, int K, int N)[] Shapes =
         [("1024²", 1024, 1024, 1024), ("mid MLP up 4224×512→2048", 4224, 512, 2048), ("mid MLP down 4224×2048→512", 4224, 2048, 512)];
 
-    public static void Run(string repoRoot, bool quick)
+    public static void Run(bool quick)
     {
         int rounds = quick ? 3 : 5;
-        var options = Options.ToList();
-        string? shim = BuildVendorShim(repoRoot);
-        if (shim is not null) options.Add(("LD_PRELOAD: oneMKL's vendor check answered yes (bench/mkl-amd)", [$"LD_PRELOAD={shim}"]));
-        else Console.WriteLine("gcc not found: the oneMKL vendor-check setting (bench/mkl-amd) is left out");
-        try
-        {
-            Compare(options, rounds);
-        }
-        finally
-        {
-            if (shim is not null) File.Delete(shim);
-        }
+        Compare(Options.ToList(), rounds);
     }
 
     private static void Compare(List<(string Name, string[] Environment)> options, int rounds)
@@ -62,7 +52,7 @@ internal static class BlasOptionsBench
         Console.WriteLine($"| setting | {string.Join(" | ", Shapes.Select(s => s.Name))} |");
         Console.WriteLine($"|---|{string.Concat(Shapes.Select(_ => "---:|"))}");
         foreach (var (name, _) in options)
-            Console.WriteLine($"| {name} | {string.Join(" | ", Enumerable.Range(0, Shapes.Length).Select(s => Cell(results[name][s], results["default"][s])))} |");
+            Console.WriteLine($"| {name} | {string.Join(" | ", Enumerable.Range(0, Shapes.Length).Select(s => Cell(results[name][s], results[Options[0].Name][s])))} |");
         Console.WriteLine("\ncells: median GFLOP/s (median of the per-round ratios to the default, min–max)");
     }
 
@@ -70,23 +60,6 @@ internal static class BlasOptionsBench
     {
         var ratios = values.Zip(baseline, (v, b) => v / b).ToArray();
         return string.Create(CultureInfo.InvariantCulture, $"{Measure.Median([.. values]):F0} ({Measure.Median(ratios):F2}, {ratios.Min():F2}–{ratios.Max():F2})");
-    }
-
-    /// <summary>Compiles bench/mkl-amd/mkl_intel_cpu_true.c into a temporary folder; null without gcc.</summary>
-    private static string? BuildVendorShim(string repoRoot)
-    {
-        string output = Path.Combine(Path.GetTempPath(), $"vla-bench-{Environment.ProcessId}-libmkl_intel_cpu_true.so");
-        try
-        {
-            using var gcc = Process.Start(new ProcessStartInfo("gcc", ["-shared", "-fPIC", "-O2", "-o", output,
-                Path.Combine(repoRoot, "bench", "mkl-amd", "mkl_intel_cpu_true.c")]) { UseShellExecute = false })!;
-            gcc.WaitForExit();
-            return gcc.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null; // no gcc
-        }
     }
 
     private static ProcessStartInfo Start(string self, string dll, string[] env, string part)

@@ -215,6 +215,7 @@ internal static class CompareBench
         phases.Clear();
         var step = Interleave(runs, () => Measure.Median(Enumerable.Range(0, runs.PerPair).Select(_ => OurStep()).ToArray()),
             twin is null ? null : () => Measure.Median(twin.Train(key, runs.PerPair)));
+        var stepPhases = phases.ToArray(); // the paired steps' split; the RSS trace's further steps are not timed figures
         while (stepsDone < runs.RssWarmup + runs.RssSteps) OurStep();
         double rssGrowth = runs.RssSteps > 0 ? RssMb() - rssAfterWarmup : double.NaN;
         if (runs.RssSteps > 0) rssTrace.Add(Round(RssMb()));
@@ -263,9 +264,9 @@ internal static class CompareBench
             ["train_step_ratio_spread"] = step.Spread(),
             ["train_step_split_ms"] = new JsonObject
             {
-                ["forward"] = Round(Measure.Median(phases.Select(p => p[0]).ToArray())),
-                ["backward"] = Round(Measure.Median(phases.Select(p => p[1]).ToArray())),
-                ["optimizer"] = Round(Measure.Median(phases.Select(p => p[2]).ToArray())),
+                ["forward"] = Round(Measure.Median(stepPhases.Select(p => p[0]).ToArray())),
+                ["backward"] = Round(Measure.Median(stepPhases.Select(p => p[1]).ToArray())),
+                ["optimizer"] = Round(Measure.Median(stepPhases.Select(p => p[2]).ToArray())),
             },
             ["chunk_latency_ms"] = new JsonObject { ["ours"] = Round(chunk.Ours), ["pytorch"] = Round(chunk.Twin) },
             ["chunk_latency_ratio"] = Round(chunk.Ratio, 3),

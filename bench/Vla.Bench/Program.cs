@@ -25,7 +25,7 @@ async Task<int> RunAsync(string what)
             await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
             return 0;
         case "blas":
-            BlasOptionsBench.Run(repoRoot, quick);
+            BlasOptionsBench.Run(quick);
             return 0;
         case "blas-child":
             BlasOptionsBench.RunChild();

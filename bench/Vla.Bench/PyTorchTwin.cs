@@ -6,7 +6,8 @@ namespace Vla.Bench;
 /// <summary>
 /// bench/pytorch/vla_twin.py under Debian's python3-torch, kept running beside this process so that its
 /// measurements can alternate with ours (one JSON request and reply per line). OpenBLAS tuning variables are
-/// cleared for that process only, so torch 1.13 picks its BLAS as a plain install would.
+/// cleared for that process only, so torch 1.13 picks its BLAS as a plain install would, and its OpenMP threads wait
+/// passively (its best setting here).
 /// </summary>
 internal sealed class PyTorchTwin : IDisposable
 {
@@ -30,6 +31,10 @@ internal sealed class PyTorchTwin : IDisposable
         };
         start.Environment.Remove("OPENBLAS_CORETYPE");
         start.Environment.Remove("OPENBLAS_L2_SIZE");
+        // torch 1.13's OpenMP threads spin while OpenBLAS's own threads work: four busy threads on two cores made its
+        // sample step 54-690 ms (median 133); with OpenMP's waiting threads asleep it reads 47-104 (median 70-83) and its
+        // mid step is unchanged (bench/README.md). The twin runs at its best, so this is set for it.
+        start.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
         _process = Process.Start(start)!;
         _stderr = _process.StandardError.ReadToEndAsync();
         var info = Ask(new JsonObject { ["op"] = "info", ["threads"] = threads });
