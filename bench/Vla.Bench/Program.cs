@@ -1,12 +1,13 @@
 using Vla.Bench;
 
-// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|lerobot|serve|backbone|train|predict|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default; train takes --bucket-mb X); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
+// Benchmarks of the workbench. Usage: dotnet run --project bench/Vla.Bench -c Release -- [compare|data|lerobot|serve|backbone|train|predict|blas|scale|steps CONFIG N] [--quick] (compare, the PyTorch side-by-side, is the default and takes --config sample|mid; train takes --bucket-mb X); mpirun -np 2 dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll allreduce
 string repoRoot = AppContext.BaseDirectory;
 while (!File.Exists(Path.Combine(repoRoot, "Vla.sln"))) repoRoot = Path.GetDirectoryName(repoRoot) ?? throw new InvalidOperationException("run from inside the repository");
 bool quick = args.Contains("--quick");
 if (int.TryParse(Environment.GetEnvironmentVariable(Vla.Distributed.WorkerLauncher.ThreadsVariable), out int threads) && threads > 0)
     TorchSharp.torch.set_num_threads(threads); // VLA_THREADS, as the trainer reads it
-string what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "compare";
+string[] valued = ["--config", "--bucket-mb"]; // options that take a value
+string what = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !valued.Contains(args[i - 1]))).FirstOrDefault() ?? "compare";
 if (what != "allreduce" || Vla.Distributed.DistributedEnvironment.Detect().Rank == 0)
     Console.WriteLine($"machine: {Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}");
 var run = RunAsync(what);
@@ -62,7 +63,7 @@ async Task<int> RunAsync(string what)
             ScaleBench.RunPhase(repoRoot, args[1], args[2]);
             return 0;
         default:
-            Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, steps, rss, scale, allreduce)");
+            Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, blas, steps, rss, scale, allreduce)");
             return 2;
     }
 }

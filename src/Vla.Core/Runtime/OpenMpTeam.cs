@@ -9,8 +9,8 @@ namespace Vla.Runtime;
 /// libtorch's CPU kernels run on OpenMP (GNU libgomp). libgomp gives every thread that opens a parallel region a team
 /// of its own and keeps it for as long as that thread lives; once the threads it keeps exceed the processors the process
 /// may use, it stops letting idle workers spin and puts them to sleep after about a hundred polls. Every parallel region
-/// then costs a futex wake-up of a sleeping thread: on a 2-core VM the sample model's chunk took 40–60 ms instead of 12–20
-/// and its training step 160–250 ms instead of 80–120 (bench/README.md, "Against PyTorch"). .NET moves work between
+/// then costs a futex wake-up of a sleeping thread: on a 2-core VM the sample model's chunk took 36–59 ms instead of 11–20
+/// and its training step 131–263 ms instead of 71–119 (bench/README.md, "Against PyTorch"). .NET moves work between
 /// threads at every <c>await</c>, and thread-pool threads live on after their work, so a process that built its model on
 /// one thread and trains or predicts on another was in that state for good. Releasing the team at the end of each
 /// block (the next block on that thread starts a new one, one thread creation) keeps a single team alive: the one of the
