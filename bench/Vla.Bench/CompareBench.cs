@@ -47,10 +47,11 @@ internal static class CompareBench
         var (mid, midBackbone) = ConfigNamed(repoRoot, "mid");
         var configs = new[]
         {
-            // Quick mode stays near 4 minutes: the sample's allocator caches settle within 50 steps (bench/README.md, change 1).
+            // Quick mode takes about 4 min 30 s: the sample's allocator caches settle within 50 steps (bench/README.md, change 1).
             ("sample", sample, sampleBackbone, quick ? new Runs(3, 11, 3, 50, RssSteps) : new Runs(3, 15, 5, 100, RssSteps, DataRuns: 3)),
             ("mid", mid, midBackbone, quick ? new Runs(1, 3, 1, 0, 0) : new Runs(2, 5, 1, 20, RssSteps, DataRuns: 3)),
         }.Where(c => only is null || c.Item1 == only).ToArray();
+        if (configs.Length == 0) throw new ArgumentException($"--config must be sample or mid (got '{only}')");
         Console.WriteLine($"threads: {threads}, batch {Batch}, {Cameras} cameras, float32 then bfloat16, {(quick ? "quick" : "full")} mode; " +
                           "ours and the PyTorch twin alternate, a ratio per pair");
         using var twin = new PyTorchTwin(repoRoot, threads);
