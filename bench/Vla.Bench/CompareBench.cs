@@ -61,7 +61,7 @@ internal static class CompareBench
         var gflops = new Dictionary<string, (List<double> Ours, List<double> Twin)> { ["float32"] = ([], []), ["bfloat16"] = ([], []) };
         void SampleMatmul(string dtype)
         {
-            gflops[dtype].Ours.Add(MatmulGflops(dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32));
+            gflops[dtype].Ours.Add(MatmulGflops(dtype: dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32));
             gflops[dtype].Twin.Add(twin.MatmulGflops(dtype));
         }
         SampleMatmul("float32");
@@ -147,8 +147,10 @@ internal static class CompareBench
 
     /// <summary>"ours / PyTorch ms, ratio (min–max over pairs)" of one paired figure.</summary>
     private static string Pair(JsonNode figures, string figure) =>
-        $"{figures[figure + "_ms"]!["ours"]} / {figures[figure + "_ms"]!["pytorch"]} ms, ratio {figures[figure + "_ratio"]} " +
-        $"({figures[figure + "_ratio_spread"]!["min"]}–{figures[figure + "_ratio_spread"]!["max"]})";
+        $"{figures[figure + "_ms"]!["ours"]} / {figures[figure + "_ms"]!["pytorch"]} ms, ratio {figures[figure + "_ratio"]} ({Spread(figures[figure + "_ratio_spread"]!)})";
+
+    /// <summary>"min–max" of a ratio's spread over its pairs.</summary>
+    private static string Spread(JsonNode spread) => $"{spread["min"]}–{spread["max"]}";
 
     /// <summary>Training steps of one config with the RSS every 50 steps: for chasing memory growth.</summary>
     public static async Task RssProbeAsync(string repoRoot, string name, int steps)
@@ -345,14 +347,15 @@ internal static class CompareBench
         Prompts = batch.Prompts[..size], Windows = batch.Windows[..size],
     };
 
-    private static double MatmulGflops(ScalarType dtype = ScalarType.Float32)
+    /// <summary>GFLOP/s of an (m × k) · (k × n) product in <paramref name="dtype"/>: the median of <paramref name="runs"/> after 3 unrecorded.</summary>
+    internal static double MatmulGflops(int m = 1024, int k = 1024, int n = 1024, ScalarType dtype = ScalarType.Float32, int runs = 20)
     {
         using var guard = NativeCallGuard.Enter(); // its OpenMP team is released after: the next config may run on another thread
         using var scope = NewDisposeScope();
-        var a = randn(1024, 1024).to_type(dtype);
-        var b = randn(1024, 1024).to_type(dtype);
-        double seconds = Measure.Median(Measure.Seconds(() => { using var s = NewDisposeScope(); matmul(a, b); }, 20, 3));
-        return 2.0 * 1024 * 1024 * 1024 / seconds / 1e9;
+        var a = randn(m, k).to_type(dtype);
+        var b = randn(k, n).to_type(dtype);
+        double seconds = Measure.Median(Measure.Seconds(() => { using var s = NewDisposeScope(); matmul(a, b); }, runs, 3));
+        return 2.0 * m * k * n / seconds / 1e9;
     }
 
     /// <summary>Resident set after a full collection, in MB.</summary>
@@ -371,7 +374,6 @@ internal static class CompareBench
         var names = result["configs"]!.AsObject().Select(c => c.Key).ToArray();
         Console.WriteLine($"| figure | {string.Join(" | ", names)} |");
         Console.WriteLine($"|---|{string.Concat(names.Select(_ => "---:|"))}");
-        static string Spread(JsonNode spread) => $"{spread["min"]}–{spread["max"]}";
         void Rows(string section, string label, Func<JsonNode, string> value) =>
             Console.WriteLine($"| {label} | {string.Join(" | ", names.Select(n => value(result[section]![n]!)))} |");
         void Row(string label, Func<JsonNode, string> value) => Rows("configs", label, value);

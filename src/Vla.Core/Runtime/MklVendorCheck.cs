@@ -87,17 +87,9 @@ public static unsafe class MklVendorCheck
     /// <summary>Where <paramref name="fileName"/>'s first page is mapped, and a test of whether an address in its mappings is writable.</summary>
     private static (nint Start, Func<nint, bool> Writable) Mapping(string fileName)
     {
-        var ranges = new List<(ulong From, ulong To, bool Write, ulong Offset)>();
-        foreach (var line in File.ReadLines("/proc/self/maps"))
-        {
-            var f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 6 || Path.GetFileName(f[5].Trim()) != fileName) continue;
-            var span = f[0].Split('-');
-            ranges.Add((Convert.ToUInt64(span[0], 16), Convert.ToUInt64(span[1], 16), f[1][1] == 'w', Convert.ToUInt64(f[2], 16)));
-        }
-        var first = ranges.FirstOrDefault(r => r.Offset == 0);
-        if (first.To == 0) throw new InvalidOperationException($"{fileName} is not mapped");
-        return ((nint)first.From, address => ranges.Any(r => r.Write && (ulong)address >= r.From && (ulong)address + 8 <= r.To));
+        var ranges = ProcessMaps.Read().Where(m => m.FileName == fileName).ToList();
+        var first = ranges.FirstOrDefault(r => r.Offset == 0) ?? throw new InvalidOperationException($"{fileName} is not mapped");
+        return ((nint)first.From, address => ranges.Any(r => r.Writable && (ulong)address >= r.From && (ulong)address + 8 <= r.To));
     }
 
     /// <summary>The address of <paramref name="symbol"/>'s jump slot in the library loaded at <paramref name="base"/>, or 0.</summary>

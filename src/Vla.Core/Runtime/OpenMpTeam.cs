@@ -38,18 +38,8 @@ public static unsafe class OpenMpTeam
     }
 
     /// <summary>The path of the libgomp mapped into this process (libtorch's own copy, or the system's), if any.</summary>
-    internal static string? LoadedLibgomp()
-    {
-        if (!OperatingSystem.IsLinux()) return null;
-        foreach (var line in File.ReadLines("/proc/self/maps"))
-        {
-            int slash = line.IndexOf('/');
-            if (slash < 0) continue;
-            string path = line[slash..];
-            if (Path.GetFileName(path).StartsWith("libgomp", StringComparison.Ordinal)) return path;
-        }
-        return null;
-    }
+    internal static string? LoadedLibgomp() =>
+        ProcessMaps.Read().FirstOrDefault(m => m.FileName?.StartsWith("libgomp", StringComparison.Ordinal) == true)?.Path;
 
     private static delegate* unmanaged<int, int> Resolve()
     {

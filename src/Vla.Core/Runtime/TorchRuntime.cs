@@ -44,7 +44,7 @@ public static class TorchRuntime
             {
                 _status = PrepareCore();
                 // oneMKL settles its code path at its first call, so this comes before TorchSharp's first call too.
-                MklVendorCheck.Apply(LibTorchDirectory());
+                MklVendorCheck.Apply(_status.OriginalPath is { } original ? FindLibTorchDirectory(original) : null);
             }
             catch (Exception e)
             {
@@ -102,10 +102,6 @@ public static class TorchRuntime
         }
         return missing;
     }
-
-    /// <summary>The folder of the libtorch TorchSharp will load, if found.</summary>
-    private static string? LibTorchDirectory() =>
-        FindOriginal(typeof(TorchSharp.torch).Assembly.Location) is { } original ? FindLibTorchDirectory(original) : null;
 
     /// <summary>TorchSharp's native library for the managed <c>TorchSharp.dll</c> at <paramref name="managed"/>, in a build folder or the NuGet cache.</summary>
     internal static string? FindOriginal(string? managed)
@@ -197,14 +193,6 @@ public static class TorchRuntime
     private static string? LoadedPath(string soname)
     {
         if (!NativeLibrary.TryLoad(soname, out _)) return null;
-        foreach (var line in File.ReadLines("/proc/self/maps"))
-        {
-            int slash = line.IndexOf('/');
-            if (slash < 0) continue;
-            string path = line[slash..];
-            if (Path.GetFileName(path) == soname || Path.GetFileName(path).StartsWith(soname + ".", StringComparison.Ordinal))
-                return path;
-        }
-        return null;
+        return ProcessMaps.Read().FirstOrDefault(m => m.FileName is { } name && (name == soname || name.StartsWith(soname + ".", StringComparison.Ordinal)))?.Path;
     }
 }
