@@ -194,6 +194,7 @@ internal static class CompareBench
         var tokens = tokenizer.EncodeBatch(batch.Prompts, config.Data.PromptMaxLen);
         using var model = SeededModel(config, backbone);
         using var trainStep = new TrainStep(model, config);
+        using var noise = new StepNoise(1);
         using var generator = new Generator(1);
         string key = $"{name}_{config.Model.VlmConfig.Dtype}";
         long? twinParams = twin?.Load(key, PyTorchTwin.ConfigSpec(name, config, backbone, Batch, Cameras, tokens.Ids, tokens.Mask, tokens.Length));
@@ -208,7 +209,7 @@ internal static class CompareBench
             if (stepsDone == runs.RssWarmup) rssAfterWarmup = RssMb();
             if (runs.RssSteps > 0 && stepsDone % 50 == 0) rssTrace.Add(Round(RssMb()));
             stepsDone++;
-            var times = trainStep.Run(batch, generator, config.Optimizer.Lr).Times;
+            var times = trainStep.Run(batch, noise, config.Optimizer.Lr).Times;
             double[] split = [1000 * times.Forward, 1000 * times.Backward, 1000 * times.Optimizer];
             phases.Add(split);
             return split.Sum();

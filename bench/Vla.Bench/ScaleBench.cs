@@ -120,9 +120,7 @@ internal static class ScaleBench
     private static JsonObject Write(string repoRoot, string folder)
     {
         var watch = Stopwatch.StartNew();
-        PaliGemmaBackbone backbone;
-        using (WeightInit.Skip()) backbone = new PaliGemmaBackbone(PaliGemmaConfig.Pt224(), ScalarType.BFloat16); // InitializeWeights draws every value
-        using (backbone)
+        using (var backbone = new PaliGemmaBackbone(PaliGemmaConfig.Pt224(), ScalarType.BFloat16, initialize: false)) // InitializeWeights draws every value
         {
             backbone.InitializeWeights(1);
             ModelWeights.SaveBackbone(backbone, folder);
@@ -184,7 +182,7 @@ internal static class ScaleBench
             var watch = Stopwatch.StartNew();
             var (context, mask) = model.EncodeContext(input);
             double backbone = watch.Elapsed.TotalSeconds;
-            var noise = VlaModel.SampleNoise([1, config.Model.ActionHeadConfig.Horizon, config.Model.ActionHeadConfig.PerActionDim]);
+            var noise = FlowMatching.SampleNoise([1, config.Model.ActionHeadConfig.Horizon, config.Model.ActionHeadConfig.PerActionDim]);
             EulerIntegrator.Integrate((x, t) => model.DenoiseStep(x, t, context, mask), noise, 10);
             return (Backbone: backbone, Chunk: watch.Elapsed.TotalSeconds);
         }).Skip(1).ToArray();
@@ -214,8 +212,8 @@ internal static class ScaleBench
             Prompts = [.. Enumerable.Repeat(Prompt, batch)], Windows = [.. Enumerable.Range(0, batch).Select(i => new Window(0, i))],
         };
         using var step = new TrainStep(model, config);
-        using var generator = new Generator(1);
-        var times = Enumerable.Range(0, 1 + measured).Select(_ => step.Run(windows, generator, config.Optimizer.Lr).Times.Compute).ToArray();
+        using var noise = new StepNoise(1);
+        var times = Enumerable.Range(0, 1 + measured).Select(_ => step.Run(windows, noise, config.Optimizer.Lr).Times.Compute).ToArray();
         return new JsonObject
         {
             ["checkpointing"] = checkpointing, ["batch"] = batch, ["step_s"] = Measure.Median(times[1..]), ["first_step_s"] = times[0],

@@ -17,7 +17,7 @@ internal static class StepProbe
         using var batch = CompareBench.FirstBatch(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), config, tokenizer);
         using var model = CompareBench.SeededModel(config, backbone);
         using var trainStep = new TrainStep(model, config);
-        using var generator = new Generator(1);
+        using var noise = new StepNoise(1);
         var self = Process.GetCurrentProcess();
         var times = new List<double>();
         TimeSpan sys0 = default;
@@ -25,7 +25,7 @@ internal static class StepProbe
         for (int step = 0; step < steps + 2; step++)
         {
             if (step == 2) { self.Refresh(); sys0 = self.PrivilegedProcessorTime; faults0 = Measure.MinorPageFaults(); }
-            double ms = 1000 * trainStep.Run(batch, generator, config.Optimizer.Lr).Times.Compute;
+            double ms = 1000 * trainStep.Run(batch, noise, config.Optimizer.Lr).Times.Compute;
             if (step >= 2) times.Add(ms);
         }
         self.Refresh();

@@ -57,7 +57,7 @@ internal static class TrainingBench
             });
             using var model = CompareBench.SeededModel(config, backbone);
             using var trainStep = new TrainStep(model, config, group);
-            using var generator = new Generator(1);
+            using var noise = new StepNoise(1);
             var phases = new double[5];
             int done = 0, windows = 0;
             var total = Stopwatch.StartNew();
@@ -68,7 +68,7 @@ internal static class TrainingBench
                 bool measured = done >= 3;
                 if (done == 3) { total.Restart(); Array.Clear(phases); }
                 double wait = watch.Elapsed.TotalMilliseconds;
-                var times = trainStep.Run(batch, generator, config.Optimizer.Lr).Times;
+                var times = trainStep.Run(batch, noise, config.Optimizer.Lr).Times;
                 if (measured)
                 {
                     phases[0] += wait;

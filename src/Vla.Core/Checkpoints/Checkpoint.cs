@@ -132,8 +132,7 @@ public static class Checkpoint
         var backboneConfig = PaliGemmaConfig.Load(Path.Combine(directory, CheckpointFiles.BackboneConfig));
         VlaModel.CheckFits(config, backboneConfig);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(directory, CheckpointFiles.Tokenizer));
-        PaliGemmaBackbone backbone;
-        using (WeightInit.Skip()) backbone = new PaliGemmaBackbone(backboneConfig, backboneDtype); // every weight is loaded below
+        var backbone = new PaliGemmaBackbone(backboneConfig, backboneDtype, initialize: false); // every weight is loaded below
         var reference = BaseModelReference.Read(directory);
         if (reference is not null)
         {

@@ -21,8 +21,8 @@ public sealed class FlowMatchingBlock : nn.Module
     private readonly Linear ada_ln;
     private readonly BatchDropout dropout;
 
-    /// <summary>Creates a block of width <paramref name="width"/> attending to context of width <paramref name="contextDim"/>.</summary>
-    public FlowMatchingBlock(int width, int contextDim, int heads, double dropoutProb) : base(nameof(FlowMatchingBlock))
+    /// <summary>Creates a block of width <paramref name="width"/> attending to context of width <paramref name="contextDim"/>, its dropout drawing from the model's <paramref name="masks"/>.</summary>
+    public FlowMatchingBlock(int width, int contextDim, int heads, double dropoutProb, DropoutMasks masks) : base(nameof(FlowMatchingBlock))
     {
         norm1 = nn.LayerNorm(width, elementwise_affine: false, eps: 1e-6);
         self_attn = new HeadAttention(width, width, heads);
@@ -31,7 +31,7 @@ public sealed class FlowMatchingBlock : nn.Module
         norm3 = nn.LayerNorm(width, elementwise_affine: false, eps: 1e-6);
         mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(GELU.Approximate.tanh), nn.Linear(4 * width, width));
         ada_ln = nn.Linear(width, 3 * Sublayers * width);
-        dropout = new BatchDropout(dropoutProb);
+        dropout = new BatchDropout(dropoutProb, masks);
         RegisterComponents();
         using var noGrad = no_grad();
         ada_ln.weight!.zero_();

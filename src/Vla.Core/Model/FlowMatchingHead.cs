@@ -27,15 +27,15 @@ public sealed class FlowMatchingHead : nn.Module
     /// <summary>Shortest and longest period of the sinusoidal time embedding (pi0's values).</summary>
     private const double MinPeriod = 4e-3, MaxPeriod = 4.0;
 
-    /// <summary>Creates the head for context tokens of width <paramref name="contextDim"/>.</summary>
-    public FlowMatchingHead(ActionHeadConfig config, int contextDim) : base(nameof(FlowMatchingHead))
+    /// <summary>Creates the head for context tokens of width <paramref name="contextDim"/>, its dropout drawing from the model's <paramref name="masks"/>.</summary>
+    public FlowMatchingHead(ActionHeadConfig config, int contextDim, DropoutMasks masks) : base(nameof(FlowMatchingHead))
     {
         _width = config.HiddenDim;
         action_encoder = Mlp.Create(config.PerActionDim, config.MlpHiddenDims, _width);
         horizon_embedding = new Parameter(randn(config.Horizon, _width) * 0.02);
         time_mlp = nn.Sequential(nn.Linear(_width, _width), nn.SiLU(), nn.Linear(_width, _width));
         blocks = nn.ModuleList(Enumerable.Range(0, config.NumLayers)
-            .Select(_ => new FlowMatchingBlock(_width, contextDim, config.NumHeads, config.DropoutProb)).ToArray());
+            .Select(_ => new FlowMatchingBlock(_width, contextDim, config.NumHeads, config.DropoutProb, masks)).ToArray());
         final_norm = nn.LayerNorm(_width, elementwise_affine: false, eps: 1e-6);
         final_ada_ln = nn.Linear(_width, 2 * _width);
         output = nn.Linear(_width, config.PerActionDim);

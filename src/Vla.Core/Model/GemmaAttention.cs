@@ -17,16 +17,16 @@ public sealed class GemmaAttention : nn.Module
     private readonly LoraLinear o_proj;
     private readonly int _heads, _kvHeads, _headDim;
 
-    /// <summary>Creates the attention of one decoder layer.</summary>
-    public GemmaAttention(GemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaAttention))
+    /// <summary>Creates the attention of one decoder layer (weights drawn unless <paramref name="initialize"/> is false).</summary>
+    public GemmaAttention(GemmaConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(GemmaAttention))
     {
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
-        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, hasBias: false, dtype: dtype);
-        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false, dtype: dtype);
-        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false, dtype: dtype);
-        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, hasBias: false, dtype: dtype);
+        q_proj = new LoraLinear(config.HiddenSize, _heads * _headDim, hasBias: false, dtype: dtype, initialize: initialize);
+        k_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false, dtype: dtype, initialize: initialize);
+        v_proj = new LoraLinear(config.HiddenSize, _kvHeads * _headDim, hasBias: false, dtype: dtype, initialize: initialize);
+        o_proj = new LoraLinear(_heads * _headDim, config.HiddenSize, hasBias: false, dtype: dtype, initialize: initialize);
         RegisterComponents();
     }
 

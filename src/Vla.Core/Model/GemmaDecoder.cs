@@ -15,18 +15,18 @@ public sealed class GemmaDecoder : nn.Module
     private readonly RmsNorm norm;
     private readonly GemmaConfig _config;
 
-    /// <summary>Creates the decoder.</summary>
-    public GemmaDecoder(GemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaDecoder))
+    /// <summary>Creates the decoder (the embedding and projections drawn unless <paramref name="initialize"/> is false).</summary>
+    public GemmaDecoder(GemmaConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(GemmaDecoder))
     {
         _config = config;
-        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, dtype);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new GemmaDecoderLayer(config, i, dtype)).ToArray());
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, dtype, initialize);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(i => new GemmaDecoderLayer(config, i, dtype, initialize)).ToArray());
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
         RegisterComponents();
     }
 
-    /// <summary>Recompute each layer's activations during backward instead of keeping them (training only).</summary>
-    public bool GradientCheckpointing { get; set; }
+    /// <summary>When set, each layer's activations are recomputed during backward instead of kept (training only).</summary>
+    public ActivationCheckpointing? Checkpointing { get; set; }
 
     /// <summary>The decoder's shape.</summary>
     public GemmaConfig Config => _config;
@@ -51,16 +51,14 @@ public sealed class GemmaDecoder : nn.Module
         var (cos, sin) = RotaryEmbedding.CosSin(positions, _config.HeadDim, _config.RopeTheta);
         // Gemma scales embeddings by √hidden, rounded to the model dtype as Hugging Face does.
         var x = inputsEmbeds * tensor(Math.Sqrt(_config.HiddenSize), inputsEmbeds.dtype, inputsEmbeds.device);
-        bool recompute = GradientCheckpointing && cache is null && is_grad_enabled();
+        var recompute = cache is null && is_grad_enabled() ? Checkpointing : null;
         foreach (var layer in layers)
         {
-            x = recompute
-                ? ActivationCheckpoint.Run(t => layer.forward(t[0], t[1], t[2], t[3], null), [x, cos, sin, mask], TrainedParameters(layer))
+            x = recompute is not null
+                ? recompute.Run(t => layer.forward(t[0], t[1], t[2], t[3], null), [x, cos, sin, mask], ActivationCheckpointing.TrainedParameters(layer))
                 : layer.forward(x, cos, sin, mask, cache);
             if (layerOutputs is not null) layerOutputs.Add(x.detach().DetachFromDisposeScope()); // owned by the caller
         }
         return norm.forward(x).MoveToOuterDisposeScope();
     }
-
-    internal static List<Parameter> TrainedParameters(nn.Module layer) => layer.parameters().Where(p => p.requires_grad).ToList();
 }

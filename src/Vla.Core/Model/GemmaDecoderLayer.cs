@@ -12,13 +12,13 @@ public sealed class GemmaDecoderLayer : nn.Module
     private readonly GemmaMlp mlp;
     private readonly int _index;
 
-    /// <summary>Creates layer number <paramref name="index"/>.</summary>
-    public GemmaDecoderLayer(GemmaConfig config, int index, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaDecoderLayer))
+    /// <summary>Creates layer number <paramref name="index"/> (projections drawn unless <paramref name="initialize"/> is false).</summary>
+    public GemmaDecoderLayer(GemmaConfig config, int index, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(GemmaDecoderLayer))
     {
         input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
-        self_attn = new GemmaAttention(config, dtype);
+        self_attn = new GemmaAttention(config, dtype, initialize);
         post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
-        mlp = new GemmaMlp(config, dtype);
+        mlp = new GemmaMlp(config, dtype, initialize);
         _index = index;
         RegisterComponents();
     }

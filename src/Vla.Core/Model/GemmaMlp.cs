@@ -11,12 +11,12 @@ public sealed class GemmaMlp : nn.Module<Tensor, Tensor>
     private readonly LoraLinear up_proj;
     private readonly LoraLinear down_proj;
 
-    /// <summary>Creates the MLP of one decoder layer.</summary>
-    public GemmaMlp(GemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(GemmaMlp))
+    /// <summary>Creates the MLP of one decoder layer (weights drawn unless <paramref name="initialize"/> is false).</summary>
+    public GemmaMlp(GemmaConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(GemmaMlp))
     {
-        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype: dtype);
-        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype: dtype);
-        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, hasBias: false, dtype: dtype);
+        gate_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype: dtype, initialize: initialize);
+        up_proj = new LoraLinear(config.HiddenSize, config.IntermediateSize, hasBias: false, dtype: dtype, initialize: initialize);
+        down_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, hasBias: false, dtype: dtype, initialize: initialize);
         RegisterComponents();
     }
 

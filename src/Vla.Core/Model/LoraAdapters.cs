@@ -23,10 +23,11 @@ public static class LoraAdapters
     private const string PeftPrefix = "base_model.model.";
 
     /// <summary>
-    /// Freezes every weight of <paramref name="backbone"/> and attaches a float32 adapter to each targeted projection.
+    /// Freezes every weight of <paramref name="backbone"/> and attaches a float32 adapter to each targeted projection, its
+    /// dropout drawing from the model's <paramref name="masks"/>.
     /// A target that names no projection, or a rank above a targeted layer's width, is a <see cref="BadInputException"/>.
     /// </summary>
-    public static void Attach(PaliGemmaBackbone backbone, LoraConfig config)
+    public static void Attach(PaliGemmaBackbone backbone, LoraConfig config, DropoutMasks masks)
     {
         var layers = Projections(backbone);
         foreach (var target in config.TargetModules.Where(t => !layers.Any(l => Matches(t, l.Name))))
@@ -37,7 +38,7 @@ public static class LoraAdapters
         }
         foreach (var p in backbone.parameters()) p.requires_grad = false;
         foreach (var (name, layer) in layers.Where(l => config.TargetModules.Any(t => Matches(t, l.Name))))
-            layer.AttachAdapter(config.Rank, config.Alpha, config.Dropout, name);
+            layer.AttachAdapter(config.Rank, config.Alpha, config.Dropout, masks, name);
     }
 
     /// <summary>Folds every adapter of <paramref name="backbone"/> into its base weight (export with <c>--merge-lora</c>).</summary>

@@ -18,13 +18,17 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     private Linear? lora_A;
     private Linear? lora_B;
     private double _scale, _dropout;
+    private DropoutMasks? _masks;
 
-    /// <summary>Creates the layer in <paramref name="dtype"/>, drawing its weights as TorchSharp's <c>nn.Linear</c> does (not inside <see cref="WeightInit.Skip"/>).</summary>
-    public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true, ScalarType dtype = ScalarType.Float32) : base(nameof(LoraLinear))
+    /// <summary>
+    /// Creates the layer in <paramref name="dtype"/>, drawing its weights as TorchSharp's <c>nn.Linear</c> does, or, without
+    /// <paramref name="initialize"/>, leaving them as allocated (they are about to be loaded).
+    /// </summary>
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(LoraLinear))
     {
         weight = new Parameter(empty(outFeatures, inFeatures, dtype));
         if (hasBias) bias = new Parameter(empty(outFeatures, dtype));
-        if (!WeightInit.Skipping)
+        if (initialize)
         {
             nn.init.kaiming_uniform_(weight, a: Math.Sqrt(5));
             if (bias is not null) nn.init.uniform_(bias, -1 / Math.Sqrt(inFeatures), 1 / Math.Sqrt(inFeatures));
@@ -46,9 +50,10 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Attaches a rank-<paramref name="rank"/> adapter in float32 on the weight's device (A drawn from the process-wide
-    /// generator, B zero, so the layer's output is unchanged until it trains). <paramref name="name"/> names the layer in errors.
+    /// generator, B zero, so the layer's output is unchanged until it trains); its dropout draws from the model's
+    /// <paramref name="masks"/>. <paramref name="name"/> names the layer in errors.
     /// </summary>
-    public void AttachAdapter(int rank, double alpha, double dropout, string name)
+    public void AttachAdapter(int rank, double alpha, double dropout, DropoutMasks masks, string name)
     {
         if (HasAdapter) throw new InvalidOperationException($"{name} already has a LoRA adapter.");
         long width = Math.Min(InFeatures, OutFeatures);
@@ -61,6 +66,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         register_module(nameof(lora_B), lora_B);
         _scale = alpha / rank;
         _dropout = dropout;
+        _masks = masks;
     }
 
     /// <summary>Folds the adapter into the weight (<c>W += (α / r) B A</c>, rounded to the weight's dtype) and removes it.</summary>
@@ -95,7 +101,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (lora_A is null || lora_B is null) return result;
         using var scope = NewDisposeScope();
         var input = x.to_type(ScalarType.Float32);
-        if (_dropout > 0 && training) input = BatchDropout.Apply(input, _dropout, training: true);
+        if (_dropout > 0 && training) input = _masks!.Apply(input, _dropout, training: true);
         var low = lora_A.forward(input);                                                    // (…, r), float32
         long rank = low.shape[^1];
         result.view(-1, OutFeatures).addmm_(low.reshape(-1, rank).to_type(result.dtype), lora_B.weight.to_type(result.dtype).t(), beta: 1, alpha: (float)_scale);

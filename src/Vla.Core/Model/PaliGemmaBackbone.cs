@@ -18,13 +18,18 @@ public sealed class PaliGemmaBackbone : nn.Module
     /// <summary>The configuration the backbone was built from.</summary>
     public PaliGemmaConfig Config { get; }
 
-    /// <summary>Builds the backbone with freshly initialized weights stored in <paramref name="dtype"/> (load real ones with <see cref="Weights.ModelWeights"/>).</summary>
-    public PaliGemmaBackbone(PaliGemmaConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(PaliGemmaBackbone))
+    /// <summary>
+    /// Builds the backbone with weights stored in <paramref name="dtype"/>, freshly initialized, or, without
+    /// <paramref name="initialize"/>, the projections and the token embedding (all but 0.3 % of the weights) left as
+    /// allocated because they are about to be loaded (<see cref="Weights.ModelWeights"/>): drawing PaliGemma-3B's 2.9 B random
+    /// numbers only to overwrite them would take most of a load.
+    /// </summary>
+    public PaliGemmaBackbone(PaliGemmaConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(PaliGemmaBackbone))
     {
         Config = config;
-        vision_tower = new SiglipVisionTower(config.Vision, dtype);
+        vision_tower = new SiglipVisionTower(config.Vision, dtype, initialize);
         multi_modal_projector = nn.Linear(config.Vision.HiddenSize, config.ProjectionDim, dtype: dtype);
-        language_model = new GemmaDecoder(config.Text, dtype);
+        language_model = new GemmaDecoder(config.Text, dtype, initialize);
         RegisterComponents();
     }
 
@@ -34,11 +39,11 @@ public sealed class PaliGemmaBackbone : nn.Module
     /// <summary>The <see cref="Weights.ModelWeights.ContentHash"/> of <see cref="SourceFolder"/> when it was loaded.</summary>
     public string? SourceHash { get; set; }
 
-    /// <summary>Recompute each SigLIP and Gemma layer's activations during backward instead of keeping them (<c>training.gradient_checkpointing</c>).</summary>
-    public bool GradientCheckpointing
+    /// <summary>When set, each SigLIP and Gemma layer's activations are recomputed during backward instead of kept (<c>training.gradient_checkpointing</c>).</summary>
+    public ActivationCheckpointing? Checkpointing
     {
-        get => language_model.GradientCheckpointing;
-        set => language_model.GradientCheckpointing = vision_tower.GradientCheckpointing = value;
+        get => language_model.Checkpointing;
+        set => language_model.Checkpointing = vision_tower.Checkpointing = value;
     }
 
     /// <summary>The Gemma decoder.</summary>

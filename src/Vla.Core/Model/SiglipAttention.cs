@@ -13,15 +13,15 @@ public sealed class SiglipAttention : nn.Module<Tensor, Tensor>
     private readonly LoraLinear out_proj;
     private readonly int _heads, _headDim;
 
-    /// <summary>Creates the attention of one encoder layer.</summary>
-    public SiglipAttention(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipAttention))
+    /// <summary>Creates the attention of one encoder layer (weights drawn unless <paramref name="initialize"/> is false).</summary>
+    public SiglipAttention(SiglipConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(SiglipAttention))
     {
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
-        k_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
-        v_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
-        q_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
-        out_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype);
+        k_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype, initialize: initialize);
+        v_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype, initialize: initialize);
+        q_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype, initialize: initialize);
+        out_proj = new LoraLinear(config.HiddenSize, config.HiddenSize, dtype: dtype, initialize: initialize);
         RegisterComponents();
     }
 

@@ -12,13 +12,13 @@ public sealed class SiglipEncoderLayer : nn.Module<Tensor, Tensor>
     private readonly LayerNorm layer_norm2;
     private readonly SiglipMlp mlp;
 
-    /// <summary>Creates one encoder layer.</summary>
-    public SiglipEncoderLayer(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipEncoderLayer))
+    /// <summary>Creates one encoder layer (projections drawn unless <paramref name="initialize"/> is false).</summary>
+    public SiglipEncoderLayer(SiglipConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(SiglipEncoderLayer))
     {
         layer_norm1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
-        self_attn = new SiglipAttention(config, dtype);
+        self_attn = new SiglipAttention(config, dtype, initialize);
         layer_norm2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
-        mlp = new SiglipMlp(config, dtype);
+        mlp = new SiglipMlp(config, dtype, initialize);
         RegisterComponents();
     }
 

@@ -10,11 +10,11 @@ public sealed class SiglipMlp : nn.Module<Tensor, Tensor>
     private readonly LoraLinear fc1;
     private readonly LoraLinear fc2;
 
-    /// <summary>Creates the MLP of one encoder layer.</summary>
-    public SiglipMlp(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipMlp))
+    /// <summary>Creates the MLP of one encoder layer (weights drawn unless <paramref name="initialize"/> is false).</summary>
+    public SiglipMlp(SiglipConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(SiglipMlp))
     {
-        fc1 = new LoraLinear(config.HiddenSize, config.IntermediateSize, dtype: dtype);
-        fc2 = new LoraLinear(config.IntermediateSize, config.HiddenSize, dtype: dtype);
+        fc1 = new LoraLinear(config.HiddenSize, config.IntermediateSize, dtype: dtype, initialize: initialize);
+        fc2 = new LoraLinear(config.IntermediateSize, config.HiddenSize, dtype: dtype, initialize: initialize);
         RegisterComponents();
     }
 

@@ -17,19 +17,19 @@ public sealed class SiglipVisionTower : nn.Module<Tensor, Tensor>
     private readonly LayerNorm post_layernorm;
     private readonly SiglipConfig _config;
 
-    /// <summary>Creates the tower.</summary>
-    public SiglipVisionTower(SiglipConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(SiglipVisionTower))
+    /// <summary>Creates the tower (its projections drawn unless <paramref name="initialize"/> is false).</summary>
+    public SiglipVisionTower(SiglipConfig config, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(SiglipVisionTower))
     {
         _config = config;
         patch_embedding = nn.Conv2d(config.NumChannels, config.HiddenSize, config.PatchSize, stride: config.PatchSize, dtype: dtype);
         position_embedding = nn.Embedding(config.NumPatches, config.HiddenSize, dtype: dtype);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new SiglipEncoderLayer(config, dtype)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new SiglipEncoderLayer(config, dtype, initialize)).ToArray());
         post_layernorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, dtype: dtype);
         RegisterComponents();
     }
 
-    /// <summary>Recompute each layer's activations during backward instead of keeping them (training only).</summary>
-    public bool GradientCheckpointing { get; set; }
+    /// <summary>When set, each layer's activations are recomputed during backward instead of kept (training only).</summary>
+    public ActivationCheckpointing? Checkpointing { get; set; }
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor pixels)
@@ -40,9 +40,9 @@ public sealed class SiglipVisionTower : nn.Module<Tensor, Tensor>
         var patches = patch_embedding.forward(pixels.to_type(patch_embedding.weight!.dtype)); // (B, hidden, H/p, W/p)
         var x = patches.flatten(2).transpose(1, 2);                                           // (B, N, hidden)
         x = x + position_embedding.weight!.unsqueeze(0);
-        bool recompute = GradientCheckpointing && is_grad_enabled();
+        var recompute = is_grad_enabled() ? Checkpointing : null;
         foreach (var layer in layers)
-            x = recompute ? ActivationCheckpoint.Run(t => layer.forward(t[0]), [x], GemmaDecoder.TrainedParameters(layer)) : layer.forward(x);
+            x = recompute is not null ? recompute.Run(t => layer.forward(t[0]), [x], ActivationCheckpointing.TrainedParameters(layer)) : layer.forward(x);
         return post_layernorm.forward(x).MoveToOuterDisposeScope();
     }
 }

@@ -6,18 +6,18 @@ namespace Vla.Model;
 
 /// <summary>
 /// A token embedding table, (…) int64 ids → (…, D), with <c>nn.Embedding</c>'s parameter name (<c>weight</c>) and
-/// initialization (N(0, 1)), except inside <see cref="WeightInit.Skip"/>: PaliGemma's 257 k × 2048 table is half a
-/// billion values, and drawing them before a load overwrites them took about 15 s on a 2-core host.
+/// initialization (N(0, 1)), unless it is about to be loaded: PaliGemma's 257 k × 2048 table is half a billion values,
+/// too many to draw only to overwrite them.
 /// </summary>
 public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
 
-    /// <summary>Creates a <paramref name="count"/> × <paramref name="dim"/> table in <paramref name="dtype"/>.</summary>
-    public TokenEmbedding(long count, long dim, ScalarType dtype = ScalarType.Float32) : base(nameof(TokenEmbedding))
+    /// <summary>Creates a <paramref name="count"/> × <paramref name="dim"/> table in <paramref name="dtype"/>, drawn unless <paramref name="initialize"/> is false.</summary>
+    public TokenEmbedding(long count, long dim, ScalarType dtype = ScalarType.Float32, bool initialize = true) : base(nameof(TokenEmbedding))
     {
         weight = new Parameter(empty(count, dim, dtype));
-        if (!WeightInit.Skipping) nn.init.normal_(weight);
+        if (initialize) nn.init.normal_(weight);
         RegisterComponents();
     }
 

@@ -20,15 +20,13 @@ public sealed class VlaModel : nn.Module
     private readonly Sequential context_projector;
     private readonly Sequential state_encoder;
     private readonly FlowMatchingHead action_head;
+    private readonly ActivationCheckpointing _checkpointing;
 
     /// <summary>The run configuration the model was built from.</summary>
     public VlaConfig Config { get; }
 
     /// <summary>The backbone.</summary>
     public PaliGemmaBackbone Backbone => backbone;
-
-    /// <summary>Lower end of the flow-time distribution: t ~ Beta(1.5, 1)·(1 − MinTime) + MinTime, as pi0.</summary>
-    public const double MinTime = 0.001;
 
     /// <summary>
     /// Builds the model around <paramref name="backboneModel"/> (kept in its dtype); the projectors, the head and any
@@ -42,11 +40,40 @@ public sealed class VlaModel : nn.Module
         backbone = backboneModel;
         context_projector = Mlp.Create(backboneModel.Config.Text.HiddenSize, [contextDim], contextDim);
         state_encoder = Mlp.Create(config.Data.StateDim, head.MlpHiddenDims, contextDim);
-        action_head = new FlowMatchingHead(head, contextDim);
+        action_head = new FlowMatchingHead(head, contextDim, Dropout);
         RegisterComponents();
         backbone.Freeze(config.Model.VlmConfig.FreezeVisionTower, config.Model.VlmConfig.FreezeLanguageModel);
-        if (config.Model.Lora.Enabled) LoraAdapters.Attach(backbone, config.Model.Lora); // freezes the whole base
-        backbone.GradientCheckpointing = config.Training.GradientCheckpointing;
+        if (config.Model.Lora.Enabled) LoraAdapters.Attach(backbone, config.Model.Lora, Dropout); // freezes the whole base
+        _checkpointing = new ActivationCheckpointing(Dropout);
+        GradientCheckpointing = config.Training.GradientCheckpointing;
+    }
+
+    /// <summary>Where this model's dropout layers take a training step's masks from.</summary>
+    public DropoutMasks Dropout { get; } = new();
+
+    /// <summary>Recompute the backbone's layer activations during backward instead of keeping them (<c>training.gradient_checkpointing</c>).</summary>
+    public bool GradientCheckpointing
+    {
+        get => backbone.Checkpointing is not null;
+        set => backbone.Checkpointing = value ? _checkpointing : null;
+    }
+
+    /// <summary>Backbone layers recomputed in backward since the model was built.</summary>
+    public long Recomputations => _checkpointing.Recomputations;
+
+    /// <summary>
+    /// Marks a training step's forward and backward: dropout draws <paramref name="masks"/> until disposed, and disposing
+    /// frees what recomputed layers handed back to the backward pass.
+    /// </summary>
+    public IDisposable EnterTrainingStep(DropoutMasks.Source masks) => new TrainingStep(Dropout.Use(masks), _checkpointing);
+
+    private sealed class TrainingStep(IDisposable masks, ActivationCheckpointing checkpointing) : IDisposable
+    {
+        public void Dispose()
+        {
+            masks.Dispose();
+            checkpointing.ReleaseReturned();
+        }
     }
 
     /// <summary>Throws when the data layout in <paramref name="config"/> does not fit the backbone.</summary>
@@ -88,29 +115,9 @@ public sealed class VlaModel : nn.Module
         action_head.forward(noisy, time, context, contextMask);
 
     /// <summary>
-    /// Draws flow times t ~ Beta(1.5, 1)·0.999 + 0.001 (inverse CDF: u^(1/1.5)) from a host generator and puts
-    /// them on <paramref name="device"/>: the same draws on every device, so runs compare and resume across devices.
-    /// </summary>
-    public static Tensor SampleTime(long batch, Generator? generator = null, Device? device = null)
-    {
-        using var scope = NewDisposeScope();
-        var u = rand([batch], ScalarType.Float32, generator: generator);
-        var time = u.pow(1 / 1.5) * (1 - MinTime) + MinTime;
-        return ComputeDevice.ToDevice(time, device ?? CPU).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Standard normal noise of <paramref name="shape"/> from a host generator, put on <paramref name="device"/> (see <see cref="SampleTime"/>).</summary>
-    public static Tensor SampleNoise(long[] shape, Generator? generator = null, Device? device = null)
-    {
-        using var scope = NewDisposeScope();
-        var noise = randn(shape, ScalarType.Float32, generator: generator);
-        return ComputeDevice.ToDevice(noise, device ?? CPU).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
     /// The flow-matching loss per chunk step, unreduced (B, horizon), in float32: the squared error between
     /// predicted and target velocity (ε − a), averaged over the action dimensions. The caller masks padded
-    /// steps and reduces (<see cref="MaskedMean"/>), as openpi's <c>compute_loss</c> leaves it to the trainer.
+    /// steps and reduces (Training's LossReduction), as openpi's <c>compute_loss</c> leaves it to the trainer.
     /// </summary>
     public Tensor ComputeLoss(PolicyInput input, Tensor actions, Tensor noise, Tensor time)
     {
@@ -121,26 +128,6 @@ public sealed class VlaModel : nn.Module
         var (context, mask) = EncodeContext(input);
         var velocity = DenoiseStep(noisy, time, context, mask);
         return (velocity - target).pow(2).mean([-1]).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The mean of <paramref name="perStep"/> (B, horizon) over the steps where <paramref name="stepMask"/> is
-    /// true, divided by their count, or by <paramref name="denominator"/> when given (data parallel: the global
-    /// count over the number of ranks, so the average of the ranks' gradients is the whole batch's gradient).
-    /// </summary>
-    public static Tensor MaskedMean(Tensor perStep, Tensor stepMask, double? denominator = null)
-    {
-        using var scope = NewDisposeScope();
-        var weights = stepMask.to_type(perStep.dtype);
-        var sum = (perStep * weights).sum();
-        return (denominator is double d ? sum / Math.Max(d, 1e-12) : sum / weights.sum().clamp_min(1)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Mean squared error over the chunk steps where <paramref name="stepMask"/> (B, horizon) is true.</summary>
-    public static Tensor MaskedMse(Tensor predicted, Tensor target, Tensor stepMask)
-    {
-        using var scope = NewDisposeScope();
-        return MaskedMean((predicted - target).pow(2).mean([-1]), stepMask).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -155,7 +142,7 @@ public sealed class VlaModel : nn.Module
         using var scope = NewDisposeScope();
         var head = Config.Model.ActionHeadConfig;
         var (context, mask) = EncodeContext(input);
-        var start = noise ?? SampleNoise([input.Size, head.Horizon, head.PerActionDim], generator, context.device);
+        var start = noise ?? FlowMatching.SampleNoise([input.Size, head.Horizon, head.PerActionDim], generator, context.device);
         // The context's keys and values and every step's time conditioning, computed once for the chunk.
         var prepared = action_head.Prepare(context, mask, EulerIntegrator.Times(steps));
         Func<Tensor, Tensor, double, Tensor> velocity = guidance is null

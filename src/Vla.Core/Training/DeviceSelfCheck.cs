@@ -50,13 +50,14 @@ public static class DeviceSelfCheck
         using var model = ModelFactory.OnDevice(ModelFactory.Random(config, PaliGemmaConfig.Sample(), Seed), device);
         using var step = new TrainStep(model, config);
         using var batch = SyntheticBatch(config, device);
-        using var generator = new Generator(Seed);
-        double loss = step.Run(batch, generator, config.Optimizer.Lr).Loss;
+        using var draws = new StepNoise(Seed);
+        double loss = step.Run(batch, draws, config.Optimizer.Lr).Loss;
         var weights = model.parameters().Select(p => p.detach().cpu().to_type(ScalarType.Float32).DetachFromDisposeScope()).ToList();
         model.eval();
         using var scope = NewDisposeScope();
         var head = config.Model.ActionHeadConfig;
-        var noise = VlaModel.SampleNoise([Batch, head.Horizon, head.PerActionDim], generator, device);
+        using var generator = new Generator(Seed);
+        var noise = FlowMatching.SampleNoise([Batch, head.Horizon, head.PerActionDim], generator, device);
         var chunk = model.SampleActions(new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State), head.NumInferenceSteps, noise);
         return (loss, weights, chunk.cpu().DetachFromDisposeScope());
     }

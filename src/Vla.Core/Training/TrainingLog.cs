@@ -37,14 +37,13 @@ public sealed class TrainingLog : IDisposable
         Line?.Invoke(message);
     }
 
-    /// <summary>Appends one metrics record and sends its numbers to TensorBoard under <paramref name="prefix"/>.</summary>
-    public void Metrics(string prefix, long step, IReadOnlyDictionary<string, object> values)
+    /// <summary>Appends <paramref name="record"/> to metrics.jsonl and sends its scalars to TensorBoard.</summary>
+    public void Write<T>(T record) where T : IMetricsRecord
     {
         if (_metrics is null || _tensorboard is null) return;
-        _metrics.WriteLine(JsonSerializer.Serialize(values));
-        foreach (var (key, value) in values)
-            if (value is double or float && key is not ("step" or "epoch"))
-                _tensorboard.add_scalar($"{prefix}/{key}", Convert.ToSingle(value, CultureInfo.InvariantCulture), (int)step);
+        _metrics.WriteLine(JsonSerializer.Serialize(record));
+        foreach (var (key, value) in record.Scalars())
+            _tensorboard.add_scalar($"{record.Prefix}/{key}", (float)value, (int)record.Step);
     }
 
     /// <summary>Flushes and closes the files.</summary>

@@ -34,18 +34,9 @@ public sealed class FlowMatchingTests : IDisposable
     public void Flow_times_follow_Beta_1_5_1_scaled_into_0_001_1()
     {
         using var generator = new Generator(3);
-        var t = VlaModel.SampleTime(20000, generator);
+        var t = FlowMatching.SampleTime(20000, generator);
         Assert.InRange(t.min().item<float>(), 0.001f, 1f);
         Assert.Equal(0.6 * 0.999 + 0.001, t.mean().item<float>(), 0.01); // E[Beta(1.5, 1)] = 1.5 / 2.5
-    }
-
-    [Fact]
-    public void The_masked_loss_ignores_chunk_steps_past_the_episode_end()
-    {
-        var predicted = zeros(1, 3, 2);
-        var target = tensor(new[] { 1f, 1f, 1f, 1f, 100f, 100f }).view(1, 3, 2);
-        var mask = tensor(new[] { true, true, false }).view(1, 3);
-        Assert.Equal(1f, VlaModel.MaskedMse(predicted, target, mask).item<float>(), 1e-6f);
     }
 
     [Fact]
@@ -53,7 +44,7 @@ public sealed class FlowMatchingTests : IDisposable
     {
         manual_seed(1);
         var config = new Vla.Config.ActionHeadConfig { Horizon = 3, PerActionDim = 2, ActionDim = 6, HiddenDim = 32, NumLayers = 1, NumHeads = 4, MlpHiddenDims = [32], DropoutProb = 0 };
-        using var head = new FlowMatchingHead(config, contextDim: 8);
+        using var head = new FlowMatchingHead(config, contextDim: 8, new DropoutMasks());
         var context = randn(2, 5, 8);
         var contextMask = ones(2, 5, ScalarType.Bool);
         var target = tensor(new[] { 0.5f, -0.5f, 0.2f, 0.1f, -0.3f, 0.8f, -0.6f, 0.4f, 0.9f, -0.2f, 0.0f, 0.3f }).view(2, 3, 2);
@@ -63,7 +54,7 @@ public sealed class FlowMatchingTests : IDisposable
         {
             using var stepScope = NewDisposeScope();
             var noise = randn([2, 3, 2], generator: generator);
-            var time = VlaModel.SampleTime(2, generator).view(-1, 1, 1);
+            var time = FlowMatching.SampleTime(2, generator).view(-1, 1, 1);
             var velocity = head.forward(time * noise + (1 - time) * target, time.view(-1), context, contextMask);
             var loss = (velocity - (noise - target)).pow(2).mean();
             loss.backward();

@@ -95,8 +95,8 @@ public sealed class PrecisionTests : IDisposable
             BatchSize = 4, Device = device, EncodePrompts = ModelFactory.PromptEncoder(tokenizer, 12),
         });
         using var batch = loader.Epoch(1).First();
-        using var generator = new Generator(1);
-        step.Run(batch, generator, 1e-3);
+        using var noise = new StepNoise(1);
+        step.Run(batch, noise, 1e-3);
 
         // The record: every parameter, every batch tensor and every optimizer tensor, with its device and dtype.
         var record = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))
@@ -115,6 +115,7 @@ public sealed class PrecisionTests : IDisposable
         // A chunk: the backbone's bf16 output is widened before the float32 head, and the result is float32 on the device.
         model.eval();
         using var scope = NewDisposeScope();
+        using var generator = new Generator(1);
         var chunk = model.SampleActions(new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State), 3, generator: generator);
         Assert.Equal((device.ToString(), ScalarType.Float32), (chunk.device.ToString(), chunk.dtype));
     }

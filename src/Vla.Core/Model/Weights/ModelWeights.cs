@@ -49,8 +49,7 @@ public static class ModelWeights
     {
         TorchRuntime.EnsureReady();
         var config = PaliGemmaConfig.Load(Path.Combine(modelDir, "config.json"));
-        PaliGemmaBackbone model;
-        using (WeightInit.Skip()) model = new PaliGemmaBackbone(config, dtype); // in dtype, uninitialized: every weight is loaded next
+        var model = new PaliGemmaBackbone(config, dtype, initialize: false); // every weight is loaded next
         Load(model, modelDir, HuggingFaceNames.ToParameterName);
         model.SourceFolder = Path.GetFullPath(modelDir);
         model.SourceHash = ContentHash(modelDir); // as loaded: a checkpoint refers to these weights, whatever the folder holds later
