@@ -1,5 +1,6 @@
 using TorchSharp;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using static TorchSharp.torch;
 
 namespace Vla.Bench;

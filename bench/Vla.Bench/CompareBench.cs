@@ -7,6 +7,7 @@ using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Tokenization;
 using Vla.Runtime;
 using Vla.Training;
@@ -174,8 +175,11 @@ internal static class CompareBench
 
     /// <summary>The first batch of epoch 0 in the seed-1 order, built on this thread.</summary>
     internal static VlaBatch FirstBatch(EpisodeDataset dataset, Normalizer normalizer, VlaConfig config, PaliGemmaTokenizer tokenizer) =>
-        new BatchLoader(dataset, normalizer, BatchLayout.From(config),
-            new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1, EncodePrompts = ModelFactory.PromptEncoder(tokenizer, config.Data.PromptMaxLen) }).Epoch(0).First();
+        new BatchLoader(dataset, normalizer, Layout(config),
+            new LoaderOptions { BatchSize = Batch, NumWorkers = 0, Seed = 1, Transform = new PaliGemmaFlowTransform(tokenizer, config.Data.PromptMaxLen) }).Epoch(0).First();
+
+    /// <summary>The batch layout of the policy <paramref name="config"/> describes.</summary>
+    internal static BatchLayout Layout(VlaConfig config) => BatchLayout.Of(VlaModelConfig.From(config).Spec);
 
     /// <summary>
     /// One config in its dtype, ours and (unless <paramref name="twin"/> is null) the twin's, alternating: the training step,
@@ -187,7 +191,7 @@ internal static class CompareBench
     {
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
         var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
-        var layout = BatchLayout.From(config);
+        var layout = Layout(config);
         double dataRate = dataAndMemory ? new[] { 0, 2 }.Max(workers => DataWindowsPerSecond(dataset, normalizer, layout, workers, runs.DataRuns)) : double.NaN;
 
         using var batch = FirstBatch(dataset, normalizer, config, tokenizer);
@@ -227,7 +231,7 @@ internal static class CompareBench
 
         model.eval();
         using var one = BatchOf(batch, 1);
-        var oneInput = new PolicyInput(one.Images, one.TokenIds, one.TokenMask, one.State);
+        var oneInput = one.Input;
         var backboneMs = new List<double>();
         var twinBackboneMs = new List<double>();
         Paired chunk;
@@ -343,7 +347,7 @@ internal static class CompareBench
 
     private static VlaBatch BatchOf(VlaBatch batch, int size) => new()
     {
-        Images = batch.Images[..size].clone(), TokenIds = batch.TokenIds[..size].clone(), TokenMask = batch.TokenMask[..size].clone(), State = batch.State[..size].clone(),
+        Input = new PolicyInput(batch.Input.Images[..size].clone(), batch.Input.TokenIds[..size].clone(), batch.Input.TokenMask[..size].clone(), batch.Input.State[..size].clone()),
         Actions = batch.Actions[..size].clone(), ActionMask = batch.ActionMask[..size].clone(),
         Prompts = batch.Prompts[..size], Windows = batch.Windows[..size],
     };

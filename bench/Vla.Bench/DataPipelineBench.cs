@@ -25,7 +25,7 @@ internal static class DataPipelineBench
         Console.WriteLine("|---:|---:|---:|---:|---:|");
         foreach (int size in new[] { 64, 224 })
         {
-            var layout = BatchLayout.From(config) with { ImageSize = size };
+            var layout = CompareBench.Layout(config) with { ImageSize = size };
             foreach (int workers in new[] { 0, 1, 2 })
             {
                 var loader = new BatchLoader(dataset, normalizer, layout, new LoaderOptions
@@ -66,13 +66,13 @@ internal static class DataPipelineBench
         Console.WriteLine($"| bicubic resize | {decodeResize - decode:F1} |");
         Console.WriteLine($"| to CHW floats in [-1, 1] | {all - decodeResize:F1} |");
 
-        var layout224 = BatchLayout.From(config) with { ImageSize = target };
+        var layout224 = CompareBench.Layout(config) with { ImageSize = target };
         var loader224 = new BatchLoader(dataset, normalizer, layout224, new LoaderOptions { BatchSize = config.Data.BatchSize, NumWorkers = 0 });
         var buffers = loader224.Build(loader224.Windows.Take(config.Data.BatchSize).ToList());
         double tensor = Measure.Median(Measure.Seconds(() =>
         {
             using var scope = torch.NewDisposeScope();
-            VlaBatch.FromBuffers(buffers);
+            VlaBatch.FromBuffers(buffers, Vla.Model.PolicyTransform.None);
         }, runs * 4));
         Console.WriteLine($"| tensor build, per image of a {config.Data.BatchSize}×2-camera batch | {tensor / (config.Data.BatchSize * 2) * 1e6:F1} |");
     

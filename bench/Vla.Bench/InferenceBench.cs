@@ -2,6 +2,7 @@ using Vla.Checkpoints;
 using TorchSharp;
 using Vla.Config;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Tokenization;
 using static TorchSharp.torch;
 
@@ -25,7 +26,7 @@ internal static class InferenceBench
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
         foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, TrainingBench.MidBackbone()) })
         {
-            using var model = ModelFactory.Seeded(config, new PaliGemmaBackbone(backbone), 1);
+            using var model = ModelFactory.Seeded(VlaModelConfig.From(config), new PaliGemmaBackbone(backbone), tokenizer, 1);
             model.eval();
             using var noGrad = no_grad();
             int size = config.Data.ImageSize;

@@ -1,5 +1,6 @@
 using Vla.Config;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 
 namespace Vla.Bench;
 

@@ -6,6 +6,7 @@ using TorchSharp;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Tokenization;
 using Vla.Model.Weights;
 using Vla.Training;
@@ -171,7 +172,7 @@ internal static class ScaleBench
             return watch.Elapsed.TotalSeconds;
         }).ToArray();
 
-        var model = Checkpoints.ModelFactory.Seeded(config with { Model = config.Model with { Lora = new LoraConfig() } }, backbone, seed: 3);
+        var model = Checkpoints.ModelFactory.Seeded(VlaModelConfig.From(config with { Model = config.Model with { Lora = new LoraConfig() } }), backbone, tokenizer, seed: 3);
         model.eval();
         // A chunk as SampleActions computes it (backbone once, then 10 Euler steps of the head), timed in two parts
         // within each run so the split is consistent; the first run is a warm-up.
@@ -198,7 +199,8 @@ internal static class ScaleBench
     private static JsonObject LoraStep(string repoRoot, string folder, bool checkpointing, int batch = 1, int measured = 2)
     {
         var config = Config(repoRoot, folder, checkpointing);
-        var (model, tokenizer) = Checkpoints.ModelFactory.Create(config, seed: 3);
+        var model = (VlaModel)Checkpoints.ModelFactory.FromConfig(config, seed: 3);
+        var tokenizer = model.Tokenizer;
         model.train();
         long total = model.parameters().Sum(p => p.numel());
         long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
@@ -207,7 +209,7 @@ internal static class ScaleBench
         var head = config.Model.ActionHeadConfig;
         using var windows = new VlaBatch
         {
-            Images = input.Images, TokenIds = input.TokenIds, TokenMask = input.TokenMask, State = input.State,
+            Input = input,
             Actions = randn(batch, head.Horizon, head.PerActionDim), ActionMask = ones(batch, head.Horizon, ScalarType.Bool),
             Prompts = [.. Enumerable.Repeat(Prompt, batch)], Windows = [.. Enumerable.Range(0, batch).Select(i => new Window(0, i))],
         };

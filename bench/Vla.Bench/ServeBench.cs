@@ -6,6 +6,7 @@ using Vla.Config;
 using Vla.Data;
 using Vla.Inference;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Tokenization;
 using Vla.Server;
 
@@ -53,7 +54,7 @@ internal static class ServeBench
             {
                 var libero = config with { Data = config.Data with { StateDim = 8 } };
                 using (var model = ModelFactory.Random(libero, backbone, 1))
-                    Checkpoint.Save(folder, model, tokenizer, null, new TrainerState { ConfigYaml = ConfigWriter.ToYaml(libero with { BaseDirectory = null }), NormalizationStats = UnitStats(8, 7) });
+                    Checkpoint.Save(folder, model, null, new TrainerState { ConfigYaml = ConfigWriter.ToYaml(libero with { BaseDirectory = null }), NormalizationStats = UnitStats(8, 7) });
                 using var predictor = VlaPredictor.Load(folder);
                 var observation = new Observation([new RgbFrame(main, 224, 224)], [new RgbFrame(wrist, 224, 224)], prompt, state);
                 // In-process and round trip alternate, so a neighbour's load lands on both sides alike.

@@ -3,6 +3,7 @@ using TorchSharp;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Tokenization;
 using Vla.Training;
 using static TorchSharp.torch;
@@ -50,10 +51,10 @@ internal static class TrainingBench
             var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
             var normalizer = new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax);
             var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
-            var loader = new BatchLoader(dataset, normalizer, BatchLayout.From(config), new LoaderOptions
+            var loader = new BatchLoader(dataset, normalizer, CompareBench.Layout(config), new LoaderOptions
             {
                 BatchSize = config.Data.BatchSize / group.WorldSize, NumWorkers = 2, Seed = 1, Rank = group.Rank, WorldSize = group.WorldSize,
-                EncodePrompts = Vla.Checkpoints.ModelFactory.PromptEncoder(tokenizer, config.Data.PromptMaxLen),
+                Transform = new PaliGemmaFlowTransform(tokenizer, config.Data.PromptMaxLen),
             });
             using var model = CompareBench.SeededModel(config, backbone);
             using var trainStep = new TrainStep(model, config, group);

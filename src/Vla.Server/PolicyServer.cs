@@ -66,10 +66,9 @@ public sealed class PolicyServer : IAsyncDisposable
         if (!IPAddress.TryParse(options.Host == "localhost" ? "127.0.0.1" : options.Host, out var address))
             throw new BadInputException($"--host '{options.Host}' is not an IP address (use 127.0.0.1, 0.0.0.0 or an interface's address).");
         Predictor = predictor;
-        var config = predictor.Config;
-        var head = config.Model.ActionHeadConfig;
-        int stateDim = head.UseStateInput ? config.Data.StateDim : 0;
-        _reader = new ObservationReader(stateDim, config.Model.VlmConfig.UseAuxCamera, head.PerActionDim, head.Horizon, options.Layout);
+        var spec = predictor.Spec;
+        int stateDim = spec.ReadsState ? spec.StateDim : 0;
+        _reader = new ObservationReader(stateDim, spec.Cameras == 2, spec.ActionDim, spec.Horizon, options.Layout);
         _maxBytes = (long)(options.MaxMessageMb * 1024 * 1024);
         _keyHash = string.IsNullOrEmpty(options.ApiKey) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
         _queue = new InferenceQueue(predictor, options.Steps, options.MaxBatch, TimeSpan.FromMilliseconds(options.BatchWindowMs), () => Connections);
@@ -337,18 +336,18 @@ public sealed class PolicyServer : IAsyncDisposable
 
     private static Dictionary<string, object?> MetadataOf(VlaPredictor predictor, ServerOptions options, int stateDim)
     {
-        var config = predictor.Config;
-        var head = config.Model.ActionHeadConfig;
+        var spec = predictor.Spec;
         var layouts = options.Layout is { } fixedLayout ? [fixedLayout] : ObservationLayout.Known;
-        bool wrist = config.Model.VlmConfig.UseAuxCamera;
+        bool wrist = spec.Cameras == 2;
         var metadata = new Dictionary<string, object?>
         {
             ["server"] = "vla",
-            ["horizon"] = head.Horizon,
-            ["per_action_dim"] = head.PerActionDim,
+            ["policy"] = spec.Family,
+            ["horizon"] = spec.Horizon,
+            ["per_action_dim"] = spec.ActionDim,
             ["state_dim"] = stateDim,
-            ["image_size"] = config.Data.ImageSize,
-            ["num_inference_steps"] = options.Steps ?? head.NumInferenceSteps,
+            ["image_size"] = spec.ImageSize,
+            ["num_inference_steps"] = options.Steps ?? spec.NumInferenceSteps,
             ["cameras"] = wrist ? 2 : 1,
             ["observation_layouts"] = layouts.ToDictionary(l => l.Name, l => (object?)new Dictionary<string, object?>
             {
@@ -364,9 +363,9 @@ public sealed class PolicyServer : IAsyncDisposable
                 ["prefix_schedule"] = predictor.Rtc.Schedule.ToString().ToLowerInvariant(),
             },
             ["max_batch"] = options.BatchWindowMs > 0 ? options.MaxBatch : 1,
-            ["model"] = config.Model.VlmConfig.ModelNameOrPath,
-            ["checkpoint"] = Path.GetFullPath(predictor.Checkpoint),
-            ["dtype"] = predictor.Model.BackboneDtype.ToString().ToLowerInvariant(),
+            ["model"] = predictor.Config?.Model.VlmConfig.ModelNameOrPath ?? spec.Family,
+            ["checkpoint"] = Directory.Exists(predictor.Source) ? Path.GetFullPath(predictor.Source) : predictor.Source,
+            ["dtype"] = spec.Dtype,
         };
         if (predictor.Normalizer.Stats.Action.Names is { } names) metadata["action_names"] = names.Cast<object?>().ToList();
         if (stateDim > 0 && predictor.Normalizer.Stats.State.Names is { } stateNames) metadata["state_names"] = stateNames.Cast<object?>().ToList();

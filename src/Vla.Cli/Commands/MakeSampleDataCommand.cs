@@ -47,7 +47,7 @@ internal static class MakeSampleDataCommand
         long bytes = files.Sum(f => new FileInfo(f).Length);
         Console.WriteLine($"Wrote {options.TrainEpisodes} training and {options.ValEpisodes} validation episodes to {output} ({files.Count} files, {bytes / 1024.0 / 1024.0:F2} MB).");
         string modelDir = Path.Combine(output, "tiny-paligemma");
-        SampleModel.Write(modelDir, options.Seed);
+        SampleModelFolder.Write(modelDir, options.Seed);
         Console.WriteLine($"Wrote the sample PaliGemma (random initial weights) and its tokenizer to {modelDir}.");
         return CliErrors.Ok;
     }

@@ -31,7 +31,7 @@ internal static class PredictCommand
         var image2 = parse.GetValue(Image2);
         var state = parse.GetValue(State);
         var observation = Observation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,
-            state is { Length: > 0 } ? state : null, predictor.Config.Data.MaxImagePixels);
+            state is { Length: > 0 } ? state : null, predictor.Data.MaxImagePixels);
         var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed));
 
         var table = new Table().AddColumn("step");

@@ -36,7 +36,7 @@ internal static class ReplayCommand
     {
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
         predictor.Rtc = CommonOptions.RtcSettings(parse);
-        var options = DataOptions.From(predictor.Config) with
+        var options = DataOptions.From(predictor.Data, predictor.Spec.Cameras == 2) with
         {
             PerActionDim = null, VerifyImages = false, Episodes = CommonOptions.EpisodeSelection(parse), Format = "auto",
         };

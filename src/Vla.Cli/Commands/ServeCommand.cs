@@ -59,9 +59,8 @@ internal static class ServeCommand
             {
                 throw new BadInputException($"Cannot listen on {options.Host}:{options.Port}: {e.Message.TrimEnd('.')}.");
             }
-            var head = predictor.Config.Model.ActionHeadConfig;
-            Console.WriteLine($"Serving {predictor.Checkpoint} on {server.Uri} (health: {server.Uri.ToString().Replace("ws://", "http://")}healthz): " +
-                $"chunks of {head.Horizon} × {head.PerActionDim}, {(options.BatchWindowMs > 0 ? $"batches of up to {options.MaxBatch} within {options.BatchWindowMs} ms" : "no batching")}" +
+            Console.WriteLine($"Serving {predictor.Source} on {server.Uri} (health: {server.Uri.ToString().Replace("ws://", "http://")}healthz): " +
+                $"chunks of {predictor.Spec.Horizon} × {predictor.Spec.ActionDim}, {(options.BatchWindowMs > 0 ? $"batches of up to {options.MaxBatch} within {options.BatchWindowMs} ms" : "no batching")}" +
                 $"{(options.ApiKey is null ? "" : ", api key required")}. Ctrl-C stops.");
             try
             {

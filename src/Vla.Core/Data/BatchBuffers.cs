@@ -1,3 +1,6 @@
+using Vla.Model;
+using Vla.Model.Tokenization;
+
 namespace Vla.Data;
 
 /// <summary>
@@ -34,8 +37,11 @@ public sealed class BatchBuffers
     public bool[] ActionMask { get; }
     /// <summary>The instruction of each window.</summary>
     public string[] Prompts { get; }
-    /// <summary>The instructions' token ids and padding mask (B, L), when the loader was given a prompt encoder.</summary>
-    public PromptTokens? Tokens { get; set; }
+    /// <summary>The instructions' token ids and padding mask (B, L), made by the policy's transform.</summary>
+    public TokenBatch? Tokens { get; set; }
     /// <summary>Where each window comes from.</summary>
     public Window[] Windows { get; }
+
+    /// <summary>The policy's part of the batch, wrapping these arrays (tokens empty until <see cref="Tokens"/> is set).</summary>
+    public PolicyArrays PolicyArrays => new(Size, Layout.Cameras, Layout.ImageSize, Layout.StateDim, Images, State, Tokens ?? new TokenBatch([], [], Size, 0, 0));
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Vla.Model;
 using Vla.Runtime;
 
 namespace Vla.Data;
@@ -26,8 +27,8 @@ public sealed record LoaderOptions
     public long MaxImagePixels { get; init; } = 4096L * 4096;
     /// <summary>Where the batches' tensors go (the CPU when null); host buffers are copied there on the consuming thread.</summary>
     public TorchSharp.torch.Device? Device { get; init; }
-    /// <summary>Turns a batch's instructions into token ids on the decoding threads (the model's tokenizer); none leaves batches without tokens.</summary>
-    public Func<IReadOnlyList<string>, PromptTokens>? EncodePrompts { get; init; }
+    /// <summary>The policy's input transform: it tokenizes a batch's instructions on the decoding threads and makes the batch's input; none leaves batches without tokens.</summary>
+    public PolicyTransform? Transform { get; init; }
     /// <summary>
     /// Evaluation sharding: rank r takes windows r, r + W, r + 2W, … and nothing is dropped (ranks may get
     /// one window more or less). Training sharding (false) cuts each global batch into equal slices.
@@ -145,7 +146,7 @@ public sealed class BatchLoader
         for (int i = _spareImages.Count; i < Math.Max(1, _options.Prefetch) + 1; i++) _spareImages.Add(new float[imageFloats]);
         foreach (var buffers in EpochBuffers(epoch, ct, skip))
         {
-            var batch = VlaBatch.FromBuffers(buffers, _options.Device); // copies the arrays into tensors
+            var batch = VlaBatch.FromBuffers(buffers, _options.Transform ?? PolicyTransform.None, _options.Device); // copies the arrays into tensors
             if (buffers.Images.LongLength == imageFloats) _spareImages.Add(buffers.Images); // a smaller last batch's array is not kept
             yield return batch;
         }
@@ -248,7 +249,7 @@ public sealed class BatchLoader
                 _normalizer.NormalizeActions(action);
             }
         }
-        b.Tokens = _options.EncodePrompts?.Invoke(b.Prompts);
+        b.Tokens = (_options.Transform ?? PolicyTransform.None).EncodePrompts(b.Prompts, b.State);
         return b;
     }
 

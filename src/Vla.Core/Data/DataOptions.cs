@@ -66,20 +66,23 @@ public sealed record DataOptions
     }
 
     /// <summary>The options a run configuration implies for its training (or, with <paramref name="validation"/>, its validation) data.</summary>
-    public static DataOptions From(VlaConfig config, bool validation = false) => new()
+    public static DataOptions From(VlaConfig config, bool validation = false) =>
+        From(config.Data, config.Model.VlmConfig.UseAuxCamera, validation) with { PerActionDim = config.Model.ActionHeadConfig.PerActionDim };
+
+    /// <summary>The options a <c>data:</c> section implies for a policy that reads the wrist camera when <paramref name="secondCamera"/>.</summary>
+    public static DataOptions From(DataConfig data, bool secondCamera, bool validation = false) => new()
     {
-        StateDim = config.Data.StateDim,
-        PerActionDim = config.Model.ActionHeadConfig.PerActionDim,
-        RequireImage2 = config.Model.VlmConfig.UseAuxCamera,
-        MaxImagePixels = config.Data.MaxImagePixels,
-        VerifyImages = config.Data.VerifyImages,
-        SkipBadFrames = config.Data.SkipBadFrames,
-        Format = config.Data.Format,
-        Episodes = Selection(config.Data, validation),
-        ImageKeys = config.Data.ImageKeys,
-        StateKey = config.Data.StateKey,
-        ActionKey = config.Data.ActionKey,
-        ImageSize = config.Data.ImageSize,
-        VideoCacheBytes = (long)config.Data.VideoCacheMb << 20,
+        StateDim = data.StateDim,
+        RequireImage2 = secondCamera,
+        MaxImagePixels = data.MaxImagePixels,
+        VerifyImages = data.VerifyImages,
+        SkipBadFrames = data.SkipBadFrames,
+        Format = data.Format,
+        Episodes = Selection(data, validation),
+        ImageKeys = data.ImageKeys,
+        StateKey = data.StateKey,
+        ActionKey = data.ActionKey,
+        ImageSize = data.ImageSize,
+        VideoCacheBytes = (long)data.VideoCacheMb << 20,
     };
 }

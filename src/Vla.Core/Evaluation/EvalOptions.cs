@@ -13,6 +13,8 @@ public sealed record EvalOptions
     public bool SavePredictions { get; init; }
     /// <summary>Episodes drawn as predicted vs true trajectories in the report.</summary>
     public int TrajectoryEpisodes { get; init; } = 3;
-    /// <summary>The episodes of each dataset to evaluate (<c>--episodes</c>); null evaluates all.</summary>
+    /// <summary>Bins over [-1, 1] of the discretized accuracy; null uses the checkpoint's <c>model.action_head_config.num_action_bins</c> (1024 without one).</summary>
+    public int? NumActionBins { get; init; }
+    /// <summary>The episodes of each dataset to evaluate; null evaluates all.</summary>
     public Data.EpisodeSelection? Episodes { get; init; }
 }

@@ -23,19 +23,19 @@ public static class Evaluator
     public static async Task<EvalResult> RunAsync(VlaPredictor predictor, IReadOnlyList<string> datasets, EvalOptions options,
         TextWriter? predictionsCsv = null, CancellationToken ct = default)
     {
-        var config = predictor.Config;
-        var head = config.Model.ActionHeadConfig;
-        int steps = options.NumInferenceSteps ?? head.NumInferenceSteps;
-        int batchSize = options.BatchSize ?? config.Data.BatchSize;
+        var spec = predictor.Spec;
+        int steps = options.NumInferenceSteps ?? spec.NumInferenceSteps;
+        int batchSize = options.BatchSize ?? predictor.Data.BatchSize;
+        int bins = options.NumActionBins ?? predictor.Config?.Model.ActionHeadConfig.NumActionBins ?? new Config.ActionHeadConfig().NumActionBins;
         if (steps < 1) throw new BadInputException($"num_inference_steps must be at least 1 (got {steps}).");
         if (batchSize < 1) throw new BadInputException($"The evaluation batch_size must be at least 1 (got {batchSize}).");
         var log = new List<string>
         {
-            $"checkpoint: {predictor.Checkpoint}",
-            $"model: horizon {head.Horizon}, per_action_dim {head.PerActionDim}, {steps} Euler steps, seed {options.Seed}, batch {batchSize}, " +
-            $"on {predictor.Device}, backbone in {ModelDtype.Name(predictor.Model.BackboneDtype)}",
+            $"checkpoint: {predictor.Source}",
+            $"model: horizon {spec.Horizon}, per_action_dim {spec.ActionDim}, {steps} Euler steps, seed {options.Seed}, batch {batchSize}, " +
+            $"on {predictor.Device}, backbone in {spec.Dtype}",
         };
-        var combined = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
+        var combined = new EvalMetrics(predictor.Normalizer, spec.Horizon, bins);
         var sections = new Dictionary<string, EvalMetrics>();
         var trajectories = new List<Trajectory>();
         using var generator = new Generator((ulong)options.Seed);
@@ -46,19 +46,19 @@ public static class Evaluator
         {
             var watch = Stopwatch.StartNew();
             // The checkpoint's keys and cameras, but each evaluation path's own format and the episodes asked for here.
-            var dataOptions = DataOptions.From(config) with { PerActionDim = null, VerifyImages = false, Episodes = options.Episodes, Format = "auto" };
+            var dataOptions = DataOptions.From(predictor.Data, spec.Cameras == 2) with { PerActionDim = null, VerifyImages = false, Episodes = options.Episodes, Format = "auto" };
             var dataset = await EpisodeDataset.OpenAsync([path], dataOptions, ct: ct);
             var datasetNames = dataset.ActionNames ?? predictor.Normalizer.Stats.Action.Names;
             names ??= datasetNames;
-            if (dataset.ActionDim != head.PerActionDim)
-                throw new BadInputException($"{path}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {head.PerActionDim}.");
-            var loader = new BatchLoader(dataset, predictor.Normalizer, BatchLayout.From(config),
+            if (dataset.ActionDim != spec.ActionDim)
+                throw new BadInputException($"{path}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {spec.ActionDim}.");
+            var loader = new BatchLoader(dataset, predictor.Normalizer, BatchLayout.Of(spec),
                 new LoaderOptions
                 {
-                    BatchSize = batchSize, NumWorkers = config.Data.NumWorkers, Shuffle = false, MaxImagePixels = config.Data.MaxImagePixels,
-                    Device = predictor.Device, EncodePrompts = predictor.EncodePrompts,
+                    BatchSize = batchSize, NumWorkers = predictor.Data.NumWorkers, Shuffle = false, MaxImagePixels = predictor.Data.MaxImagePixels,
+                    Device = predictor.Device, Transform = predictor.Policy.Transform,
                 });
-            var metrics = new EvalMetrics(predictor.Normalizer, head.Horizon, head.NumActionBins);
+            var metrics = new EvalMetrics(predictor.Normalizer, spec.Horizon, bins);
             var drawn = dataset.Episodes.Take(Math.Max(0, options.TrajectoryEpisodes - trajectories.Count))
                 .ToDictionary(e => e.Index, e => new Trajectory(path, e.Id, e.Prompt, [], []));
             double modelSeconds = 0;
@@ -68,22 +68,22 @@ public static class Evaluator
                 using var guard = NativeCallGuard.Enter();
                 using var scope = NewDisposeScope();
                 var modelWatch = Stopwatch.StartNew();
-                var sampled = predictor.Model.SampleActions(VlaPredictor.InputOf(batch), steps, generator: generator);
+                var sampled = predictor.Policy.SampleActions(batch.Input, steps, generator: generator);
                 var predicted = sampled.cpu().contiguous().data<float>().ToArray();
                 modelSeconds += modelWatch.Elapsed.TotalSeconds;
                 var truth = batch.Actions.cpu().contiguous().data<float>().ToArray();
                 var mask = batch.ActionMask.cpu().contiguous().data<bool>().ToArray();
-                int chunk = head.Horizon * head.PerActionDim;
+                int chunk = spec.Horizon * spec.ActionDim;
                 for (int i = 0; i < batch.Size; i++)
                 {
                     var p = predicted.AsSpan(i * chunk, chunk);
                     var t = truth.AsSpan(i * chunk, chunk);
-                    var m = mask.AsSpan(i * head.Horizon, head.Horizon);
+                    var m = mask.AsSpan(i * spec.Horizon, spec.Horizon);
                     var window = batch.Windows[i];
-                    var recorded = RecordedChunk(dataset, window, head.Horizon, head.PerActionDim);
+                    var recorded = RecordedChunk(dataset, window, spec.Horizon, spec.ActionDim);
                     metrics.Add(p, t, recorded, m);
                     if (predictionsCsv is not null || drawn.ContainsKey(window.Episode))
-                        Record(predictor.Normalizer, head.Horizon, head.PerActionDim, p.ToArray(), recorded, m.ToArray(), window,
+                        Record(predictor.Normalizer, spec.Horizon, spec.ActionDim, p.ToArray(), recorded, m.ToArray(), window,
                             dataset.Episodes[window.Episode].Id, path, datasetNames, predictionsCsv, drawn);
                 }
             }
@@ -98,7 +98,7 @@ public static class Evaluator
         }
         return new EvalResult
         {
-            Checkpoint = predictor.Checkpoint, NumInferenceSteps = steps, Seed = options.Seed, NumActionBins = head.NumActionBins,
+            Checkpoint = predictor.Source, NumInferenceSteps = steps, Seed = options.Seed, NumActionBins = bins,
             Combined = combined, Datasets = sections, Trajectories = trajectories, Log = log, ActionNames = names,
         };
     }

@@ -40,8 +40,7 @@ public static class ChunkReplay
     /// <summary>Replays every episode of <paramref name="dataset"/> with <paramref name="predictor"/>.</summary>
     public static ReplayResult Run(VlaPredictor predictor, EpisodeDataset dataset, ReplayOptions options, CancellationToken ct = default)
     {
-        var head = predictor.Config.Model.ActionHeadConfig;
-        int h = head.Horizon, dim = head.PerActionDim, d = options.Delay, s = options.Execute;
+        int h = predictor.Spec.Horizon, dim = predictor.Spec.ActionDim, d = options.Delay, s = options.Execute;
         if (d < 0 || s < 1 || d >= s || s + d > h)
             throw new BadInputException($"--delay {d} and --execute {s} do not fit a horizon of {h}: a chunk must cover the {s} steps it runs plus the {d} it waits, and the delay must be shorter than the interval (0 ≤ delay < execute ≤ horizon − delay).");
         if (dataset.Episodes.Count == 0) throw new BadInputException("There are no episodes to replay.");
@@ -70,9 +69,8 @@ public static class ChunkReplay
 
     private static ReplayMode Play(VlaPredictor predictor, EpisodeDataset dataset, ReplayOptions options, bool rtc, CancellationToken ct)
     {
-        var head = predictor.Config.Model.ActionHeadConfig;
-        int h = head.Horizon, s = options.Execute, d = options.Delay;
-        bool wrist = predictor.Config.Model.VlmConfig.UseAuxCamera;
+        int s = options.Execute, d = options.Delay;
+        bool wrist = predictor.Spec.Cameras == 2;
         var episodes = dataset.Episodes;
         var executed = episodes.Select(e => new float[e.Length][]).ToArray();
         var previous = new ActionChunk?[episodes.Count];

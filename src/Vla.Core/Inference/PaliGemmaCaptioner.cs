@@ -32,8 +32,13 @@ public sealed class PaliGemmaCaptioner : IDisposable
         if (File.Exists(Path.Combine(modelDir, Checkpoints.CheckpointFiles.TrainerState)))
         {
             // A training checkpoint: its backbone as trained (LoRA adapters included, base loaded from where it names).
-            var checkpoint = Checkpoints.Checkpoint.Load(modelDir, device, dtype);
-            return new PaliGemmaCaptioner(checkpoint.Model.Backbone, checkpoint.Tokenizer, owner: checkpoint.Model);
+            var checkpoint = Checkpoints.ModelFactory.FromCheckpoint(modelDir, device, dtype);
+            if (checkpoint.Policy is not Model.PaliGemmaFlow.VlaModel policy)
+            {
+                checkpoint.Policy.Dispose();
+                throw new BadInputException($"{modelDir} holds a {checkpoint.Policy.Spec.Family} policy; captions come from a PaliGemma backbone's checkpoint.");
+            }
+            return new PaliGemmaCaptioner(policy.Backbone, policy.Tokenizer, owner: policy);
         }
         var tokenizer = PaliGemmaTokenizer.Load(modelDir);
         var model = ModelWeights.LoadBackbone(modelDir, dtype ?? ScalarType.Float32);

@@ -3,56 +3,57 @@ using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
-using Vla.Model.Tokenization;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
 namespace Vla.Inference;
 
 /// <summary>
-/// A trained policy ready to act: loads a checkpoint once (model, config, normalization stats,
-/// tokenizer) and maps observations to denormalized action chunks. The backbone runs once per
-/// prediction; the head runs once per Euler step.
+/// A policy ready to act in the data's units: observations (frames, prompt, state) in, denormalized action chunks out
+/// (openpi's <c>Policy.infer</c>). It preprocesses frames and states as the policy's data was, runs the policy's input
+/// transform, samples, and denormalizes. Any <see cref="ISamplingPolicy"/> can be behind it; <see cref="Load"/> reads a
+/// checkpoint.
 /// </summary>
 public sealed class VlaPredictor : IDisposable
 {
-    /// <summary>The loaded model (eval mode).</summary>
-    public VlaModel Model { get; }
-    /// <summary>The checkpoint's run configuration.</summary>
-    public VlaConfig Config { get; }
-    /// <summary>Maps between the data's units and the model's.</summary>
+    /// <summary>The policy (in eval mode when it trains).</summary>
+    public ISamplingPolicy Policy { get; }
+    /// <summary>Maps between the data's units and the policy's.</summary>
     public Normalizer Normalizer { get; }
-    /// <summary>The checkpoint folder.</summary>
-    public string Checkpoint { get; }
-    /// <summary>The prompt tokenizer saved with the checkpoint.</summary>
-    public PaliGemmaTokenizer Tokenizer { get; }
-    /// <summary>Where the model runs.</summary>
-    public Device Device => Model.Device;
+    /// <summary>How the policy's data is read (image limits, batch size and workers for evaluation, LeRobot keys, the normalization mode).</summary>
+    public DataConfig Data { get; }
+    /// <summary>The checkpoint folder the policy was loaded from, or a name for a policy built in code.</summary>
+    public string Source { get; }
+    /// <summary>The checkpoint's run configuration, or null for a policy built in code.</summary>
+    public VlaConfig? Config { get; }
+    /// <summary>What the policy reads and predicts.</summary>
+    public PolicySpec Spec => Policy.Spec;
+    /// <summary>Where the policy runs.</summary>
+    public Device Device => Policy.Device;
 
-    private VlaPredictor(Checkpoint.Loaded loaded)
+    /// <summary>
+    /// A predictor for <paramref name="policy"/>, whose data is normalized with <paramref name="stats"/> as <paramref name="data"/>'s
+    /// <c>normalization_mode</c> says; <paramref name="source"/> names it in reports.
+    /// </summary>
+    public VlaPredictor(ISamplingPolicy policy, NormalizationStats stats, DataConfig data, string source, VlaConfig? config = null)
     {
-        Model = loaded.Model;
-        Tokenizer = loaded.Tokenizer;
-        Model.eval();
-        Config = loaded.Config;
-        Checkpoint = loaded.Directory;
-        Normalizer = new Normalizer(loaded.State.NormalizationStats, Normalizer.ParseMode(Config.Data.NormalizationMode));
+        Policy = policy;
+        (policy as ITrainablePolicy)?.Module.eval();
+        Normalizer = new Normalizer(stats, Normalizer.ParseMode(data.NormalizationMode));
+        Data = data;
+        Source = source;
+        Config = config;
     }
 
     /// <summary>
     /// Loads <paramref name="checkpointDir"/> onto <paramref name="device"/> (the CPU when null), the backbone in
     /// <paramref name="dtype"/> (the checkpoint's own when null).
     /// </summary>
-    public static VlaPredictor Load(string checkpointDir, Device? device = null, ScalarType? dtype = null) =>
-        new(Checkpoints.Checkpoint.Load(checkpointDir, device, dtype));
-
-    /// <summary>The loader's prompt encoder for this checkpoint: its tokenizer, cut at <c>data.prompt_max_len</c>.</summary>
-    public Func<IReadOnlyList<string>, PromptTokens> EncodePrompts => ModelFactory.PromptEncoder(Tokenizer, Config.Data.PromptMaxLen);
-
-    /// <summary>
-    /// The model's input for a batch of windows the loader built on <see cref="Device"/>.
-    /// </summary>
-    public static PolicyInput InputOf(VlaBatch batch) => new(batch.Images, batch.TokenIds, batch.TokenMask, batch.State);
+    public static VlaPredictor Load(string checkpointDir, Device? device = null, ScalarType? dtype = null)
+    {
+        var loaded = ModelFactory.FromCheckpoint(checkpointDir, device, dtype);
+        return new VlaPredictor(loaded.Policy, loaded.State.NormalizationStats, loaded.Config.Data, loaded.Directory, loaded.Config);
+    }
 
     /// <summary>How real-time chunking guides (<see cref="RtcSettings"/>), for every request with an <see cref="RtcRequest"/>.</summary>
     public RtcSettings Rtc { get; set; } = new();
@@ -69,23 +70,45 @@ public sealed class VlaPredictor : IDisposable
     {
         if (rtc is not null && rtc.Count != observations.Count)
             throw new ArgumentException($"{rtc.Count} real-time chunking entries for {observations.Count} observations.", nameof(rtc));
-        var layout = BatchLayout.From(Config);
-        var head = Config.Model.ActionHeadConfig;
-        int n = observations.Count, frameFloats = layout.ImageFloats;
-        var images = new float[(long)n * layout.Cameras * frameFloats];
-        var state = new float[n * layout.StateDim];
-        for (int i = 0; i < n; i++)
+        var spec = Spec;
+        int n = observations.Count, chunk = spec.Horizon * spec.ActionDim;
+        var buffers = Collate(observations);
+        var (previous, weights) = Guidance(rtc, n);
+
+        using var guard = NativeCallGuard.Enter();
+        using var scope = NewDisposeScope();
+        using var generator = seed is long s ? new Generator((ulong)s) : null;
+        var input = Policy.Transform.ToInput(buffers.PolicyArrays, Device);
+        var guidance = previous is null ? null : new ChunkGuidance(
+            ComputeDevice.ToDevice(tensor(previous, [n, spec.Horizon, spec.ActionDim]), Device),
+            ComputeDevice.ToDevice(tensor(weights!, [n, spec.Horizon]), Device), Rtc.MaxGuidanceWeight, Rtc.ExactJacobian);
+        var sampled = Policy.SampleActions(input, steps ?? spec.NumInferenceSteps, generator: generator, guidance: guidance);
+        var values = sampled.cpu().contiguous().data<float>().ToArray();
+        return Enumerable.Range(0, n).Select(i =>
+        {
+            var one = values.AsSpan(i * chunk, chunk).ToArray();
+            Normalizer.DenormalizeActions(one);
+            return new ActionChunk(one, spec.Horizon, spec.ActionDim);
+        }).ToList();
+    }
+
+    /// <summary>The observations as the policy's host arrays: newest frames preprocessed, states normalized, prompts tokenized.</summary>
+    private BatchBuffers Collate(IReadOnlyList<Observation> observations)
+    {
+        var layout = BatchLayout.Of(Spec);
+        var b = new BatchBuffers(layout, observations.Count);
+        for (int i = 0; i < observations.Count; i++)
         {
             var o = observations[i];
-            CheckObservation(o, i, layout);
+            CheckObservation(o, i);
             for (int c = 0; c < layout.Cameras; c++)
             {
                 // The policy conditions on the current frame: the newest one given for each camera.
                 var frames = c == 0 ? o.Camera1 : o.Camera2!;
-                long offset = ((long)i * layout.Cameras + c) * frameFloats;
+                long offset = ((long)i * layout.Cameras + c) * layout.ImageFloats;
                 try
                 {
-                    frames[^1].Preprocess(layout.ImageSize, Config.Data.MaxImagePixels, images.AsSpan((int)offset, frameFloats));
+                    frames[^1].Preprocess(layout.ImageSize, Data.MaxImagePixels, b.Images.AsSpan((int)offset, layout.ImageFloats));
                 }
                 catch (InvalidDataException e)
                 {
@@ -94,63 +117,47 @@ public sealed class VlaPredictor : IDisposable
             }
             if (o.State is not null)
             {
-                var target = state.AsSpan(i * layout.StateDim, layout.StateDim);
+                var target = b.State.AsSpan(i * layout.StateDim, layout.StateDim);
                 o.State.CopyTo(target);
                 Normalizer.NormalizeState(target);
             }
+            b.Prompts[i] = o.Prompt;
         }
-
-        int chunk = head.Horizon * head.PerActionDim;
-        float[]? previous = null, weights = null;
-        if (rtc is not null && rtc.Any(r => r is not null))
-        {
-            previous = new float[n * chunk];
-            weights = new float[n * head.Horizon];
-            for (int i = 0; i < n; i++)
-            {
-                if (rtc[i] is not { } request) continue;
-                var (p, w) = request.Prepare(head.Horizon, head.PerActionDim, Normalizer, Rtc.Schedule, $"Observation {i}");
-                p.CopyTo(previous, i * chunk);
-                w.CopyTo(weights, i * head.Horizon);
-            }
-        }
-
-        using var guard = NativeCallGuard.Enter();
-        using var scope = NewDisposeScope();
-        using var generator = seed is long s ? new Generator((ulong)s) : null;
-        var tokens = EncodePrompts(observations.Select(o => o.Prompt).ToList());
-        var device = Device;
-        var input = new PolicyInput(
-            ComputeDevice.ToDevice(tensor(images, [n, layout.Cameras, 3, layout.ImageSize, layout.ImageSize]), device),
-            ComputeDevice.ToDevice(tensor(tokens.Ids, [n, tokens.Length]), device),
-            ComputeDevice.ToDevice(tensor(tokens.Mask, [n, tokens.Length]), device),
-            ComputeDevice.ToDevice(tensor(state, [n, layout.StateDim]), device));
-        var guidance = previous is null ? null : new ChunkGuidance(
-            ComputeDevice.ToDevice(tensor(previous, [n, head.Horizon, head.PerActionDim]), device),
-            ComputeDevice.ToDevice(tensor(weights!, [n, head.Horizon]), device), Rtc.MaxGuidanceWeight, Rtc.ExactJacobian);
-        var sampled = Model.SampleActions(input, steps ?? head.NumInferenceSteps, generator: generator, guidance: guidance);
-        var values = sampled.cpu().contiguous().data<float>().ToArray();
-        return Enumerable.Range(0, n).Select(i =>
-        {
-            var one = values.AsSpan(i * chunk, chunk).ToArray();
-            Normalizer.DenormalizeActions(one);
-            return new ActionChunk(one, head.Horizon, head.PerActionDim);
-        }).ToList();
+        b.Tokens = Policy.Transform.EncodePrompts(b.Prompts, b.State);
+        return b;
     }
 
-    private void CheckObservation(Observation o, int index, BatchLayout layout)
+    /// <summary>The normalized previous chunks and prefix weights of the requests that ask for real-time chunking, or nulls.</summary>
+    private (float[]? Previous, float[]? Weights) Guidance(IReadOnlyList<RtcRequest?>? rtc, int n)
     {
+        if (rtc is null || rtc.All(r => r is null)) return (null, null);
+        int horizon = Spec.Horizon, dim = Spec.ActionDim, chunk = horizon * dim;
+        var previous = new float[n * chunk];
+        var weights = new float[n * horizon];
+        for (int i = 0; i < n; i++)
+        {
+            if (rtc[i] is not { } request) continue;
+            var (p, w) = request.Prepare(horizon, dim, Normalizer, Rtc.Schedule, $"Observation {i}");
+            p.CopyTo(previous, i * chunk);
+            w.CopyTo(weights, i * horizon);
+        }
+        return (previous, weights);
+    }
+
+    private void CheckObservation(Observation o, int index)
+    {
+        var spec = Spec;
         if (o.Camera1.Count == 0) throw new BadInputException($"Observation {index} has no main-camera image.");
-        if (layout.Cameras == 2 && (o.Camera2 is null || o.Camera2.Count == 0))
+        if (spec.Cameras == 2 && (o.Camera2 is null || o.Camera2.Count == 0))
             throw new BadInputException($"Observation {index}: the model was trained with the wrist camera (use_aux_camera), so it needs image_2 frames too.");
-        if (Config.Model.ActionHeadConfig.UseStateInput && o.State is null)
-            throw new BadInputException($"Observation {index}: the model was trained with state input; give {layout.StateDim} state values.");
-        if (o.State is not null && o.State.Length != layout.StateDim)
-            throw new BadInputException($"Observation {index}: expected {layout.StateDim} state values (data.state_dim), got {o.State.Length}.");
+        if (spec.ReadsState && o.State is null)
+            throw new BadInputException($"Observation {index}: the model was trained with state input; give {spec.StateDim} state values.");
+        if (o.State is not null && o.State.Length != spec.StateDim)
+            throw new BadInputException($"Observation {index}: expected {spec.StateDim} state values (data.state_dim), got {o.State.Length}.");
         if (o.State is not null && o.State.Any(v => !float.IsFinite(v)))
             throw new BadInputException($"Observation {index}: the state contains NaN or infinite values.");
     }
 
-    /// <summary>Frees the model.</summary>
-    public void Dispose() => Model.Dispose();
+    /// <summary>Frees the policy.</summary>
+    public void Dispose() => Policy.Dispose();
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Vla.Model;
 
 /// <summary>
-/// The flow-matching draws every policy family shares (pi0's convention, stated in <see cref="FlowMatchingHead"/>):
+/// The flow-matching draws every policy family shares (pi0's convention, stated in <see cref="PaliGemmaFlow.FlowMatchingHead"/>):
 /// standard normal noise ε and flow times t ~ Beta(1.5, 1)·(1 − <see cref="MinTime"/>) + <see cref="MinTime"/>. Both are
 /// drawn from a host generator and copied to the device: the same draws on every device, so runs compare and resume
 /// across devices.

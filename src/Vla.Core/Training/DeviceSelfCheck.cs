@@ -58,7 +58,7 @@ public static class DeviceSelfCheck
         var head = config.Model.ActionHeadConfig;
         using var generator = new Generator(Seed);
         var noise = FlowMatching.SampleNoise([Batch, head.Horizon, head.PerActionDim], generator, device);
-        var chunk = model.SampleActions(new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State), head.NumInferenceSteps, noise);
+        var chunk = model.SampleActions(batch.Input, head.NumInferenceSteps, noise);
         return (loss, weights, chunk.cpu().DetachFromDisposeScope());
     }
 
@@ -71,10 +71,11 @@ public static class DeviceSelfCheck
         Tensor On(Tensor host) { var moved = host.to(device); if (!ReferenceEquals(moved, host)) host.Dispose(); return moved; }
         return new VlaBatch
         {
-            Images = On(rand([Batch, 2, 3, size, size], generator: generator) * 2 - 1),
-            TokenIds = On(randint(3, 300, [Batch, length], generator: generator)),
-            TokenMask = On(ones([Batch, length], ScalarType.Bool)),
-            State = On(rand([Batch, config.Data.StateDim], generator: generator) * 2 - 1),
+            Input = new PolicyInput(
+                On(rand([Batch, 2, 3, size, size], generator: generator) * 2 - 1),
+                On(randint(3, 300, [Batch, length], generator: generator)),
+                On(ones([Batch, length], ScalarType.Bool)),
+                On(rand([Batch, config.Data.StateDim], generator: generator) * 2 - 1)),
             Actions = On(rand([Batch, head.Horizon, head.PerActionDim], generator: generator) * 2 - 1),
             ActionMask = On(ones([Batch, head.Horizon], ScalarType.Bool)),
             Prompts = Enumerable.Repeat("self-check", Batch).ToArray(),

@@ -19,7 +19,7 @@ namespace Vla.Training;
 /// </summary>
 public sealed class TrainStep : IDisposable
 {
-    private readonly VlaModel _model;
+    private readonly ITrainablePolicy _policy;
     private readonly IProcessGroup _group;
     private readonly double _clip;
     private readonly double _bucketMb;
@@ -39,18 +39,18 @@ public sealed class TrainStep : IDisposable
     /// <summary>The current loss scale (1 unless the backbone trains in float16).</summary>
     public double LossScale => _scaler.Scale;
 
-    /// <summary>Sets up the step for <paramref name="model"/> as <paramref name="config"/>'s optimizer and training sections say.</summary>
-    public TrainStep(VlaModel model, VlaConfig config, IProcessGroup? group = null)
+    /// <summary>Sets up the step for <paramref name="policy"/> as <paramref name="config"/>'s optimizer and training sections say.</summary>
+    public TrainStep(ITrainablePolicy policy, VlaConfig config, IProcessGroup? group = null)
     {
-        _model = model;
+        _policy = policy;
         _group = group ?? new SingleProcessGroup();
         _clip = config.Training.GradClipNorm;
         _bucketMb = config.Training.DdpBucketMb;
-        _trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+        _trained = policy.Module.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
         _masters = new MasterWeights(_trained);
-        // Gradients that flow back through a float16 backbone underflow without scaling, even when only float32
+        // Gradients that flow back through float16 weights underflow without scaling, even when only float32
         // tensors (LoRA adapters, the head) train.
-        _scaler = new LossScaler(_masters.HasFloat16 || (model.BackboneDtype == ScalarType.Float16 && _trained.Count > 0));
+        _scaler = new LossScaler(_trained.Count > 0 && policy.Module.parameters().Any(p => p.dtype == ScalarType.Float16));
         var o = config.Optimizer;
         Optimizer = optim.AdamW(_masters.Optimized, o.Lr, o.Betas[0], o.Betas[1], weight_decay: o.WeightDecay);
     }
@@ -69,10 +69,9 @@ public sealed class TrainStep : IDisposable
         double stepsPerRank = _group.AllReduceSum([batch.ActionMask.sum().item<long>()])[0] / _group.WorldSize;
         float lossValue;
         double forward;
-        using (_model.EnterTrainingStep(draws.Masks))
+        using (_policy.EnterTrainingStep(draws.Masks))
         {
-            var input = new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State);
-            var loss = LossReduction.MaskedMean(_model.ComputeLoss(input, batch.Actions, draws.Noise, draws.Time), batch.ActionMask, stepsPerRank);
+            var loss = LossReduction.MaskedMean(_policy.ComputeLoss(batch.Input, batch.Actions, draws.Noise, draws.Time), batch.ActionMask, stepsPerRank);
             lossValue = (float)(_group.AllReduceSum([loss.item<float>()])[0] / _group.WorldSize);
             forward = watch.Elapsed.TotalSeconds;
             if (!float.IsFinite(lossValue))
@@ -94,7 +93,7 @@ public sealed class TrainStep : IDisposable
         bool skipped = _scaler.Enabled && !double.IsFinite(gradNorm);
         if (!skipped) Optimizer.step();
         Optimizer.zero_grad();
-        _model.zero_grad();
+        _policy.Module.zero_grad();
         if (!skipped) _masters.CopyToModel();
         _scaler.Update(skipped);
         return new StepResult(lossValue, gradNorm, skipped, new StepTimes(forward, backward, allReduce, unscale + watch.Elapsed.TotalSeconds));
@@ -121,7 +120,7 @@ public sealed class TrainStep : IDisposable
         string path = Path.Combine(checkpointDir, CheckpointFiles.Optimizer);
         if (!File.Exists(path)) throw new BadInputException($"{path} is missing: the checkpoint cannot resume training (it holds no optimizer state).");
         Optimizer.load_state_dict(path);
-        Optimizer.to(_model.Device);
+        Optimizer.to(_policy.Device);
         _scaler.Restore(_masters.Load(Path.Combine(checkpointDir, CheckpointFiles.MasterWeights)));
     }
 

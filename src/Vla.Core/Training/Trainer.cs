@@ -7,7 +7,7 @@ using Vla.Runtime;
 namespace Vla.Training;
 
 /// <summary>
-/// Trains a <see cref="VlaModel"/> in one process or as one rank of a data-parallel job: epoch after epoch, each step at
+/// Trains a policy (<see cref="ITrainablePolicy"/>) in one process or as one rank of a data-parallel job: epoch after epoch, each step at
 /// the scheduled learning rate, logged every <c>training.log_interval</c> steps; at each epoch's end validation and the
 /// <see cref="CheckpointSchedule"/>. What the run starts from (data, statistics, the model, a resumed state) is
 /// <see cref="TrainingSetup"/>'s; one step is <see cref="TrainStep"/>'s. Layout:
@@ -77,10 +77,10 @@ public sealed class Trainer : IDisposable
         _options = options;
         _training = run.Config.Training;
         _leader = run.Group.Rank == 0;
-        _step = new TrainStep(run.Model, run.Config, run.Group);
+        _step = new TrainStep(run.Policy, run.Config, run.Group);
         if (run.ResumedFrom is not null) _step.Load(run.ResumedFrom);
-        run.Log.Info($"model: {run.Model.parameters().Sum(p => p.numel()) / 1e6:F2} M parameters ({_step.Trained.Sum(p => p.numel()) / 1e6:F2} M trainable) on {run.Model.Device}, " +
-                     $"backbone in {ModelDtype.Name(run.Model.BackboneDtype)}" + (_step.Masters.Count > 0 ? $" with float32 master weights for its {_step.Masters.Count} trained tensors" : ""));
+        run.Log.Info($"model: {run.Policy.Module.parameters().Sum(p => p.numel()) / 1e6:F2} M parameters ({_step.Trained.Sum(p => p.numel()) / 1e6:F2} M trainable) on {run.Policy.Device}, " +
+                     $"backbone in {run.Policy.Spec.Dtype}" + (_step.Masters.Count > 0 ? $" with float32 master weights for its {_step.Masters.Count} trained tensors" : ""));
         _schedule = new LearningRateSchedule(run.Config.Optimizer, run.Config.LrScheduler, run.Train.BatchesPerEpoch);
         _noise = new StepNoise(_training.Seed); // a host generator: the same draws on every device, and resumable on any
         if (run.Resumed is not null) _noise.Restore(run.Resumed.RngState);
@@ -123,7 +123,7 @@ public sealed class Trainer : IDisposable
     /// </summary>
     private (double LossSum, int Batches, bool Stopped) RunEpoch(int epoch, double lossSum, int batches, CancellationToken ct)
     {
-        _run.Model.train();
+        _run.Policy.Module.train();
         int windowsSinceLog = 0;
         bool stopped = false;
         var logWatch = Stopwatch.StartNew();
@@ -167,7 +167,7 @@ public sealed class Trainer : IDisposable
         _epochLosses[epoch] = trainLoss;
         var validationWatch = Stopwatch.StartNew();
         _lastValidation = _run.Validation is null ? null
-            : Validation.Run(_run.Model, _run.Validation, _run.Normalizer, _training.Seed, _run.Config.Model.ActionHeadConfig.NumInferenceSteps, _run.Group, ct);
+            : Validation.Run(_run.Policy, _run.Validation, _run.Normalizer, _training.Seed, _run.Config.Model.ActionHeadConfig.NumInferenceSteps, _run.Group, ct);
         _times += StepTimes.Zero with { Validation = validationWatch.Elapsed.TotalSeconds };
         _run.Log.Write(new EpochMetrics(_steps, epoch, trainLoss, _lr, _lastValidation));
         if (_leader) _options.History?.Add(new TrainingHistory.EpochSummary(epoch, _steps, trainLoss, _lastValidation));
@@ -196,7 +196,7 @@ public sealed class Trainer : IDisposable
 
     private void Save(string dir, TrainerState state)
     {
-        if (_leader) Checkpoint.Save(dir, _run.Model, _run.Tokenizer, _step.Save, state);
+        if (_leader) Checkpoint.Save(dir, _run.Policy, _step.Save, state);
     }
 
     /// <summary>Logs the frames every rank has masked out under data.skip_bad_frames so far (a collective: every rank calls it).</summary>

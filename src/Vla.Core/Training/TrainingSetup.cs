@@ -4,7 +4,6 @@ using Vla.Config;
 using Vla.Data;
 using Vla.Distributed;
 using Vla.Model;
-using Vla.Model.Tokenization;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
@@ -28,10 +27,8 @@ public sealed class TrainingSetup : IDisposable
     public required TrainingLog Log { get; init; }
     /// <summary>Maps the data's units to the model's.</summary>
     public required Normalizer Normalizer { get; init; }
-    /// <summary>The model, on the run's device.</summary>
-    public required VlaModel Model { get; init; }
-    /// <summary>The prompt tokenizer.</summary>
-    public required PaliGemmaTokenizer Tokenizer { get; init; }
+    /// <summary>The policy being trained, on the run's device.</summary>
+    public required ITrainablePolicy Policy { get; init; }
     /// <summary>This rank's training batches.</summary>
     public required BatchLoader Train { get; init; }
     /// <summary>This rank's validation batches, or null without validation data.</summary>
@@ -68,14 +65,14 @@ public sealed class TrainingSetup : IDisposable
         if (leader) Directory.CreateDirectory(experimentDir);
         var log = new TrainingLog(leader ? experimentDir : null); // only rank 0 writes logs and checkpoints
         Checkpoint.Loaded? resumed = null;
-        VlaModel? model = null;
+        ITrainablePolicy? policy = null;
         try
         {
             if (options.Log is not null && leader) log.Line += options.Log;
             DescribeData(config, group, log, experimentDir, train, val);
             if (resuming)
             {
-                resumed = Checkpoint.Load(options.ResumeCheckpoint!, device);
+                resumed = ModelFactory.FromCheckpoint(options.ResumeCheckpoint!, device);
                 Checkpoint.CheckCompatible(config, resumed.Config, options.ResumeCheckpoint!);
                 var s = resumed.State;
                 log.Info($"resuming from {options.ResumeCheckpoint} " + (s.BatchesInEpoch > 0 ? $"inside epoch {s.Epoch} after its batch {s.BatchesInEpoch}" : $"after epoch {s.Epoch}") + $", step {s.Step}");
@@ -85,24 +82,23 @@ public sealed class TrainingSetup : IDisposable
             foreach (var warning in NormalizationWarning.Find(stats, mode, val ?? train))
                 log.Info($"warning: normalization: {warning}");
             var normalizer = new Normalizer(stats, mode);
-            PaliGemmaTokenizer tokenizer;
-            (model, tokenizer) = resumed is not null ? (resumed.Model, resumed.Tokenizer) : ModelFactory.Create(config, t.Seed, device);
-            model.GradientCheckpointing = t.GradientCheckpointing; // this run's choice, also when resuming (it changes no result)
-            WarnAboutLongPrompts(train, tokenizer, config.Data.PromptMaxLen, log);
-            WeightBroadcast.FromRoot(model.parameters(), group);
+            policy = resumed?.Policy ?? ModelFactory.FromConfig(config, t.Seed, device);
+            policy.GradientCheckpointing = t.GradientCheckpointing; // this run's choice, also when resuming (it changes no result)
+            WarnAboutLongPrompts(train, policy.Transform, log);
+            WeightBroadcast.FromRoot(policy.Module.parameters(), group);
 
-            var layout = BatchLayout.From(config);
-            var trainLoader = new BatchLoader(train, normalizer, layout, LoaderOptions(config, group, tokenizer, device, shuffle: true));
-            var valLoader = val is null ? null : new BatchLoader(val, normalizer, layout, LoaderOptions(config, group, tokenizer, device, shuffle: false) with { StridedShards = true });
+            var layout = BatchLayout.Of(policy.Spec);
+            var trainLoader = new BatchLoader(train, normalizer, layout, LoaderOptions(config, group, policy.Transform, device, shuffle: true));
+            var valLoader = val is null ? null : new BatchLoader(val, normalizer, layout, LoaderOptions(config, group, policy.Transform, device, shuffle: false) with { StridedShards = true });
             return new TrainingSetup
             {
-                Config = config, Group = group, ExperimentDir = experimentDir, Log = log, Normalizer = normalizer, Model = model, Tokenizer = tokenizer,
+                Config = config, Group = group, ExperimentDir = experimentDir, Log = log, Normalizer = normalizer, Policy = policy,
                 Train = trainLoader, Validation = valLoader, Resumed = resumed?.State, ResumedFrom = resumed?.Directory,
             };
         }
         catch
         {
-            (model ?? resumed?.Model)?.Dispose();
+            (policy ?? resumed?.Policy)?.Dispose();
             log.Dispose();
             throw;
         }
@@ -138,18 +134,18 @@ public sealed class TrainingSetup : IDisposable
         return stats;
     }
 
-    /// <summary>Says once, up front, when prompts will be cut to <c>data.prompt_max_len</c> tokens.</summary>
-    private static void WarnAboutLongPrompts(EpisodeDataset train, PaliGemmaTokenizer tokenizer, int maxLength, TrainingLog log)
+    /// <summary>Says once, up front, when the policy's transform will cut prompts to <c>data.prompt_max_len</c> tokens.</summary>
+    private static void WarnAboutLongPrompts(EpisodeDataset train, PolicyTransform transform, TrainingLog log)
     {
-        var lengths = train.Episodes.Select(e => e.Prompt).Distinct()
-            .Select(p => (Prompt: p, Tokens: tokenizer.EncodePrompt(p, int.MaxValue, out _).Length)).ToList();
+        int maxLength = transform.PromptMaxLength;
+        var lengths = train.Episodes.Select(e => e.Prompt).Distinct().Select(p => (Prompt: p, Tokens: transform.TokenCount(p))).ToList();
         var cut = lengths.Where(p => p.Tokens > maxLength).ToList();
         if (cut.Count > 0)
             log.Info($"warning: {cut.Count} of {lengths.Count} prompts are longer than data.prompt_max_len = {maxLength} tokens " +
                      $"and will be cut (longest: {cut.Max(p => p.Tokens)} tokens, \"{cut.MaxBy(p => p.Tokens).Prompt}\")");
     }
 
-    private static LoaderOptions LoaderOptions(VlaConfig config, IProcessGroup group, PaliGemmaTokenizer tokenizer, Device device, bool shuffle) => new()
+    private static LoaderOptions LoaderOptions(VlaConfig config, IProcessGroup group, PolicyTransform transform, Device device, bool shuffle) => new()
     {
         BatchSize = config.Data.BatchSize / group.WorldSize,
         Rank = group.Rank,
@@ -161,13 +157,13 @@ public sealed class TrainingSetup : IDisposable
         MaxImagePixels = config.Data.MaxImagePixels,
         SkipBadFrames = config.Data.SkipBadFrames,
         Device = device,
-        EncodePrompts = ModelFactory.PromptEncoder(tokenizer, config.Data.PromptMaxLen), // token ids made on the decoding threads
+        Transform = transform, // token ids made on the decoding threads
     };
 
-    /// <summary>Frees the model and the log (when no <see cref="Trainer"/> took them).</summary>
+    /// <summary>Frees the policy and the log.</summary>
     public void Dispose()
     {
-        Model.Dispose();
+        Policy.Dispose();
         Log.Dispose();
     }
 }

@@ -16,9 +16,9 @@ public static class Validation
     /// draws fixed by the run seed and the window (<see cref="WindowNoise"/>). Every rank validates its own windows; the
     /// sums are all-reduced.
     /// </summary>
-    public static ValidationMetrics Run(VlaModel model, BatchLoader loader, Normalizer normalizer, long seed, int steps, IProcessGroup? group = null, CancellationToken ct = default)
+    public static ValidationMetrics Run(ITrainablePolicy policy, BatchLoader loader, Normalizer normalizer, long seed, int steps, IProcessGroup? group = null, CancellationToken ct = default)
     {
-        model.eval();
+        policy.Module.eval();
         using var noGrad = no_grad();
         var mean = (float[])normalizer.Stats.Action.Mean.Clone();
         normalizer.NormalizeActions(mean);
@@ -29,16 +29,15 @@ public static class Validation
             using var guard = NativeCallGuard.Enter();
             using var scope = NewDisposeScope();
             var (noise, time, start) = WindowNoise.Draw(batch, seed + SeedOffset);
-            var input = new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State);
             double count = batch.ActionMask.sum().item<long>();
-            loss += LossReduction.MaskedMean(model.ComputeLoss(input, batch.Actions, noise, time), batch.ActionMask).item<float>() * count;
-            var sampled = model.SampleActions(input, steps, noise: start);
+            loss += LossReduction.MaskedMean(policy.ComputeLoss(batch.Input, batch.Actions, noise, time), batch.ActionMask).item<float>() * count;
+            var sampled = policy.SampleActions(batch.Input, steps, noise: start);
             mse += LossReduction.MaskedMse(sampled, batch.Actions, batch.ActionMask).item<float>() * count;
             var meanChunk = tensor(mean, device: batch.Actions.device).expand_as(batch.Actions);
             baseline += LossReduction.MaskedMse(meanChunk, batch.Actions, batch.ActionMask).item<float>() * count;
             weight += count;
         }
-        model.train();
+        policy.Module.train();
         var totals = (group ?? new SingleProcessGroup()).AllReduceSum([loss, mse, baseline, weight]); // each rank saw its own windows
         return new ValidationMetrics(totals[0] / totals[3], totals[1] / totals[3], totals[2] / totals[3]);
     }

@@ -41,8 +41,7 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Contains(published, d => Path.GetFileName(d) == "model_best");
         foreach (var dir in published)
         {
-            var loaded = Checkpoint.Load(dir);
-            loaded.Model.Dispose();
+            ModelFactory.FromCheckpoint(dir).Policy.Dispose();
         }
     }
 
@@ -96,6 +95,6 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(long.Parse(match.Groups[1].Value), state.Step);
         Assert.Equal(state.Step, state.BatchesInEpoch); // inside epoch 1: resuming finishes it
         Assert.Equal(["checkpoint_epoch_1"], Directory.GetDirectories(checkpoints).Select(Path.GetFileName)); // no half-written folder
-        Checkpoint.Load(Path.Combine(checkpoints, "checkpoint_epoch_1")).Model.Dispose();
+        ModelFactory.FromCheckpoint(Path.Combine(checkpoints, "checkpoint_epoch_1")).Policy.Dispose();
     }
 }

@@ -124,7 +124,7 @@ public sealed class DistributedTrainingTests : IDisposable
         var vla = Vla.Config.ConfigLoader.Load(config);
         var dataset = await Vla.Data.EpisodeDataset.OpenAsync([clean], new Vla.Data.DataOptions { VerifyImages = false });
         var loader = new Vla.Data.BatchLoader(dataset, new Vla.Data.Normalizer(Vla.Data.NormalizationStats.Compute(dataset), Vla.Data.NormalizationMode.MinMax),
-            Vla.Data.BatchLayout.From(vla), new Vla.Data.LoaderOptions { BatchSize = 4, Rank = 1, WorldSize = 2, Seed = vla.Training.Seed });
+            Vla.Data.BatchLayout.Of(Vla.Model.PaliGemmaFlow.VlaModelConfig.From(vla).Spec), new Vla.Data.LoaderOptions { BatchSize = 4, Rank = 1, WorldSize = 2, Seed = vla.Training.Seed });
         var window = loader.EpochBatches(1)[0][0];
         string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 4, (window.Episode, window.Step));
         long row = dataset.Episodes[window.Episode].Steps[window.Step].Row;

@@ -54,19 +54,38 @@ public sealed class BatchLoaderTests : IDisposable
     }
 
     [Fact]
-    public void Prompts_are_tokenized_on_the_loader_threads_when_an_encoder_is_given()
+    public void Prompts_are_tokenized_on_the_loader_threads_by_the_policy_transform()
     {
-        var options = new LoaderOptions
-        {
-            BatchSize = 2, Shuffle = false, NumWorkers = 2,
-            EncodePrompts = prompts => new PromptTokens([.. prompts.SelectMany(p => new long[] { 2, p.Length })], [.. prompts.SelectMany(_ => new[] { true, true })], 2),
-        };
+        var options = new LoaderOptions { BatchSize = 2, Shuffle = false, NumWorkers = 2, Transform = new LengthTransform() };
         using var scope = torch.NewDisposeScope();
         using var batch = Loader(options).Epoch(0).First();
-        Assert.Equal([2L, 2], batch.TokenIds.shape);
-        Assert.Equal(torch.ScalarType.Int64, batch.TokenIds.dtype);
-        Assert.Equal(torch.ScalarType.Bool, batch.TokenMask.dtype);
-        Assert.Equal([2L, batch.Prompts[0].Length, 2L, batch.Prompts[1].Length], batch.TokenIds.data<long>().ToArray());
+        Assert.Equal([2L, 2], batch.Input.TokenIds.shape);
+        Assert.Equal(torch.ScalarType.Int64, batch.Input.TokenIds.dtype);
+        Assert.Equal(torch.ScalarType.Bool, batch.Input.TokenMask.dtype);
+        Assert.Equal([2L, batch.Prompts[0].Length, 2L, batch.Prompts[1].Length], batch.Input.TokenIds.data<long>().ToArray());
+    }
+
+    [Fact]
+    public void The_transform_sees_each_windows_normalized_state_with_its_prompt()
+    {
+        // pi0.5 writes the discretized state into the prompt: the transform gets the normalized states beside the prompts.
+        var transform = new LengthTransform();
+        using var scope = torch.NewDisposeScope();
+        using var batch = Loader(new LoaderOptions { BatchSize = 2, Shuffle = false, NumWorkers = 0, Transform = transform }).Epoch(0).First();
+        Assert.Equal(batch.Input.State.data<float>().ToArray(), transform.States);
+    }
+
+    /// <summary>A policy transform whose "tokens" are BOS (2) and the prompt's length, remembering the states it was given.</summary>
+    private sealed class LengthTransform : Vla.Model.PolicyTransform
+    {
+        public float[] States { get; private set; } = [];
+        public override int PromptMaxLength => 2;
+        public override int TokenCount(string prompt) => 2;
+        public override Vla.Model.Tokenization.TokenBatch EncodePrompts(IReadOnlyList<string> prompts, ReadOnlySpan<float> normalizedStates)
+        {
+            States = normalizedStates.ToArray();
+            return new([.. prompts.SelectMany(p => new long[] { 2, p.Length })], [.. prompts.SelectMany(_ => new[] { true, true })], prompts.Count, 2, 0);
+        }
     }
 
     [Fact]
@@ -131,9 +150,9 @@ public sealed class BatchLoaderTests : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var batch = Loader().Epoch(0).First();
-        Assert.Equal([3L, 2, 3, 4, 4], batch.Images.shape);
-        Assert.Equal([3L, 0], batch.TokenIds.shape); // no prompt encoder given
-        Assert.Equal([3L, 3], batch.State.shape);
+        Assert.Equal([3L, 2, 3, 4, 4], batch.Input.Images.shape);
+        Assert.Equal([3L, 0], batch.Input.TokenIds.shape); // no policy transform given
+        Assert.Equal([3L, 3], batch.Input.State.shape);
         Assert.Equal([3L, 3, 2], batch.Actions.shape);
         Assert.Equal([3L, 3], batch.ActionMask.shape);
         Assert.Equal(torch.ScalarType.Bool, batch.ActionMask.dtype);

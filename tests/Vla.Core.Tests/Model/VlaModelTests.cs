@@ -1,5 +1,6 @@
 using Vla.Checkpoints;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Tests.Training;
 using static TorchSharp.torch;
 
@@ -16,7 +17,8 @@ public sealed class VlaModelTests : IDisposable
     {
         var config = _fixture.Config();
         config = config with { Model = config.Model with { ActionHeadConfig = config.Model.ActionHeadConfig with { UseStateInput = false } } };
-        var (model, tokenizer) = ModelFactory.Create(config, seed: 2);
+        var model = Policies.Build(config, 2);
+        var tokenizer = model.Tokenizer;
         using var _ = model;
         using var scope = NewDisposeScope();
         var tokens = tokenizer.EncodeBatch(["pick up the red cube"], 12);
@@ -32,7 +34,8 @@ public sealed class VlaModelTests : IDisposable
     [Fact]
     public void Sampling_with_the_context_keys_and_values_computed_once_equals_euler_over_full_denoise_steps()
     {
-        var (model, tokenizer) = ModelFactory.Create(_fixture.Config(), seed: 3);
+        var model = Policies.Build(_fixture.Config(), 3);
+        var tokenizer = model.Tokenizer;
         using var _ = model;
         model.eval();
         using var scope = NewDisposeScope();

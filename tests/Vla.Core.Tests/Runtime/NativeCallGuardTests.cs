@@ -17,7 +17,8 @@ public sealed class NativeCallGuardTests
     {
         var config = ConfigLoader.Load(Path.Combine(TestFiles.RepoRoot, "configs", "sample.yaml"));
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
-        var layout = BatchLayout.From(config) with { ImageSize = 224 };
+        var layout = new BatchLayout(Cameras: config.Model.VlmConfig.UseAuxCamera ? 2 : 1, ImageSize: 224, StateDim: config.Data.StateDim,
+            Horizon: config.Model.ActionHeadConfig.Horizon, PerActionDim: config.Model.ActionHeadConfig.PerActionDim);
         var loader = new BatchLoader(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), layout,
             new LoaderOptions { BatchSize = 20, NumWorkers = 8, Prefetch = 4, Seed = 1 });
         long imageBytes = 20L * layout.Cameras * layout.ImageFloats * sizeof(float); // 24 MB a batch

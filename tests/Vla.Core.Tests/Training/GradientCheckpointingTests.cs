@@ -1,6 +1,7 @@
 using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using static TorchSharp.torch;
 
 namespace Vla.Tests.Training;
@@ -15,7 +16,8 @@ public sealed class GradientCheckpointingTests : IDisposable
     private Dictionary<string, Tensor> Gradients(VlaConfig config, bool checkpointing)
     {
         config = config with { Training = config.Training with { GradientCheckpointing = checkpointing } };
-        var (model, tokenizer) = ModelFactory.Create(config, seed: 4);
+        var model = Policies.Build(config, 4);
+        var tokenizer = model.Tokenizer;
         using var _ = model;
         Assert.Equal(checkpointing, model.GradientCheckpointing);
         model.train();

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Weights;
 using Vla.Runtime;
 using Vla.Training;
@@ -25,17 +26,17 @@ public sealed class LoraTests : IDisposable
     }
 
     /// <summary>A fixed observation for the tiny fixture model (2 cameras of 32 px, state_dim 3).</summary>
-    private static PolicyInput Observation(Checkpoint.Loaded loaded)
+    private static PolicyInput Observation(VlaModel model)
     {
         using var generator = new Generator(3);
-        return TrainingFixture.Observation(loaded.Tokenizer, generator);
+        return TrainingFixture.Observation(model.Tokenizer, generator);
     }
 
-    private static Tensor Chunk(Checkpoint.Loaded loaded, PolicyInput input)
+    private static Tensor Chunk(VlaModel model, PolicyInput input)
     {
         using var generator = new Generator(9);
         var noise = randn([2, 3, 2], generator: generator);
-        return loaded.Model.SampleActions(input, 4, noise);
+        return model.SampleActions(input, 4, noise);
     }
 
     [Fact]
@@ -66,21 +67,23 @@ public sealed class LoraTests : IDisposable
         Assert.Matches(targets, "language_model.model.layers.1.mlp.gate_proj");
         Assert.DoesNotMatch(targets, "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj");
 
-        Assert.Contains(Checkpoint.Load(checkpoint).Model.named_parameters(), p => LoraAdapters.IsAdapter(p.name));
+        using var loaded = Policies.Load(checkpoint);
+        Assert.Contains(loaded.named_parameters(), p => LoraAdapters.IsAdapter(p.name));
     }
 
     [Fact]
     public void Training_steps_move_the_adapters_and_the_head_and_leave_every_base_weight_as_it_was()
     {
         var config = Config(1, "steps");
-        var (model, tokenizer) = ModelFactory.Create(config, seed: 2);
+        var model = Policies.Build(config, 2);
+        var tokenizer = model.Tokenizer;
         using var _ = model;
         var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
         using var generator = new Generator(5);
         var input = TrainingFixture.Observation(tokenizer, generator);
         using var batch = new Vla.Data.VlaBatch
         {
-            Images = input.Images, TokenIds = input.TokenIds, TokenMask = input.TokenMask, State = input.State,
+            Input = input,
             Actions = randn([2, 3, 2], generator: generator), ActionMask = ones(2, 3, ScalarType.Bool),
             Prompts = ["a", "b"], Windows = [new Vla.Data.Window(0, 0), new Vla.Data.Window(0, 1)],
         };
@@ -100,37 +103,38 @@ public sealed class LoraTests : IDisposable
     public async Task A_merged_export_samples_the_chunk_of_base_plus_adapters_and_an_unmerged_one_the_same()
     {
         var result = await Trainer.RunAsync(Config(epochs: 2, "export"), new Trainer.Options());
-        var loaded = Checkpoint.Load(result.BestCheckpoint!);
+        var loaded = Policies.Load(result.BestCheckpoint!);
         var input = Observation(loaded);
         var reference = Chunk(loaded, input);
 
         string merged = _fixture.Files.PathOf("merged"), kept = _fixture.Files.PathOf("kept");
-        Checkpoint.Export(Checkpoint.Load(result.BestCheckpoint!), merged, mergeLora: true);
-        Checkpoint.Export(Checkpoint.Load(result.BestCheckpoint!), kept, mergeLora: false);
+        Checkpoint.Export(ModelFactory.FromCheckpoint(result.BestCheckpoint!), merged, mergeLora: true);
+        Checkpoint.Export(ModelFactory.FromCheckpoint(result.BestCheckpoint!), kept, mergeLora: false);
         Assert.False(File.Exists(Path.Combine(merged, LoraAdapters.WeightsFile)));
         Assert.True(File.Exists(Path.Combine(merged, CheckpointFiles.ExportedBase, "model.safetensors")));
         Assert.True(File.Exists(Path.Combine(kept, LoraAdapters.WeightsFile)));
 
-        var mergedModel = Checkpoint.Load(merged);
-        Assert.False(mergedModel.Config.Model.Lora.Enabled);
-        Assert.DoesNotContain(mergedModel.Model.named_parameters(), p => LoraAdapters.IsAdapter(p.name));
+        var mergedCheckpoint = ModelFactory.FromCheckpoint(merged);
+        var mergedModel = (VlaModel)mergedCheckpoint.Policy;
+        Assert.False(mergedCheckpoint.Config.Model.Lora.Enabled);
+        Assert.DoesNotContain(mergedModel.named_parameters(), p => LoraAdapters.IsAdapter(p.name));
         double mergedDiff = (Chunk(mergedModel, input) - reference).abs().max().item<float>();
         Assert.True(mergedDiff <= 1e-5, $"merged export differs by {mergedDiff:G3}");
         Assert.True((lora_B_norm(loaded) > 0), "the adapters trained (B is no longer zero)");
 
-        double keptDiff = (Chunk(Checkpoint.Load(kept), input) - reference).abs().max().item<float>();
+        double keptDiff = (Chunk(Policies.Load(kept), input) - reference).abs().max().item<float>();
         Assert.Equal(0, keptDiff);
 
         // An export is self-contained: it loads with the original base gone.
         Directory.Move(_fixture.ModelDir, _fixture.ModelDir + "-gone");
-        Assert.Equal(0, (Chunk(Checkpoint.Load(merged), input) - Chunk(mergedModel, input)).abs().max().item<float>());
-        var e = Assert.Throws<BadInputException>(() => Checkpoint.Load(result.BestCheckpoint!));
+        Assert.Equal(0, (Chunk(Policies.Load(merged), input) - Chunk(mergedModel, input)).abs().max().item<float>());
+        var e = Assert.Throws<BadInputException>(() => Policies.Load(result.BestCheckpoint!));
         Assert.Contains(_fixture.ModelDir, e.Message);
         Assert.Contains("does not exist", e.Message);
     }
 
-    private static double lora_B_norm(Checkpoint.Loaded loaded) =>
-        loaded.Model.named_parameters().Where(p => p.name.Contains(".lora_B.")).Sum(p => p.parameter.norm().item<float>());
+    private static double lora_B_norm(VlaModel loaded) =>
+        loaded.named_parameters().Where(p => p.name.Contains(".lora_B.")).Sum(p => p.parameter.norm().item<float>());
 
     [Fact]
     public async Task Resuming_a_lora_run_reproduces_the_uninterrupted_run()
@@ -149,7 +153,7 @@ public sealed class LoraTests : IDisposable
         var result = await Trainer.RunAsync(Config(epochs: 1, "changed"), new Trainer.Options());
         string config = Path.Combine(_fixture.ModelDir, "config.json");
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"rms_norm_eps\"", "\"rms_norm_eps\" ")); // any edit changes the hash
-        var e = Assert.Throws<BadInputException>(() => Checkpoint.Load(result.BestCheckpoint!));
+        var e = Assert.Throws<BadInputException>(() => Policies.Load(result.BestCheckpoint!));
         Assert.Contains(_fixture.ModelDir, e.Message);
         Assert.Contains("has changed", e.Message);
     }
@@ -163,7 +167,7 @@ public sealed class LoraTests : IDisposable
         var adapters = SafetensorsFile.Open(file);
         var tensors = adapters.Entries.Select(e => (e.Name, e.Name.EndsWith("q_proj.lora_A.weight") ? zeros(4, 65) : adapters.Read(e.Name))).ToList();
         SafetensorsFile.Write(file, tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        var e = Assert.Throws<BadInputException>(() => Checkpoint.Load(checkpoint));
+        var e = Assert.Throws<BadInputException>(() => Policies.Load(checkpoint));
         Assert.Contains("q_proj.lora_A.weight", e.Message);
         Assert.Contains("[4, 65]", e.Message);
     }
@@ -171,11 +175,11 @@ public sealed class LoraTests : IDisposable
     [Fact]
     public void A_target_that_names_no_module_and_a_rank_above_the_width_are_refused_naming_them()
     {
-        var typo = Assert.Throws<BadInputException>(() => ModelFactory.Create(Config(1, "typo", targets: ["qproj"]), seed: 1));
+        var typo = Assert.Throws<BadInputException>(() => ModelFactory.FromConfig(Config(1, "typo", targets: ["qproj"]), seed: 1));
         Assert.Contains("model.lora.target_modules: 'qproj'", typo.Message);
         Assert.Contains("Did you mean 'q_proj'", typo.Message);
 
-        var wide = Assert.Throws<BadInputException>(() => ModelFactory.Create(Config(1, "wide", rank: 65), seed: 1));
+        var wide = Assert.Throws<BadInputException>(() => ModelFactory.FromConfig(Config(1, "wide", rank: 65), seed: 1));
         Assert.Contains("model.lora.rank is 65", wide.Message);
         Assert.Contains("language_model.layers.0.self_attn.q_proj", wide.Message);
     }
@@ -183,7 +187,7 @@ public sealed class LoraTests : IDisposable
     [Fact]
     public void Vision_targets_put_adapters_on_siglip_only_and_everything_else_stays_frozen()
     {
-        var (model, _) = ModelFactory.Create(Config(1, "vision", targets: ["vision_tower.fc1", "o_proj"]), seed: 1);
+        var model = Policies.Build(Config(1, "vision", targets: ["vision_tower.fc1", "o_proj"]), 1);
         using var _m = model;
         var trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
         Assert.All(trained.Where(n => n.StartsWith("backbone.", StringComparison.Ordinal)), n => Assert.True(LoraAdapters.IsAdapter(n), n));
@@ -205,9 +209,9 @@ public sealed class LoraTests : IDisposable
         Assert.DoesNotContain(names, n => n.StartsWith("backbone.vision_tower.", StringComparison.Ordinal));
         Assert.Contains("backbone.language_model.layers.0.mlp.up_proj.weight", names);
 
-        var loaded = Checkpoint.Load(checkpoint);
+        using var loaded = Policies.Load(checkpoint);
         using var baseModel = ModelWeights.LoadBackbone(_fixture.ModelDir);
-        var trained = loaded.Model.Backbone.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var trained = loaded.Backbone.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var saved = SafetensorsFile.Open(Path.Combine(checkpoint, CheckpointFiles.Model));
         foreach (var (name, p) in baseModel.named_parameters())
         {

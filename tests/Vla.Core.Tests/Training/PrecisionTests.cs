@@ -3,6 +3,7 @@ using Vla.Checkpoints;
 using Vla.Config;
 using Vla.Data;
 using Vla.Model;
+using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Weights;
 using Vla.Training;
 using static TorchSharp.torch;
@@ -35,9 +36,9 @@ public sealed class PrecisionTests : IDisposable
         Assert.Equal(weights.Where(e => e.Dtype == "BF16").Select(e => e.Name).Order(), masters.Select(e => e.Name).Order());
         Assert.All(masters, e => Assert.Equal("F32", e.Dtype));
 
-        using var loaded = Checkpoint.Load(best).Model;           // the checkpoint's own dtype by default
+        using var loaded = Policies.Load(best);                    // the checkpoint's own dtype by default
         Assert.Equal(ScalarType.BFloat16, loaded.BackboneDtype);
-        using var widened = Checkpoint.Load(best, dtype: ScalarType.Float32).Model;
+        using var widened = Policies.Load(best, dtype: ScalarType.Float32);
         Assert.Equal(ScalarType.Float32, widened.BackboneDtype);
     }
 
@@ -86,13 +87,13 @@ public sealed class PrecisionTests : IDisposable
     {
         var config = Config("bfloat16");
         var device = CPU;
-        var (model, tokenizer) = ModelFactory.Create(config, seed: 3, device);
+        var model = Policies.Build(config, 3, device);
         using var _ = model;
         using var step = new TrainStep(model, config);
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
-        var loader = new BatchLoader(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), BatchLayout.From(config), new LoaderOptions
+        var loader = new BatchLoader(dataset, new Normalizer(NormalizationStats.Compute(dataset), NormalizationMode.MinMax), BatchLayout.Of(model.Spec), new LoaderOptions
         {
-            BatchSize = 4, Device = device, EncodePrompts = ModelFactory.PromptEncoder(tokenizer, 12),
+            BatchSize = 4, Device = device, Transform = model.Transform,
         });
         using var batch = loader.Epoch(1).First();
         using var noise = new StepNoise(1);
@@ -116,7 +117,7 @@ public sealed class PrecisionTests : IDisposable
         model.eval();
         using var scope = NewDisposeScope();
         using var generator = new Generator(1);
-        var chunk = model.SampleActions(new PolicyInput(batch.Images, batch.TokenIds, batch.TokenMask, batch.State), 3, generator: generator);
+        var chunk = model.SampleActions(batch.Input, 3, generator: generator);
         Assert.Equal((device.ToString(), ScalarType.Float32), (chunk.device.ToString(), chunk.dtype));
     }
 

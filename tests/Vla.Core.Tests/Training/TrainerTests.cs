@@ -65,13 +65,11 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(whole.EpochTrainLosses[1], resumed.EpochTrainLosses[1], 1e-5); // the epoch's mean continues over all 7 batches
         Assert.Equal(whole.EpochTrainLosses[2], resumed.EpochTrainLosses[2], 1e-5);
         Assert.Equal(whole.Validation!.Loss, resumed.Validation!.Loss, 1e-5);
-        var a = Checkpoint.Load(Path.Combine(whole.ExperimentDir, "checkpoints", "checkpoint_epoch_2"));
-        var b = Checkpoint.Load(Path.Combine(resumed.ExperimentDir, "checkpoints", "checkpoint_epoch_2"));
-        var bWeights = b.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        double worst = a.Model.named_parameters().Max(p => (p.parameter - bWeights[p.name]).abs().max().item<float>());
+        using var a = Policies.Load(Path.Combine(whole.ExperimentDir, "checkpoints", "checkpoint_epoch_2"));
+        using var b = Policies.Load(Path.Combine(resumed.ExperimentDir, "checkpoints", "checkpoint_epoch_2"));
+        var bWeights = b.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        double worst = a.named_parameters().Max(p => (p.parameter - bWeights[p.name]).abs().max().item<float>());
         Assert.True(worst <= 1e-6, $"largest parameter difference {worst:G3}");
-        a.Model.Dispose();
-        b.Model.Dispose();
     }
 
     [Fact]
@@ -117,7 +115,8 @@ public sealed class TrainerTests : IDisposable
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(result.ExperimentDir, "tensorboard"), "*", SearchOption.AllDirectories));
         Assert.Empty(Directory.GetDirectories(checkpoints, "*.tmp-*"));
 
-        var loaded = Checkpoint.Load(Path.Combine(checkpoints, "checkpoint_epoch_2"));
+        var loaded = ModelFactory.FromCheckpoint(Path.Combine(checkpoints, "checkpoint_epoch_2"));
+        using var _ = loaded.Policy;
         Assert.Equal(2, loaded.State.Epoch);
         Assert.Equal(result.Steps, loaded.State.Step);
         Assert.Equal(3, loaded.State.NormalizationStats.State.Dim);
@@ -147,7 +146,7 @@ public sealed class TrainerTests : IDisposable
         string dir = _fixture.Files.PathOf("broken-checkpoint");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, CheckpointFiles.Model), "");
-        var e = Assert.Throws<BadInputException>(() => Checkpoint.Load(dir));
+        var e = Assert.Throws<BadInputException>(() => ModelFactory.FromCheckpoint(dir));
         Assert.Contains($"{Path.Combine(dir, CheckpointFiles.TrainerState)} is missing", e.Message);
     }
 }

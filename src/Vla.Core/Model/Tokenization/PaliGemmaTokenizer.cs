@@ -19,15 +19,18 @@ public sealed class PaliGemmaTokenizer
     /// <summary>Padding id (Gemma: 0).</summary>
     public int PadId { get; }
 
-    /// <summary>The <c>tokenizer.model</c> file this tokenizer was read from.</summary>
+    /// <summary>Where this tokenizer was read from (a <c>tokenizer.model</c> file, or the sample tokenizer built into Vla.Core).</summary>
     public string SourcePath { get; }
+
+    private readonly byte[] _model;
 
     /// <summary>Entries in the SentencePiece vocabulary.</summary>
     public int VocabularySize => _tokenizer.Vocabulary.Count;
 
-    private PaliGemmaTokenizer(SentencePieceTokenizer tokenizer, string sourcePath)
+    private PaliGemmaTokenizer(SentencePieceTokenizer tokenizer, byte[] model, string sourcePath)
     {
         _tokenizer = tokenizer;
+        _model = model;
         SourcePath = sourcePath;
         BosId = tokenizer.BeginningOfSentenceId;
         EosId = tokenizer.EndOfSentenceId;
@@ -39,16 +42,36 @@ public sealed class PaliGemmaTokenizer
     {
         string path = File.Exists(folder) ? folder : Path.Combine(folder, "tokenizer.model");
         if (!File.Exists(path)) throw new BadInputException($"{path} does not exist; the model folder needs its SentencePiece tokenizer.model.");
+        return FromBytes(File.ReadAllBytes(path), Path.GetFullPath(path));
+    }
+
+    /// <summary>The sample tokenizer built into Vla.Core (trained on the sample prompts; see data-samples/README.md).</summary>
+    public static PaliGemmaTokenizer Sample()
+    {
+        using var resource = typeof(PaliGemmaTokenizer).Assembly.GetManifestResourceStream(SampleResource)
+            ?? throw new InvalidOperationException($"The {SampleResource} resource is missing from Vla.Core.");
+        using var bytes = new MemoryStream();
+        resource.CopyTo(bytes);
+        return FromBytes(bytes.ToArray(), $"Vla.Core:{SampleResource}");
+    }
+
+    private const string SampleResource = "Vla.SampleTokenizer.model";
+
+    private static PaliGemmaTokenizer FromBytes(byte[] model, string source)
+    {
         try
         {
-            using var stream = File.OpenRead(path);
-            return new PaliGemmaTokenizer(SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false), Path.GetFullPath(path));
+            using var stream = new MemoryStream(model, writable: false);
+            return new PaliGemmaTokenizer(SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false), model, source);
         }
         catch (Exception e) when (e is not BadInputException and not IOException)
         {
-            throw new BadInputException($"{path}: not a SentencePiece model ({e.Message.TrimEnd('.')}).", e);
+            throw new BadInputException($"{source}: not a SentencePiece model ({e.Message.TrimEnd('.')}).", e);
         }
     }
+
+    /// <summary>Writes the SentencePiece model to <paramref name="path"/> (a checkpoint's <c>tokenizer.model</c>).</summary>
+    public void Save(string path) => File.WriteAllBytes(path, _model);
 
     /// <summary>BOS + the ids of <c>prompt + "\n"</c>, cut to at most <paramref name="maxLength"/> ids.</summary>
     public long[] EncodePrompt(string prompt, int maxLength, out bool truncated)

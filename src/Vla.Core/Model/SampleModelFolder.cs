@@ -1,3 +1,4 @@
+using Vla.Model.Tokenization;
 using Vla.Model.Weights;
 
 namespace Vla.Model;
@@ -8,10 +9,8 @@ namespace Vla.Model;
 /// (trained with Debian's spm_train on the sample prompts; see data-samples/README.md), in the layout of
 /// a Hugging Face PaliGemma folder, so the sample configuration needs no download.
 /// </summary>
-public static class SampleModel
+public static class SampleModelFolder
 {
-    private const string TokenizerResource = "Vla.SampleTokenizer.model";
-
     /// <summary>Writes config.json, model.safetensors and tokenizer.model into <paramref name="modelDir"/>.</summary>
     public static void Write(string modelDir, long seed)
     {
@@ -19,9 +18,6 @@ public static class SampleModel
         using var model = new PaliGemmaBackbone(PaliGemmaConfig.Sample());
         model.InitializeWeights(seed);
         ModelWeights.SaveBackbone(model, modelDir);
-        using var tokenizer = typeof(SampleModel).Assembly.GetManifestResourceStream(TokenizerResource)
-            ?? throw new InvalidOperationException($"The {TokenizerResource} resource is missing from Vla.Core.");
-        using var file = File.Create(Path.Combine(modelDir, "tokenizer.model"));
-        tokenizer.CopyTo(file);
+        PaliGemmaTokenizer.Sample().Save(Path.Combine(modelDir, "tokenizer.model"));
     }
 }

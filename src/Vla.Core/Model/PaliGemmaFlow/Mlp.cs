@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Vla.Model;
+namespace Vla.Model.PaliGemmaFlow;
 
 /// <summary>Builds the small GELU MLPs of the head (action and state encoders, context projector).</summary>
 public static class Mlp

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Vla.Model;
+namespace Vla.Model.PaliGemmaFlow;
 
 /// <summary>Multi-head attention for the action head: queries from the action tokens, keys and values from the same tokens (self) or from the context (cross).</summary>
 public sealed class HeadAttention : nn.Module

@@ -1,9 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Vla.Model.Weights;
 using Vla.Runtime;
 
-namespace Vla.Checkpoints;
+namespace Vla.Model.Weights;
 
 /// <summary>
 /// A checkpoint's pointer to the frozen base model it was trained on (<c>base_model.json</c>), instead of a copy of
@@ -19,6 +18,9 @@ public sealed record BaseModelReference
     /// <summary>SHA-256 (hex) of config.json and the index or safetensors header.</summary>
     [JsonPropertyName("content_sha256")] public required string ContentSha256 { get; init; }
 
+    /// <summary>The reference's file in a checkpoint folder.</summary>
+    public const string FileName = "base_model.json";
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>A reference to <paramref name="modelDir"/> as it is now, recorded as <paramref name="recordedPath"/>.</summary>
@@ -27,12 +29,12 @@ public sealed record BaseModelReference
 
     /// <summary>Writes <c>base_model.json</c> into <paramref name="checkpointDir"/>.</summary>
     public void Write(string checkpointDir) =>
-        File.WriteAllText(System.IO.Path.Combine(checkpointDir, CheckpointFiles.BaseModel), JsonSerializer.Serialize(this, Json));
+        File.WriteAllText(System.IO.Path.Combine(checkpointDir, FileName), JsonSerializer.Serialize(this, Json));
 
     /// <summary>The reference in <paramref name="checkpointDir"/>, or null for a self-contained checkpoint.</summary>
     public static BaseModelReference? Read(string checkpointDir)
     {
-        string file = System.IO.Path.Combine(checkpointDir, CheckpointFiles.BaseModel);
+        string file = System.IO.Path.Combine(checkpointDir, FileName);
         if (!File.Exists(file)) return null;
         try
         {
@@ -54,7 +56,7 @@ public sealed record BaseModelReference
     public string Resolve(string checkpointDir)
     {
         string folder = System.IO.Path.GetFullPath(System.IO.Path.Combine(checkpointDir, Path));
-        string file = System.IO.Path.Combine(checkpointDir, CheckpointFiles.BaseModel);
+        string file = System.IO.Path.Combine(checkpointDir, FileName);
         if (!Directory.Exists(folder))
             throw new BadInputException($"{file} names the base model {folder}, which does not exist: the checkpoint holds only what trained; put the base model back there or export a self-contained copy with 'vla export'.");
         string actual = ModelWeights.ContentHash(folder);

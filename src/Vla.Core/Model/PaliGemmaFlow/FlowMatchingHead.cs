@@ -3,7 +3,7 @@ using TorchSharp.Modules;
 using Vla.Config;
 using static TorchSharp.torch;
 
-namespace Vla.Model;
+namespace Vla.Model.PaliGemmaFlow;
 
 /// <summary>
 /// The flow-matching action head. Flow convention (as pi0): t = 1 is pure noise, t = 0 is data;

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Vla.Model;
+namespace Vla.Model.PaliGemmaFlow;
 
 /// <summary>
 /// One action-head block: self-attention over the action tokens, cross-attention to the context, MLP;

@@ -1,0 +1,27 @@
+namespace Vla.Model;
+
+/// <summary>
+/// What a policy reads and predicts, declared by the policy: every consumer (the loader, the predictor, the evaluator,
+/// the server, replays) sizes its inputs and outputs from it instead of from a run configuration.
+/// </summary>
+public sealed record PolicySpec
+{
+    /// <summary>The policy family (<c>model.policy</c>): <c>paligemma_flow</c> today.</summary>
+    public required string Family { get; init; }
+    /// <summary>Cameras read, the main camera first (a second one is the wrist camera).</summary>
+    public required int Cameras { get; init; }
+    /// <summary>Side of the square every frame is resized to.</summary>
+    public required int ImageSize { get; init; }
+    /// <summary>Values of the robot state in the data (<c>data.state_dim</c>).</summary>
+    public required int StateDim { get; init; }
+    /// <summary>Whether the policy reads the state (a policy that does not still gets a normalized state of <see cref="StateDim"/>).</summary>
+    public required bool ReadsState { get; init; }
+    /// <summary>Action steps in a chunk.</summary>
+    public required int Horizon { get; init; }
+    /// <summary>Values of one action step.</summary>
+    public required int ActionDim { get; init; }
+    /// <summary>Euler steps a chunk takes unless the caller says otherwise.</summary>
+    public required int NumInferenceSteps { get; init; }
+    /// <summary>The dtype the policy's large weights compute in (<c>float32</c>, <c>bfloat16</c>, <c>float16</c>).</summary>
+    public required string Dtype { get; init; }
+}
