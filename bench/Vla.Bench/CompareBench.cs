@@ -12,6 +12,7 @@ using Vla.Model.Tokenization;
 using Vla.Runtime;
 using Vla.Training;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Bench;
 

@@ -3,6 +3,8 @@ using Vla.Config;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Processing;
 using Vla.Data;
+using Vla.Data.Loading;
+using Vla.Data.Seed;
 
 namespace Vla.Bench;
 
@@ -107,7 +109,7 @@ internal static class DataPipelineBench
             var rows = sample.Episodes.Take(8).Select(e => (IReadOnlyList<StepRow>)e.Steps.Select(s => new StepRow(
                 CameraJpeg(sample.Images.Get(s, 1)!), CameraJpeg(sample.Images.Get(s, 2)!), s.State, s.Action, s.IsFirst, s.IsLast, s.IsTerminal, s.Prompt)).ToList()).ToList();
             string camera = Path.Combine(folder, "camera.parquet");
-            await ParquetEpisodeWriter.WriteAsync(camera, rows);
+            await SeedEpisodeWriter.WriteAsync(camera, rows);
             Console.WriteLine();
             Console.WriteLine("| opening the data, every frame | sample (64 px PNG) ms | per frame µs | 640×480 JPEG ms | per frame µs |");
             Console.WriteLine("|---|---:|---:|---:|---:|");

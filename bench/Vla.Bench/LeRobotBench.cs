@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Vla.Data;
 using Vla.Data.LeRobot;
+using Vla.Data.Loading;
 
 namespace Vla.Bench;
 

@@ -11,6 +11,7 @@ using Vla.Model.Tokenization;
 using Vla.Model.Weights;
 using Vla.Training;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Bench;
 

@@ -94,14 +94,14 @@ internal static class VlaProcess
     public static string SampleWithCutFrames(string folder, int episodes, params (int Episode, int Step)[] cut)
     {
         var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(RepoRoot, "data-samples", "train")], new Vla.Data.DataOptions { VerifyImages = false }).GetAwaiter().GetResult();
-        var rows = dataset.Episodes.Take(episodes).Select(e => (IReadOnlyList<Vla.Data.StepRow>)e.Steps.Select((s, t) =>
+        var rows = dataset.Episodes.Take(episodes).Select(e => (IReadOnlyList<Vla.Data.Seed.StepRow>)e.Steps.Select((s, t) =>
         {
             var image1 = dataset.Images.Get(s, 1)!;
             if (cut.Contains((e.Index, t))) image1 = CutJpeg(image1);
-            return new Vla.Data.StepRow(image1, dataset.Images.Get(s, 2), s.State, s.Action, s.IsFirst, s.IsLast, s.IsTerminal, s.Prompt);
+            return new Vla.Data.Seed.StepRow(image1, dataset.Images.Get(s, 2), s.State, s.Action, s.IsFirst, s.IsLast, s.IsTerminal, s.Prompt);
         }).ToList()).ToList();
         string path = Path.Combine(folder, "data", "episodes.parquet");
-        Vla.Data.ParquetEpisodeWriter.WriteAsync(path, rows).GetAwaiter().GetResult();
+        Vla.Data.Seed.SeedEpisodeWriter.WriteAsync(path, rows).GetAwaiter().GetResult();
         return path;
     }
 

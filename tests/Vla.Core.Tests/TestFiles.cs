@@ -1,6 +1,7 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using Vla.Data;
+using Vla.Data.Seed;
 
 namespace Vla.Tests;
 
@@ -68,7 +69,7 @@ internal sealed class TestFiles : IDisposable
     public string Write(string name, IEnumerable<IReadOnlyList<StepRow>> episodes, params string[] omit)
     {
         string path = PathOf(name);
-        ParquetEpisodeWriter.WriteAsync(path, episodes, omit.ToHashSet()).GetAwaiter().GetResult();
+        SeedEpisodeWriter.WriteAsync(path, episodes, omit.ToHashSet()).GetAwaiter().GetResult();
         return path;
     }
 

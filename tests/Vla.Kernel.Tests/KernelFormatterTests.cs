@@ -34,13 +34,13 @@ public sealed class KernelFormatterTests
     {
         var sample = await Vla.Data.EpisodeDataset.OpenAsync([Repo.Path("data-samples", "val")], new Vla.Data.DataOptions());
         var episode = sample.Episodes[0];
-        var rows = episode.Steps.Select((s, i) => new Vla.Data.StepRow(sample.Images.Get(s, 1)!, null, s.State, s.Action,
+        var rows = episode.Steps.Select((s, i) => new Vla.Data.Seed.StepRow(sample.Images.Get(s, 1)!, null, s.State, s.Action,
             i == 0, i == episode.Length - 1, i == episode.Length - 1, episode.Prompt)).ToList();
         string folder = Directory.CreateTempSubdirectory("vla-one-camera-").FullName;
         try
         {
             string file = Path.Combine(folder, "one-camera.parquet");
-            await Vla.Data.ParquetEpisodeWriter.WriteAsync(file, [rows], new HashSet<string> { "image_2" });
+            await Vla.Data.Seed.SeedEpisodeWriter.WriteAsync(file, [rows], new HashSet<string> { "image_2" });
             using var session = await KernelSession.StartAsync();
             string html = await session.ReturnedHtmlAsync($"using Vla.Data; (await EpisodeDataset.OpenAsync([{Repo.Literal(file)}], new DataOptions())).Episodes[0]");
             Assert.Contains("camera 1 (main)", html);

@@ -1,3 +1,4 @@
+using Vla.Data.Parquet;
 namespace Vla.Data;
 
 /// <summary>A summary of a dataset for people: episode lengths, prompts, value ranges, image sizes.</summary>
@@ -58,7 +59,7 @@ public sealed record DatasetReport
 
     private static List<DimRange> Ranges(List<float[]> vectors, IReadOnlyList<string>? names)
     {
-        int dim = ParquetStepReader.MostCommonLength(vectors);
+        int dim = ParquetColumns.MostCommonLength(vectors);
         if (dim == 0) return [];
         return Enumerable.Range(0, dim).Select(d =>
         {

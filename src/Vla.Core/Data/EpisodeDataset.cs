@@ -1,5 +1,7 @@
 using Vla.Config;
 using Vla.Runtime;
+using Vla.Data.Seed;
+using Vla.Data.Parquet;
 
 namespace Vla.Data;
 
@@ -136,15 +138,15 @@ public sealed class EpisodeDataset
         int? stateDim = options.StateDim, actionDim = options.PerActionDim;
         for (int f = 0; f < files.Count; f++)
         {
-            var read = await ParquetStepReader.ReadAsync(files[f], f, options with { StateDim = stateDim, PerActionDim = actionDim }, ct);
+            var read = await SeedStepReader.ReadAsync(files[f], f, options with { StateDim = stateDim, PerActionDim = actionDim }, ct);
             columns[files[f]] = read.Columns;
             problems.AddRange(read.Problems);
             broken.AddRange(read.BrokenFrames);
             if (read.Steps.Count > 0)
             {
                 // Without a configured length, the length most of the first file's rows have fixes it for the rest.
-                stateDim ??= ParquetStepReader.MostCommonLength(read.Steps.Select(s => s.State));
-                if (ParquetStepReader.MostCommonLength(read.Steps.Select(s => s.Action)) is int actions and > 0) actionDim ??= actions;
+                stateDim ??= ParquetColumns.MostCommonLength(read.Steps.Select(s => s.State));
+                if (ParquetColumns.MostCommonLength(read.Steps.Select(s => s.Action)) is int actions and > 0) actionDim ??= actions;
             }
             SplitEpisodes(files[f], read.Steps, episodes, problems);
             ThrowIfStrict(options, problems);

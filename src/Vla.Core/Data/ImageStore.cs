@@ -1,4 +1,6 @@
 using Vla.Runtime;
+using Vla.Data.Seed;
+using Vla.Data.Parquet;
 
 namespace Vla.Data;
 
@@ -46,9 +48,9 @@ public sealed class ImageStore
     private async Task<byte[]?[]> ReadColumnAsync(int file, int group, int camera)
     {
         string path = _files[file];
-        await using var reader = await ParquetStepReader.OpenAsync(path);
+        await using var reader = await ParquetColumns.OpenAsync(path);
         var names = _columns[camera - 1];
-        var field = ParquetStepReader.FindColumn(reader.Schema, names);
+        var field = ParquetColumns.FindColumn(reader.Schema, names);
         using var rowGroup = reader.OpenRowGroupReader(group);
         if (field is null)
         {
@@ -56,6 +58,6 @@ public sealed class ImageStore
             if (camera == 2 && names == StepColumns.Image2) return new byte[]?[rowGroup.RowCount];
             throw new BadInputException($"{path}: column '{names[0]}' is missing.");
         }
-        return await ParquetStepReader.ReadBinaryAsync(rowGroup, field, path, CancellationToken.None);
+        return await ParquetColumns.ReadBinaryAsync(rowGroup, field, path, CancellationToken.None);
     }
 }

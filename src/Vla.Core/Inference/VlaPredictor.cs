@@ -5,6 +5,7 @@ using Vla.Data;
 using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Inference;
 

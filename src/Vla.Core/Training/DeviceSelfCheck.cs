@@ -4,6 +4,7 @@ using Vla.Config;
 using Vla.Data;
 using Vla.Model;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Training;
 

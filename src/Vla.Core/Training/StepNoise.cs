@@ -4,6 +4,7 @@ using Vla.Distributed;
 using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Training;
 
@@ -30,7 +31,7 @@ public sealed class StepNoise : IDisposable
     {
         int local = batch.Size;
         int global = (int)group.AllReduceSum([local])[0];
-        var (offset, _) = BatchLoader.Slice(global, group.Rank, group.WorldSize);
+        var (offset, _) = EpochSampler.Slice(global, group.Rank, group.WorldSize);
         var noise = FlowMatching.SampleNoise([global, batch.Actions.shape[1], batch.Actions.shape[2]], _generator);
         var time = FlowMatching.SampleTime(global, _generator);
         var device = batch.Actions.device;

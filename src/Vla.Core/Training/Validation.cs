@@ -3,6 +3,7 @@ using Vla.Distributed;
 using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Training;
 

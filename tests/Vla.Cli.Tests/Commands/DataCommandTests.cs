@@ -1,4 +1,5 @@
 using Vla.Data;
+using Vla.Data.Seed;
 
 namespace Vla.Tests.Commands;
 
@@ -13,7 +14,7 @@ public sealed class DataCommandTests : IDisposable
         var rows = Enumerable.Range(0, 3).Select(t => new StepRow(
             [1, 2, 3], null, [0f, t, float.NaN, 0f, 0f, 0f, 0f], [0f, 0f, 0f, 0f, 0f, 0f, 0f], t == 0, t == 2, t == 2, "pick up the red cube")).ToList();
         string path = Path.Combine(_temp, "bad", "episodes.parquet");
-        ParquetEpisodeWriter.WriteAsync(path, [rows]).GetAwaiter().GetResult();
+        SeedEpisodeWriter.WriteAsync(path, [rows]).GetAwaiter().GetResult();
         return path;
     }
 
@@ -64,7 +65,7 @@ public sealed class DataCommandTests : IDisposable
     {
         var rows = Enumerable.Range(0, 4).Select(t => new StepRow(VlaProcess.SamplePng(), null, t == 2 ? [0f, 1f] : [0f, 1f, 2f], [0f], t == 0, t == 3, t == 3, "push")).ToList();
         string path = Path.Combine(_temp, "short", "episodes.parquet");
-        await ParquetEpisodeWriter.WriteAsync(path, [rows]);
+        await SeedEpisodeWriter.WriteAsync(path, [rows]);
         var result = await VlaProcess.RunAsync("inspect", "--data", path);
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"{path}, row 2, column 'state': expected 3 values (the length most rows have), found 2.", result.Stdout);

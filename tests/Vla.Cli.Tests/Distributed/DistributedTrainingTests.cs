@@ -123,8 +123,8 @@ public sealed class DistributedTrainingTests : IDisposable
             VlaProcess.OneValidationEpisode(_temp));
         var vla = Vla.Config.ConfigLoader.Load(config);
         var dataset = await Vla.Data.EpisodeDataset.OpenAsync([clean], new Vla.Data.DataOptions { VerifyImages = false });
-        var loader = new Vla.Data.BatchLoader(dataset, new Vla.Data.Normalizer(Vla.Data.NormalizationStats.Compute(dataset), Vla.Data.NormalizationMode.MinMax),
-            Vla.Data.BatchLayout.Of(Vla.Model.PaliGemmaFlow.VlaModelConfig.From(vla).Spec), new Vla.Data.LoaderOptions { BatchSize = 4, Rank = 1, WorldSize = 2, Seed = vla.Training.Seed });
+        var loader = new Vla.Data.Loading.BatchLoader(dataset, new Vla.Data.Normalizer(Vla.Data.NormalizationStats.Compute(dataset), Vla.Data.NormalizationMode.MinMax),
+            Vla.Data.Loading.BatchLayout.Of(Vla.Model.PaliGemmaFlow.VlaModelConfig.From(vla).Spec), new Vla.Data.Loading.LoaderOptions { BatchSize = 4, Rank = 1, WorldSize = 2, Seed = vla.Training.Seed });
         var window = loader.EpochBatches(1)[0][0];
         string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 4, (window.Episode, window.Step));
         long row = dataset.Episodes[window.Episode].Steps[window.Step].Row;

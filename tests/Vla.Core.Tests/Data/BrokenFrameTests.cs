@@ -2,6 +2,7 @@ using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using Vla.Data;
 using Vla.Runtime;
+using Vla.Data.Loading;
 
 namespace Vla.Tests.Data;
 

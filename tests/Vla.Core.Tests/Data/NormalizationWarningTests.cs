@@ -1,6 +1,7 @@
 using SixLabors.ImageSharp.PixelFormats;
 using Vla.Data;
 using Vla.Runtime;
+using Vla.Data.Seed;
 
 namespace Vla.Tests.Data;
 

@@ -1,5 +1,6 @@
 using Vla.Data;
 using Vla.Evaluation;
+using Vla.Data.Loading;
 
 namespace Vla.Tests.Evaluation;
 

@@ -2,6 +2,7 @@ using System.Runtime;
 using Vla.Config;
 using Vla.Data;
 using Vla.Runtime;
+using Vla.Data.Loading;
 
 namespace Vla.Tests.Runtime;
 

@@ -81,11 +81,11 @@ public sealed class LoraTests : IDisposable
         var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
         using var generator = new Generator(5);
         var input = TrainingFixture.Observation(tokenizer, generator);
-        using var batch = new Vla.Data.VlaBatch
+        using var batch = new Vla.Data.Loading.VlaBatch
         {
             Input = input,
             Actions = randn([2, 3, 2], generator: generator), ActionMask = ones(2, 3, ScalarType.Bool),
-            Prompts = ["a", "b"], Windows = [new Vla.Data.Window(0, 0), new Vla.Data.Window(0, 1)],
+            Prompts = ["a", "b"], Windows = [new Vla.Data.Loading.Window(0, 0), new Vla.Data.Loading.Window(0, 1)],
         };
         using var step = new TrainStep(model, config);
         Assert.All(step.Trained, p => Assert.Equal(ScalarType.Float32, p.dtype));

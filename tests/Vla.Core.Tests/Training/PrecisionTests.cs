@@ -7,6 +7,7 @@ using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Weights;
 using Vla.Training;
 using static TorchSharp.torch;
+using Vla.Data.Loading;
 
 namespace Vla.Tests.Training;
 

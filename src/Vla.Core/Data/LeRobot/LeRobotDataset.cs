@@ -1,6 +1,7 @@
 using Parquet.Schema;
 using Vla.Config;
 using Vla.Runtime;
+using Vla.Data.Parquet;
 
 namespace Vla.Data.LeRobot;
 
@@ -186,12 +187,12 @@ public static class LeRobotDataset
         List<LeRobotFeature> cameras, DataOptions options, Dictionary<string, IReadOnlyList<string>> columns,
         Dictionary<int, List<(StepRecord, double, int)>> rows, List<DataProblem> problems, List<DataProblem> frameProblems, CancellationToken ct)
     {
-        await using var reader = await ParquetStepReader.OpenAsync(path, ct);
+        await using var reader = await ParquetColumns.OpenAsync(path, ct);
         var schema = reader.Schema;
         columns[path] = schema.Fields.Select(f => f.Name).ToList();
         DataField? Column(string name, bool required)
         {
-            var field = ParquetStepReader.FindColumn(schema, [name]);
+            var field = ParquetColumns.FindColumn(schema, [name]);
             if (field is null && required)
                 problems.Add(new DataProblem(path, null, name, $"the column is missing (columns present: {string.Join(", ", columns[path])})."));
             return field;
@@ -201,7 +202,7 @@ public static class LeRobotDataset
         var time = Column("timestamp", true);
         var episodeIndex = Column("episode_index", true);
         var task = Column("task_index", false);
-        var images = cameras.Where(c => c.Dtype == "image").Select(c => (c.Key, Field: ParquetStepReader.FindColumn(schema, [c.Key]))).ToList();
+        var images = cameras.Where(c => c.Dtype == "image").Select(c => (c.Key, Field: ParquetColumns.FindColumn(schema, [c.Key]))).ToList();
         foreach (var (key, field) in images.Where(i => i.Field is null))
             problems.Add(new DataProblem(path, null, key, "the image column is missing."));
         if (problems.Count > 0 && !options.CollectProblems) return;
@@ -214,13 +215,13 @@ public static class LeRobotDataset
             int count = checked((int)group.RowCount);
             var episodes = await ParquetColumns.ReadNumbersAsync(group, episodeIndex, path, ct);
             if (!episodes.Any(e => wanted.Contains((int)e))) { rowBase += count; continue; }
-            var states = await ParquetStepReader.ReadVectorsAsync(group, state, count, stateDim, path, rowBase, problems, ct);
-            var actions = action is null ? null : await ParquetStepReader.ReadVectorsAsync(group, action, count, actionDim, path, rowBase, problems, ct);
+            var states = await ParquetColumns.ReadVectorsAsync(group, state, count, stateDim, path, rowBase, problems, ct);
+            var actions = action is null ? null : await ParquetColumns.ReadVectorsAsync(group, action, count, actionDim, path, rowBase, problems, ct);
             var times = await ParquetColumns.ReadNumbersAsync(group, time, path, ct);
             var taskIndex = task is null ? null : await ParquetColumns.ReadNumbersAsync(group, task, path, ct);
             foreach (var (key, field) in images)
                 if (options.VerifyImages && field is not null)
-                    foreach (var (bytes, r) in (await ParquetStepReader.ReadBinaryAsync(group, field, path, ct)).Select((b, r) => (b, r)))
+                    foreach (var (bytes, r) in (await ParquetColumns.ReadBinaryAsync(group, field, path, ct)).Select((b, r) => (b, r)))
                         if (wanted.Contains((int)episodes[r]) && (bytes is { Length: > 0 }
                                 ? (options.DecodeImages ? ImagePreprocessor.CheckFully(bytes, options.MaxImagePixels) : ImagePreprocessor.CheckHeader(bytes, options.MaxImagePixels))
                                 : "the image is missing.") is string why)

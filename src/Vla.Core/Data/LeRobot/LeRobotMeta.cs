@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Vla.Runtime;
+using Parquet.Schema;
+using Vla.Data.Parquet;
 
 namespace Vla.Data.LeRobot;
 
@@ -97,9 +99,9 @@ public static class LeRobotMeta
         var episodes = new SortedDictionary<int, LeRobotEpisode>();
         foreach (var file in Directory.EnumerateFiles(folder, "*.parquet", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
-            await using var reader = await ParquetStepReader.OpenAsync(file, ct);
+            await using var reader = await ParquetColumns.OpenAsync(file, ct);
             var schema = reader.Schema;
-            Parquet.Schema.DataField Need(string name) => ParquetStepReader.FindColumn(schema, [name])
+            DataField Need(string name) => ParquetColumns.FindColumn(schema, [name])
                 ?? throw new BadInputException($"{file}: column '{name}' is missing (columns: {string.Join(", ", schema.Fields.Select(f => f.Name))}).");
             for (int g = 0; g < reader.RowGroupCount; g++)
             {
@@ -109,7 +111,7 @@ public static class LeRobotMeta
                 var length = await Numbers("length");
                 var chunk = await Numbers("data/chunk_index");
                 var dataFile = await Numbers("data/file_index");
-                var texts = ParquetStepReader.FindColumn(schema, ["tasks"]) is { } taskField ? await ParquetColumns.ReadStringListsAsync(group, taskField, file, ct) : null;
+                var texts = ParquetColumns.FindColumn(schema, ["tasks"]) is { } taskField ? await ParquetColumns.ReadStringListsAsync(group, taskField, file, ct) : null;
                 var spans = new Dictionary<string, (double[] Chunk, double[] File, double[] From, double[] To)>();
                 foreach (var key in videoKeys)
                     spans[key] = (await Numbers($"videos/{key}/chunk_index"), await Numbers($"videos/{key}/file_index"),
@@ -136,9 +138,9 @@ public static class LeRobotMeta
     {
         var tasks = new Dictionary<int, string>();
         if (!File.Exists(path)) return tasks;
-        await using var reader = await ParquetStepReader.OpenAsync(path, ct);
-        var index = ParquetStepReader.FindColumn(reader.Schema, ["task_index"]) ?? throw new BadInputException($"{path}: column 'task_index' is missing.");
-        var text = ParquetStepReader.FindColumn(reader.Schema, ["task", "__index_level_0__"])
+        await using var reader = await ParquetColumns.OpenAsync(path, ct);
+        var index = ParquetColumns.FindColumn(reader.Schema, ["task_index"]) ?? throw new BadInputException($"{path}: column 'task_index' is missing.");
+        var text = ParquetColumns.FindColumn(reader.Schema, ["task", "__index_level_0__"])
             ?? throw new BadInputException($"{path}: has no 'task' column (nor a '__index_level_0__' index) holding the task texts.");
         for (int g = 0; g < reader.RowGroupCount; g++)
         {

@@ -1,4 +1,5 @@
 using SixLabors.ImageSharp.PixelFormats;
+using Vla.Data.Seed;
 
 namespace Vla.Data.Synthetic;
 
@@ -47,7 +48,7 @@ public static class SampleDataGenerator
             for (int f = 0; f * options.EpisodesPerFile < count; f++)
             {
                 string path = Path.Combine(outputDir, split, $"episodes-{f:D3}.parquet");
-                await ParquetEpisodeWriter.WriteAsync(path, episodes.Skip(f * options.EpisodesPerFile).Take(options.EpisodesPerFile), ct: ct);
+                await SeedEpisodeWriter.WriteAsync(path, episodes.Skip(f * options.EpisodesPerFile).Take(options.EpisodesPerFile), ct: ct);
                 written.Add(path);
             }
         }

@@ -3,6 +3,8 @@ using System.Text.Json;
 using Vla.Data;
 using Vla.Data.LeRobot;
 using Vla.Runtime;
+using Vla.Data.Loading;
+using Vla.Data.Seed;
 
 namespace Vla.Tests.Data.LeRobot;
 
@@ -306,7 +308,7 @@ public sealed class LeRobotDatasetTests : IDisposable
     [Fact]
     public async Task Seed_schema_episodes_are_selected_by_position()
     {
-        await ParquetEpisodeWriter.WriteAsync(_files.PathOf("a.parquet"), [TestFiles.Episode(3), TestFiles.Episode(4), TestFiles.Episode(5)]);
+        await SeedEpisodeWriter.WriteAsync(_files.PathOf("a.parquet"), [TestFiles.Episode(3), TestFiles.Episode(4), TestFiles.Episode(5)]);
         var dataset = await EpisodeDataset.OpenAsync([_files.PathOf("a.parquet")], new DataOptions { Episodes = EpisodeSelection.Parse(["1:3"], "k") });
         Assert.Equal([4, 5], dataset.Episodes.Select(e => e.Length));
         Assert.Equal([1, 2], dataset.Episodes.Select(e => e.Id));

@@ -6,6 +6,7 @@ using Parquet;
 using Parquet.Schema;
 using Vla.Data;
 using Vla.Data.LeRobot;
+using Vla.Data.Seed;
 
 namespace Vla.Tests.Data.LeRobot;
 
@@ -88,8 +89,8 @@ internal static class LeRobotFixture
         await using var stream = File.Create(path);
         await using var writer = await ParquetWriter.CreateAsync(schema, stream);
         using var group = writer.CreateRowGroup(); // one row group for all, as pandas writes it
-        await ParquetEpisodeWriter.WriteListAsync(group, state, rows.Select(r => r.Step.State), CancellationToken.None);
-        await ParquetEpisodeWriter.WriteListAsync(group, action, rows.Select(r => r.Step.Action), CancellationToken.None);
+        await SeedEpisodeWriter.WriteListAsync(group, state, rows.Select(r => r.Step.State), CancellationToken.None);
+        await SeedEpisodeWriter.WriteListAsync(group, action, rows.Select(r => r.Step.Action), CancellationToken.None);
         await group.WriteAsync<float>(timestamp, rows.Select(r => (float)r.Time).ToArray());
         await group.WriteAsync<long>(frame, rows.Select(r => (long)r.Frame).ToArray());
         await group.WriteAsync<long>(episodeIndex, rows.Select(r => (long)r.Episode).ToArray());

@@ -2,14 +2,14 @@ using Parquet;
 using Parquet.Schema;
 using Vla.Runtime;
 
-namespace Vla.Data;
+namespace Vla.Data.Seed;
 
 /// <summary>
 /// Writes episodes in the workbench's Parquet layout (one row per step, one row group per episode):
 /// <c>image_1</c>, <c>image_2</c>, <c>state</c>, <c>action</c>, <c>is_first</c>, <c>is_last</c>,
 /// <c>is_terminal</c>, <c>prompt</c>. The file appears only when complete (written aside, then renamed).
 /// </summary>
-public static class ParquetEpisodeWriter
+public static class SeedEpisodeWriter
 {
     /// <summary>Writes <paramref name="episodes"/> to <paramref name="path"/>; columns named in <paramref name="omit"/> are left out (for tests of bad files).</summary>
     public static async Task WriteAsync(string path, IEnumerable<IReadOnlyList<StepRow>> episodes,

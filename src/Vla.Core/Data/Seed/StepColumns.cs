@@ -1,4 +1,4 @@
-namespace Vla.Data;
+namespace Vla.Data.Seed;
 
 /// <summary>The Parquet column names of one time step, with the aliases users' files carry.</summary>
 public static class StepColumns

@@ -1,4 +1,4 @@
-namespace Vla.Data;
+namespace Vla.Data.Seed;
 
 /// <summary>One time step as written to Parquet (the full row, images included).</summary>
 /// <param name="Image1">Main camera PNG/JPEG bytes.</param>

@@ -3,7 +3,7 @@ using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
 
-namespace Vla.Data;
+namespace Vla.Data.Loading;
 
 /// <summary>
 /// One batch as TorchSharp tensors on the run's device: the policy's input and the target chunks. It owns its tensors:

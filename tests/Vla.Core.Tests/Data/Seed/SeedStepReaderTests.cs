@@ -1,8 +1,10 @@
 using Vla.Data;
+using Vla.Data.Seed;
+using Vla.Data.Parquet;
 
-namespace Vla.Tests.Data;
+namespace Vla.Tests.Data.Seed;
 
-public class ParquetStepReaderTests
+public class SeedStepReaderTests
 {
     /// <summary>A real pyarrow-written LeRobot episode (tests/data/lerobot-g1: source and MIT licence beside it).</summary>
     private static string LeRobotEpisode => Path.Combine(TestFiles.RepoRoot, "tests", "data", "lerobot-g1", "episode_000001.parquet");
@@ -11,15 +13,15 @@ public class ParquetStepReaderTests
     public async Task Reads_list_columns_of_a_pyarrow_written_LeRobot_episode()
     {
         string path = LeRobotEpisode;
-        await using var reader = await ParquetStepReader.OpenAsync(path);
-        var state = ParquetStepReader.FindColumn(reader.Schema, StepColumns.State)!;
-        var action = ParquetStepReader.FindColumn(reader.Schema, StepColumns.Action)!;
+        await using var reader = await ParquetColumns.OpenAsync(path);
+        var state = ParquetColumns.FindColumn(reader.Schema, StepColumns.State)!;
+        var action = ParquetColumns.FindColumn(reader.Schema, StepColumns.Action)!;
         using var group = reader.OpenRowGroupReader(0);
         int rows = (int)group.RowCount;
         var problems = new List<DataProblem>();
 
-        var states = await ParquetStepReader.ReadVectorsAsync(group, state, rows, 26, path, 0, problems, default);
-        var actions = await ParquetStepReader.ReadVectorsAsync(group, action, rows, 26, path, 0, problems, default);
+        var states = await ParquetColumns.ReadVectorsAsync(group, state, rows, 26, path, 0, problems, default);
+        var actions = await ParquetColumns.ReadVectorsAsync(group, action, rows, 26, path, 0, problems, default);
 
         Assert.Empty(problems);
         Assert.Equal(393, rows);
@@ -33,7 +35,7 @@ public class ParquetStepReaderTests
     public async Task A_LeRobot_file_is_reported_as_missing_the_workbench_columns_by_name()
     {
         string path = LeRobotEpisode;
-        var read = await ParquetStepReader.ReadAsync(path, 0, new DataOptions());
+        var read = await SeedStepReader.ReadAsync(path, 0, new DataOptions());
         var missing = read.Problems.Select(p => p.Column).ToList();
         Assert.Equal(["image_1", "is_first", "prompt"], missing);
     }
@@ -43,7 +45,7 @@ public class ParquetStepReaderTests
     {
         using var files = new TestFiles();
         string path = files.Write("a.parquet", [TestFiles.Episode(3), TestFiles.Episode(2, "other")]);
-        var read = await ParquetStepReader.ReadAsync(path, 0, new DataOptions { StateDim = 3, PerActionDim = 2 });
+        var read = await SeedStepReader.ReadAsync(path, 0, new DataOptions { StateDim = 3, PerActionDim = 2 });
         Assert.Empty(read.Problems);
         Assert.Equal(5, read.Steps.Count);
         Assert.Equal([2f, 12f, 22f], read.Steps[2].State);
@@ -70,7 +72,7 @@ public class ParquetStepReaderTests
     {
         using var files = new TestFiles();
         string path = files.Write("episodes.parquet", [TestFiles.Episode(3), TestFiles.Episode(2, stateDim: 2), TestFiles.Episode(4)]);
-        var read = await ParquetStepReader.ReadAsync(path, 0, new DataOptions { CollectProblems = true, VerifyImages = false });
+        var read = await SeedStepReader.ReadAsync(path, 0, new DataOptions { CollectProblems = true, VerifyImages = false });
         Assert.Equal([3L, 4L], read.Problems.Select(p => p.Row!.Value)); // the second row group, one episode of two rows
         Assert.All(read.Problems, p => Assert.Equal("expected 3 values (the length most rows have), found 2.", p.Message));
     }
@@ -80,16 +82,16 @@ public class ParquetStepReaderTests
     {
         using var files = new TestFiles();
         string path = files.Write("a.parquet", [TestFiles.Episode(3)]);
-        await using var reader = await ParquetStepReader.OpenAsync(path);
+        await using var reader = await ParquetColumns.OpenAsync(path);
         using var group = reader.OpenRowGroupReader(0);
         var field = reader.Schema.GetDataFields().First(f => f.Path.FirstPart == column);
         var problems = new List<DataProblem>();
         var e = await Record.ExceptionAsync(() => column switch
         {
-            "state" => ParquetStepReader.ReadVectorsAsync(group, field, rows, 3, path, 0, problems, default),
-            "is_first" => ParquetStepReader.ReadBoolsAsync(group, field, rows, path, 0, problems, default),
-            "prompt" => ParquetStepReader.ReadStringsAsync(group, field, rows, path, 0, problems, default),
-            _ => ParquetStepReader.ReadBinaryAsync(group, field, rows, path, default),
+            "state" => ParquetColumns.ReadVectorsAsync(group, field, rows, 3, path, 0, problems, default),
+            "is_first" => ParquetColumns.ReadBoolsAsync(group, field, rows, path, 0, problems, default),
+            "prompt" => ParquetColumns.ReadStringsAsync(group, field, rows, path, 0, problems, default),
+            _ => ParquetColumns.ReadBinaryAsync(group, field, rows, path, default),
         });
         Assert.NotNull(e);
         Assert.StartsWith($"{path}, column '{column}': ", e.Message);

@@ -3,24 +3,15 @@ using Parquet.Data;
 using Parquet.Schema;
 using Vla.Runtime;
 
-namespace Vla.Data;
+namespace Vla.Data.Parquet;
 
 /// <summary>
-/// Reads the small columns of one Parquet file (state, action, flags, prompt) into <see cref="StepRecord"/>s
-/// through Parquet.Net's raw column API, checking every value, and optionally the image headers.
-/// Works on files written by pyarrow (LeRobot) and by Parquet.Net.
+/// Reads Parquet columns through Parquet.Net's raw column API, checking every value: float vectors, flags, text, image
+/// bytes, numbers and text lists, as pyarrow (LeRobot) and Parquet.Net write them. Problems with a row name the file,
+/// the row and the column; a file whose levels disagree with its values is refused whole.
 /// </summary>
-public static class ParquetStepReader
+public static class ParquetColumns
 {
-    /// <summary>The rows of one file and the problems found in it.</summary>
-    /// <param name="File">The Parquet file.</param>
-    /// <param name="Steps">Its rows.</param>
-    /// <param name="Problems">Everything wrong in it.</param>
-    /// <param name="Columns">Its top-level columns.</param>
-    /// <param name="BrokenFrames">Frames set aside under <see cref="DataOptions.SkipBadFrames"/> (otherwise they are problems).</param>
-    public sealed record FileSteps(string File, IReadOnlyList<StepRecord> Steps, IReadOnlyList<DataProblem> Problems, IReadOnlyList<string> Columns,
-        IReadOnlyList<DataProblem> BrokenFrames);
-
     /// <summary>Opens a Parquet file, turning "not Parquet" and "truncated" into a <see cref="BadInputException"/> naming it.</summary>
     public static async Task<ParquetReader> OpenAsync(string path, CancellationToken ct = default)
     {
@@ -52,87 +43,12 @@ public static class ParquetStepReader
         return null;
     }
 
-    /// <summary>Reads file number <paramref name="fileIndex"/> of a dataset.</summary>
-    public static async Task<FileSteps> ReadAsync(string path, int fileIndex, DataOptions options, CancellationToken ct = default)
-    {
-        await using var reader = await OpenAsync(path, ct);
-        var schema = reader.Schema;
-        var problems = new List<DataProblem>();
-        var columns = schema.Fields.Select(f => f.Name).ToList();
-
-        DataField? Require(string[] names)
-        {
-            var field = FindColumn(schema, names);
-            if (field is null)
-                problems.Add(new DataProblem(path, null, names[0], $"required column is missing (columns present: {string.Join(", ", columns)})."));
-            return field;
-        }
-
-        var image1 = Require(StepColumns.Image1);
-        var image2 = options.RequireImage2 ? Require(StepColumns.Image2) : FindColumn(schema, StepColumns.Image2);
-        var state = Require(StepColumns.State);
-        var action = options.RequireAction ? Require(StepColumns.Action) : FindColumn(schema, StepColumns.Action);
-        var isFirst = Require(StepColumns.IsFirst);
-        var isLast = FindColumn(schema, StepColumns.IsLast);
-        var isTerminal = FindColumn(schema, StepColumns.IsTerminal);
-        var prompt = Require(StepColumns.Prompt);
-        if (problems.Count > 0) return new FileSteps(path, [], problems, columns, []);
-
-        var steps = new List<StepRecord>();
-        var broken = new List<DataProblem>();
-        var frameProblems = options.SkipBadFrames ? broken : problems;
-        long rowBase = 0;
-        var prompts = new Dictionary<string, string>(); // interned: episodes repeat one prompt per row
-        for (int g = 0; g < reader.RowGroupCount; g++)
-        {
-            ct.ThrowIfCancellationRequested();
-            using var group = reader.OpenRowGroupReader(g);
-            int rows = checked((int)group.RowCount);
-            var stateRows = await ReadVectorsAsync(group, state!, rows, options.StateDim, path, rowBase, problems, ct);
-            var actionRows = action is null ? null : await ReadVectorsAsync(group, action, rows, options.PerActionDim, path, rowBase, problems, ct);
-            var first = await ReadBoolsAsync(group, isFirst!, rows, path, rowBase, problems, ct);
-            var last = isLast is null ? null : await ReadBoolsAsync(group, isLast, rows, path, rowBase, problems, ct);
-            var terminal = isTerminal is null ? null : await ReadBoolsAsync(group, isTerminal, rows, path, rowBase, problems, ct);
-            var texts = await ReadStringsAsync(group, prompt!, rows, path, rowBase, problems, ct);
-            if (options.VerifyImages)
-            {
-                await VerifyImagesAsync(group, image1!, path, rowBase, options, required: true, frameProblems, ct);
-                if (image2 is not null)
-                    await VerifyImagesAsync(group, image2, path, rowBase, options, required: options.RequireImage2, frameProblems, ct);
-            }
-            for (int r = 0; r < rows; r++)
-            {
-                string text = texts[r];
-                if (!prompts.TryGetValue(text, out var interned)) prompts[text] = interned = text;
-                steps.Add(new StepRecord(fileIndex, g, r, rowBase + r, stateRows[r], actionRows?[r] ?? [],
-                    first[r], last?[r] ?? false, terminal?[r] ?? false, interned));
-            }
-            rowBase += rows;
-            if (!options.CollectProblems && problems.Count > 0) break;
-        }
-        // Without a configured length, the length most of the file's rows have is the expectation (decided over the
-        // whole file: a row group, say an episode, of another length is then reported too).
-        if (options.StateDim is null) ReportOddLengths(steps, s => s.State, StepColumns.State[0], path, problems);
-        if (options.PerActionDim is null && action is not null) ReportOddLengths(steps, s => s.Action, StepColumns.Action[0], path, problems);
-        if (steps.Count == 0 && problems.Count == 0)
-            problems.Add(new DataProblem(path, null, null, "the file has no rows."));
-        return new FileSteps(path, steps, problems, columns, broken);
-    }
-
-    /// <summary>Rows whose vector length differs from the one most of <paramref name="steps"/> have, as problems.</summary>
-    private static void ReportOddLengths(List<StepRecord> steps, Func<StepRecord, float[]> vector, string column, string path, List<DataProblem> problems)
-    {
-        int expected = MostCommonLength(steps.Select(vector));
-        foreach (var step in steps.Where(s => vector(s).Length != expected))
-            problems.Add(new DataProblem(path, step.Row, column, $"expected {expected} values (the length most rows have), found {vector(step).Length}."));
-    }
-
     /// <summary>
     /// Splits a <c>list&lt;float&gt;</c> (or <c>list&lt;double&gt;</c>) column into one vector per row: a repetition
     /// level of 0 opens a row; only fully defined levels carry a value (<c>Values</c> is dense). Rows whose length
     /// differs from <paramref name="expectedLength"/> are problems; without one, the caller judges lengths over the file.
     /// </summary>
-    internal static async Task<float[][]> ReadVectorsAsync(ParquetRowGroupReader group, DataField field, int rows, int? expectedLength,
+    public static async Task<float[][]> ReadVectorsAsync(ParquetRowGroupReader group, DataField field, int rows, int? expectedLength,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
     {
         string column = field.Path.FirstPart!;
@@ -192,7 +108,7 @@ public static class ParquetStepReader
     }
 
     /// <summary>The vector length most rows share (the shortest of equally common ones), 0 without rows.</summary>
-    internal static int MostCommonLength(IEnumerable<float[]> vectors) =>
+    public static int MostCommonLength(IEnumerable<float[]> vectors) =>
         vectors.GroupBy(v => v.Length).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).Select(g => g.Key).FirstOrDefault();
 
     /// <summary>A flat column must hold a value (or a null) for each of the row group's rows.</summary>
@@ -202,7 +118,8 @@ public static class ParquetStepReader
             throw new BadInputException($"{path}, column '{field.Path.FirstPart}': {found} values for {rows} rows (the file is damaged or was written inconsistently); rewrite it.");
     }
 
-    internal static async Task<bool[]> ReadBoolsAsync(ParquetRowGroupReader group, DataField field, int rows,
+    /// <summary>A flag column of one row group; a null flag is a problem naming its row.</summary>
+    public static async Task<bool[]> ReadBoolsAsync(ParquetRowGroupReader group, DataField field, int rows,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
     {
         string column = field.Path.FirstPart!;
@@ -225,7 +142,8 @@ public static class ParquetStepReader
         return result;
     }
 
-    internal static async Task<string[]> ReadStringsAsync(ParquetRowGroupReader group, DataField field, int rows,
+    /// <summary>A text column of one row group; a null is a problem naming its row (and reads as "").</summary>
+    public static async Task<string[]> ReadStringsAsync(ParquetRowGroupReader group, DataField field, int rows,
         string path, long rowBase, List<DataProblem> problems, CancellationToken ct)
     {
         string column = field.Path.FirstPart!;
@@ -253,30 +171,12 @@ public static class ParquetStepReader
         return result;
     }
 
-    private static async Task VerifyImagesAsync(ParquetRowGroupReader group, DataField field, string path, long rowBase,
-        DataOptions options, bool required, List<DataProblem> problems, CancellationToken ct)
-    {
-        var images = await ReadBinaryAsync(group, field, path, ct);
-        string column = field.Path.FirstPart!;
-        for (int r = 0; r < images.Length; r++)
-        {
-            if (images[r] is not { Length: > 0 } bytes)
-            {
-                if (required) problems.Add(new DataProblem(path, rowBase + r, column, "the image is missing."));
-                continue;
-            }
-            string? why = options.DecodeImages ? ImagePreprocessor.CheckFully(bytes, options.MaxImagePixels) : ImagePreprocessor.CheckHeader(bytes, options.MaxImagePixels);
-            if (why is not null)
-                problems.Add(new DataProblem(path, rowBase + r, column, why));
-        }
-    }
-
     /// <summary>Reads a binary column of one row group as one array per row (null where the value is null).</summary>
-    internal static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct) =>
+    public static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct) =>
         await ReadBinaryAsync(group, field, checked((int)group.RowCount), path, ct);
 
     /// <summary>Reads a binary column of one row group that should hold <paramref name="rows"/> rows.</summary>
-    internal static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, int rows, string path, CancellationToken ct)
+    public static async Task<byte[]?[]> ReadBinaryAsync(ParquetRowGroupReader group, DataField field, int rows, string path, CancellationToken ct)
     {
         using var raw = await group.ReadRawColumnDataBaseAsync(field, ct);
         if (raw is not RawColumnData<ReadOnlyMemory<byte>> b)
@@ -292,5 +192,55 @@ public static class ParquetStepReader
         RequireRows(nullable.Length, rows, path, field);
         for (int r = 0; r < rows; r++) result[r] = nullable[r]?.ToArray();
         return result;
+    }
+
+    /// <summary>A numeric scalar column (any integer or floating type) as doubles; a null or a list column is an error naming the file and column.</summary>
+    public static async Task<double[]> ReadNumbersAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct)
+    {
+        int rows = checked((int)group.RowCount);
+        string column = field.Path.FirstPart!;
+        if (field.MaxRepetitionLevel > 0) throw new BadInputException($"{path}, column '{column}': expected one number per row, found a list.");
+        using var raw = await group.ReadRawColumnDataBaseAsync(field, ct);
+        double[] values = raw switch
+        {
+            RawColumnData<long> l => Dense(l, field, v => v),
+            RawColumnData<int> i => Dense(i, field, v => v),
+            RawColumnData<double> d => Dense(d, field, v => v),
+            RawColumnData<float> f => Dense(f, field, v => v),
+            _ => throw new BadInputException($"{path}, column '{column}': expected numbers, found {field.ClrType.Name}."),
+        };
+        if (values.Length != rows)
+            throw new BadInputException($"{path}, column '{column}': {values.Length} values for {rows} rows (the file is damaged or was written inconsistently).");
+        if (Array.FindIndex(values, v => !double.IsFinite(v)) is int bad and >= 0)
+            throw new BadInputException($"{path}, row {bad} of its row group, column '{column}': the value is null, NaN or infinite.");
+        return values;
+    }
+
+    /// <summary>The values with NaN for nulls (a nullable column's values are dense: only defined levels carry one).</summary>
+    private static double[] Dense<T>(RawColumnData<T> raw, DataField field, Func<T, double> convert) where T : struct =>
+        field.IsNullable ? raw.NullableValues.Select(v => v is T x ? convert(x) : double.NaN).ToArray() : Array.ConvertAll(raw.Values.ToArray(), v => convert(v));
+
+    /// <summary>A <c>list&lt;string&gt;</c> column (LeRobot's <c>tasks</c>) as one array per row.</summary>
+    public static async Task<string[][]> ReadStringListsAsync(ParquetRowGroupReader group, DataField field, string path, CancellationToken ct)
+    {
+        int rows = checked((int)group.RowCount);
+        using var raw = await group.ReadRawColumnDataBaseAsync(field, ct);
+        if (raw is not RawColumnData<ReadOnlyMemory<char>> s)
+            throw new BadInputException($"{path}, column '{field.Path.FirstPart}': expected text, found {field.ClrType.Name}.");
+        if (field.MaxRepetitionLevel == 0)
+            return (field.IsNullable ? s.NullableValues.ToArray().Select(v => v is { } t ? new[] { t.ToString() } : []).ToArray()
+                : s.Values.ToArray().Select(v => new[] { v.ToString() }).ToArray());
+        var values = s.Values.ToArray();
+        var result = new List<string[]>();
+        var current = new List<string>();
+        int next = 0;
+        for (int i = 0; i < raw.RepetitionLevels.Length; i++)
+        {
+            if (raw.RepetitionLevels[i] == 0 && i > 0) { result.Add([.. current]); current.Clear(); }
+            if (raw.DefinitionLevels[i] == field.MaxDefinitionLevel && next < values.Length) current.Add(values[next++].ToString());
+        }
+        if (raw.RepetitionLevels.Length > 0) result.Add([.. current]);
+        if (result.Count != rows) throw new BadInputException($"{path}, column '{field.Path.FirstPart}': {result.Count} lists for {rows} rows (the file is damaged).");
+        return [.. result];
     }
 }

@@ -1,6 +1,6 @@
 using Vla.Model;
 
-namespace Vla.Data;
+namespace Vla.Data.Loading;
 
 /// <summary>
 /// The shape of every batch: cameras, image size, state and action layout. A window's images are its current frame of

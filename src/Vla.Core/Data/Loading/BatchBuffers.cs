@@ -1,7 +1,7 @@
 using Vla.Model;
 using Vla.Model.Tokenization;
 
-namespace Vla.Data;
+namespace Vla.Data.Loading;
 
 /// <summary>
 /// A batch in plain arrays, as the decoding workers build it; <see cref="VlaBatch.FromBuffers"/> turns it

@@ -1,7 +1,9 @@
 using TorchSharp;
 using Vla.Data;
+using Vla.Data.Loading;
+using Vla.Runtime;
 
-namespace Vla.Tests.Data;
+namespace Vla.Tests.Data.Loading;
 
 public sealed class BatchLoaderTests : IDisposable
 {
@@ -120,6 +122,37 @@ public sealed class BatchLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_consumer_that_stops_early_ends_the_epoch_and_the_next_epoch_delivers_everything()
+    {
+        // training.max_steps stops inside an epoch with batches still built ahead; the loader must end the epoch, not wait for them.
+        var loader = Loader(new LoaderOptions { BatchSize = 2, NumWorkers = 2, Prefetch = 4, Shuffle = false });
+        foreach (var batch in loader.Epoch(0).Take(2)) batch.Dispose();
+        var all = loader.EpochBuffers(1).SelectMany(b => b.Windows).ToList();
+        Assert.Equal(loader.Windows.Count, all.Count);
+    }
+
+    [Fact]
+    public void A_batch_that_fails_to_build_fails_in_its_place_after_the_batches_before_it()
+    {
+        int windows = Loader().Windows.Count;
+        var loader = Loader(new LoaderOptions { BatchSize = windows - 1, NumWorkers = 2, Shuffle = false, Transform = new FailingOnSingles() });
+        using var batches = loader.EpochBuffers(0).GetEnumerator();
+        Assert.True(batches.MoveNext());                                        // the full batch, built beside the failing one
+        Assert.Equal(windows - 1, batches.Current.Size);
+        var e = Assert.Throws<BadInputException>(() => batches.MoveNext());    // then the last batch's own error
+        Assert.Equal("a batch of one", e.Message);
+    }
+
+    /// <summary>A transform that refuses a batch of one prompt.</summary>
+    private sealed class FailingOnSingles : Vla.Model.PolicyTransform
+    {
+        public override int PromptMaxLength => 0;
+        public override int TokenCount(string prompt) => 0;
+        public override Vla.Model.Tokenization.TokenBatch EncodePrompts(IReadOnlyList<string> prompts, ReadOnlySpan<float> normalizedStates) =>
+            prompts.Count == 1 ? throw new BadInputException("a batch of one") : new([], [], prompts.Count, 0, 0);
+    }
+
+    [Fact]
     public void Ranks_read_disjoint_equal_shards_of_each_global_batch()
     {
         var rank0 = Loader(new LoaderOptions { BatchSize = 2, Rank = 0, WorldSize = 2, Seed = 3 }).EpochBatches(1);
@@ -140,7 +173,7 @@ public sealed class BatchLoaderTests : IDisposable
         Assert.Equal([3, 1], rank0.Select(b => b.Length));
         Assert.Equal([3, 1], rank1.Select(b => b.Length));
         for (int i = 0; i < single.Count; i++) Assert.Equal(single[i], rank0[i].Concat(rank1[i]));
-        Assert.Equal((3, 2), BatchLoader.Slice(5, 1, 2));   // 5 windows: rank 0 takes 3, rank 1 the last 2
+        Assert.Equal((3, 2), EpochSampler.Slice(5, 1, 2));   // 5 windows: rank 0 takes 3, rank 1 the last 2
         var three = Loader(new LoaderOptions { BatchSize = 3, Rank = 0, WorldSize = 3, Seed = 3 }).EpochBatches(1);
         Assert.Equal([3], three.Select(b => b.Length));      // 8 windows over 3 ranks: one global batch split 3 / 3 / 2
     }
