@@ -56,7 +56,7 @@ internal static class ServeBench
                 using (var model = ModelFactory.Random(libero, backbone, 1))
                     Checkpoint.Save(folder, model, null, new TrainerState { ConfigYaml = ConfigWriter.ToYaml(libero with { BaseDirectory = null }), NormalizationStats = UnitStats(8, 7) });
                 using var predictor = VlaPredictor.Load(folder);
-                var observation = new Observation([new RgbFrame(main, 224, 224)], [new RgbFrame(wrist, 224, 224)], prompt, state);
+                var observation = new RobotObservation([new RgbFrame(main, 224, 224)], [new RgbFrame(wrist, 224, 224)], prompt, state);
                 // In-process and round trip alternate, so a neighbour's load lands on both sides alike.
                 var inProcess = new double[single];
                 var roundTrip = new double[single];

@@ -34,11 +34,11 @@ internal static class CliErrors
         switch (e)
         {
             case BadInputException:
-                Console.Error.WriteLine($"error: {where}{e.Message}");
+                Console.Error.WriteLine($"error: {where}{CliFlags.Translate(e.Message)}");
                 if (verbose) Console.Error.WriteLine(e);
                 return BadInput;
             case VlaException:
-                Console.Error.WriteLine($"error: {where}{e.Message}");
+                Console.Error.WriteLine($"error: {where}{CliFlags.Translate(e.Message)}");
                 if (verbose) Console.Error.WriteLine(e);
                 return RuntimeFailure;
             case OperationCanceledException:

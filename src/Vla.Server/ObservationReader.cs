@@ -69,10 +69,10 @@ public sealed record ObservationLayout(string Name, string Camera1, string Camer
 }
 
 /// <summary>A request read from the wire: the observation and, when it carries <c>prev_chunk</c>, real-time chunking.</summary>
-public sealed record PolicyRequest(Observation Observation, RtcRequest? Rtc);
+public sealed record PolicyRequest(RobotObservation Observation, RtcRequest? Rtc);
 
 /// <summary>
-/// Turns an openpi-style observation map into an <see cref="Observation"/>: images as uint8 HWC or CHW arrays, float arrays
+/// Turns an openpi-style observation map into a <see cref="RobotObservation"/>: images as uint8 HWC or CHW arrays, float arrays
 /// in [0, 1] or encoded PNG/JPEG bytes, the state as arrays or numbers, the prompt as a string. Every error names the key.
 /// </summary>
 /// <param name="StateDim">State values the policy expects (0: the policy takes no state).</param>
@@ -114,7 +114,7 @@ public sealed record ObservationReader(int StateDim, bool UsesWrist, int ActionD
             null => throw new BadInputException($"The observation has no '{layout.Prompt}': the policy needs the instruction as a string."),
             var other => throw new BadInputException($"'{layout.Prompt}' is {Describe(other)}, not the instruction as a non-empty string."),
         };
-        return new PolicyRequest(new Observation([camera1], camera2 is null ? null : [camera2], prompt, state), Rtc(message));
+        return new PolicyRequest(new RobotObservation([camera1], camera2 is null ? null : [camera2], prompt, state), Rtc(message));
     }
 
     private RtcRequest? Rtc(IReadOnlyDictionary<string, object?> message)

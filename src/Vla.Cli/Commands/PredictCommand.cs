@@ -30,7 +30,7 @@ internal static class PredictCommand
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
         var image2 = parse.GetValue(Image2);
         var state = parse.GetValue(State);
-        var observation = Observation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,
+        var observation = RobotObservation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,
             state is { Length: > 0 } ? state : null, predictor.Data.MaxImagePixels);
         var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed));
 

@@ -5,7 +5,7 @@ namespace Vla.Data;
 
 /// <summary>
 /// Which episodes a command uses: indices and <c>start:stop</c> ranges (stop excluded, as Python slices and LeRobot's
-/// <c>splits</c>), from <c>data.train_episodes</c>, <c>data.val_episodes</c> or <c>--episodes</c>. LeRobot datasets are
+/// <c>splits</c>), from <c>data.train_episodes</c>, <c>data.val_episodes</c> or <see cref="DataOptions.Episodes"/>. LeRobot datasets are
 /// selected by their <c>episode_index</c>; seed-schema data by position (the first episode is 0).
 /// </summary>
 public sealed class EpisodeSelection
@@ -36,7 +36,7 @@ public sealed class EpisodeSelection
         return null;
     }
 
-    /// <summary>The setting it came from (<c>data.train_episodes</c>, <c>--episodes</c>), for messages.</summary>
+    /// <summary>The setting it came from (<c>data.train_episodes</c>, or what the caller names), for messages.</summary>
     public string Key { get; }
 
     /// <summary>

@@ -28,7 +28,7 @@ public static class TcpRendezvous
     public static string TokenFromEnvironment() =>
         Environment.GetEnvironmentVariable(TokenVariable) is { Length: > 0 } token ? token
             : throw new BadInputException($"{TokenVariable} is not set: NCCL ranks started by Slurm, mpirun or another launcher must share a secret token " +
-                $"in it (for example: export {TokenVariable}=$(openssl rand -hex 16) before the launch); 'vla train --nproc-per-node' sets it itself.");
+                $"in it (for example: export {TokenVariable}=$(openssl rand -hex 16) before the launch); WorkerLauncher.Run sets it itself.");
 
     /// <summary>Rank 0: serves <paramref name="payload"/> to ranks 1 … <paramref name="world"/> − 1 presenting <paramref name="token"/>, then returns.</summary>
     public static void Serve(int port, byte[] payload, int world, string token, TimeSpan timeout)

@@ -8,7 +8,7 @@ namespace Vla.Inference;
 /// <summary>
 /// One camera frame as the policy receives it: encoded PNG/JPEG bytes (files, the dataset) or raw 8-bit RGB pixels
 /// (what robots and openpi's clients send). Either way it is resized bicubically to the tower's size, as training did.
-/// A <c>byte[]</c> converts to an encoded frame, so <c>new Observation([png], …)</c> reads as before.
+/// A <c>byte[]</c> converts to an encoded frame, so <c>new RobotObservation([png], …)</c> reads as before.
 /// </summary>
 public abstract record CameraFrame
 {

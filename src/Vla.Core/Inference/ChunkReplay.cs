@@ -42,7 +42,7 @@ public static class ChunkReplay
     {
         int h = predictor.Spec.Horizon, dim = predictor.Spec.ActionDim, d = options.Delay, s = options.Execute;
         if (d < 0 || s < 1 || d >= s || s + d > h)
-            throw new BadInputException($"--delay {d} and --execute {s} do not fit a horizon of {h}: a chunk must cover the {s} steps it runs plus the {d} it waits, and the delay must be shorter than the interval (0 ≤ delay < execute ≤ horizon − delay).");
+            throw new BadInputException($"ReplayOptions.Delay {d} and ReplayOptions.Execute {s} do not fit a horizon of {h}: a chunk must cover the {s} steps it runs plus the {d} it waits, and the delay must be shorter than the interval (0 ≤ delay < execute ≤ horizon − delay).");
         if (dataset.Episodes.Count == 0) throw new BadInputException("There are no episodes to replay.");
         if (dataset.ActionDim != dim)
             throw new BadInputException($"{dataset.Files[0]}: its actions have {dataset.ActionDim} values but the checkpoint predicts per_action_dim = {dim}.");
@@ -82,7 +82,7 @@ public static class ChunkReplay
             var observations = active.Select(i =>
             {
                 var e = episodes[i];
-                return new Observation([new DatasetFrame(dataset.Frames, e, r, 1)], wrist ? [new DatasetFrame(dataset.Frames, e, r, 2)] : null,
+                return new RobotObservation([new DatasetFrame(dataset.Frames, e, r, 1)], wrist ? [new DatasetFrame(dataset.Frames, e, r, 2)] : null,
                     e.Prompt, e.Steps[r].State);
             }).ToList();
             var requests = active.Select(i => rtc && previous[i] is { } old

@@ -63,11 +63,11 @@ public sealed class VlaPredictor : IDisposable
     /// Predicts one chunk; <paramref name="seed"/> fixes the sampled noise; <paramref name="rtc"/> guides it towards the
     /// previous chunk's remaining actions (real-time chunking).
     /// </summary>
-    public ActionChunk Predict(Observation observation, int? steps = null, long? seed = null, RtcRequest? rtc = null) =>
+    public ActionChunk Predict(RobotObservation observation, int? steps = null, long? seed = null, RtcRequest? rtc = null) =>
         PredictBatch([observation], steps, seed, rtc is null ? null : [rtc])[0];
 
     /// <summary>Predicts a chunk for every observation in one batch; <paramref name="rtc"/>, when given, holds one request or null per observation.</summary>
-    public IReadOnlyList<ActionChunk> PredictBatch(IReadOnlyList<Observation> observations, int? steps = null, long? seed = null, IReadOnlyList<RtcRequest?>? rtc = null)
+    public IReadOnlyList<ActionChunk> PredictBatch(IReadOnlyList<RobotObservation> observations, int? steps = null, long? seed = null, IReadOnlyList<RtcRequest?>? rtc = null)
     {
         if (rtc is not null && rtc.Count != observations.Count)
             throw new ArgumentException($"{rtc.Count} real-time chunking entries for {observations.Count} observations.", nameof(rtc));
@@ -94,7 +94,7 @@ public sealed class VlaPredictor : IDisposable
     }
 
     /// <summary>The observations as the policy's host arrays: newest frames preprocessed, states normalized, prompts tokenized.</summary>
-    private BatchBuffers Collate(IReadOnlyList<Observation> observations)
+    private BatchBuffers Collate(IReadOnlyList<RobotObservation> observations)
     {
         var layout = BatchLayout.Of(Spec);
         var b = new BatchBuffers(layout, observations.Count);
@@ -145,7 +145,7 @@ public sealed class VlaPredictor : IDisposable
         return (previous, weights);
     }
 
-    private void CheckObservation(Observation o, int index)
+    private void CheckObservation(RobotObservation o, int index)
     {
         var spec = Spec;
         if (o.Camera1.Count == 0) throw new BadInputException($"Observation {index} has no main-camera image.");

@@ -31,15 +31,15 @@ public sealed record GemmaConfig
         if (json is null) return c;
         return c with
         {
-            VocabSize = Json.Int(json, "vocab_size", c.VocabSize),
-            HiddenSize = Json.Int(json, "hidden_size", c.HiddenSize),
-            IntermediateSize = Json.Int(json, "intermediate_size", c.IntermediateSize),
-            NumHiddenLayers = Json.Int(json, "num_hidden_layers", c.NumHiddenLayers),
-            NumAttentionHeads = Json.Int(json, "num_attention_heads", c.NumAttentionHeads),
-            NumKeyValueHeads = Json.Int(json, "num_key_value_heads", c.NumKeyValueHeads),
-            HeadDim = Json.Int(json, "head_dim", c.HeadDim),
-            RmsNormEps = Json.Double(json, "rms_norm_eps", c.RmsNormEps),
-            RopeTheta = Json.Double(json, "rope_theta", c.RopeTheta),
+            VocabSize = ConfigJsonKeys.Int(json, "vocab_size", c.VocabSize),
+            HiddenSize = ConfigJsonKeys.Int(json, "hidden_size", c.HiddenSize),
+            IntermediateSize = ConfigJsonKeys.Int(json, "intermediate_size", c.IntermediateSize),
+            NumHiddenLayers = ConfigJsonKeys.Int(json, "num_hidden_layers", c.NumHiddenLayers),
+            NumAttentionHeads = ConfigJsonKeys.Int(json, "num_attention_heads", c.NumAttentionHeads),
+            NumKeyValueHeads = ConfigJsonKeys.Int(json, "num_key_value_heads", c.NumKeyValueHeads),
+            HeadDim = ConfigJsonKeys.Int(json, "head_dim", c.HeadDim),
+            RmsNormEps = ConfigJsonKeys.Double(json, "rms_norm_eps", c.RmsNormEps),
+            RopeTheta = ConfigJsonKeys.Double(json, "rope_theta", c.RopeTheta),
         };
     }
 }

@@ -41,7 +41,7 @@ public static class LoraAdapters
             layer.AttachAdapter(config.Rank, config.Alpha, config.Dropout, masks, name);
     }
 
-    /// <summary>Folds every adapter of <paramref name="backbone"/> into its base weight (export with <c>--merge-lora</c>).</summary>
+    /// <summary>Folds every adapter of <paramref name="backbone"/> into its base weight (a self-contained export that merges them).</summary>
     public static void Merge(PaliGemmaBackbone backbone)
     {
         foreach (var (_, layer) in Projections(backbone)) layer.MergeAdapter();

@@ -118,11 +118,11 @@ public sealed record PaliGemmaConfig
         {
             Vision = SiglipConfig.FromJson(root["vision_config"] as JsonObject),
             Text = GemmaConfig.FromJson(root["text_config"] as JsonObject),
-            ImageTokenIndex = Json.Int(root, "image_token_index", Json.Int(root, "image_token_id", c.ImageTokenIndex)),
-            ProjectionDim = Json.Int(root, "projection_dim", c.ProjectionDim),
-            BosTokenId = Json.Int(root, "bos_token_id", c.BosTokenId),
-            EosTokenId = Json.Int(root, "eos_token_id", c.EosTokenId),
-            PadTokenId = Json.Int(root, "pad_token_id", c.PadTokenId),
+            ImageTokenIndex = ConfigJsonKeys.Int(root, "image_token_index", ConfigJsonKeys.Int(root, "image_token_id", c.ImageTokenIndex)),
+            ProjectionDim = ConfigJsonKeys.Int(root, "projection_dim", c.ProjectionDim),
+            BosTokenId = ConfigJsonKeys.Int(root, "bos_token_id", c.BosTokenId),
+            EosTokenId = ConfigJsonKeys.Int(root, "eos_token_id", c.EosTokenId),
+            PadTokenId = ConfigJsonKeys.Int(root, "pad_token_id", c.PadTokenId),
         };
         if (config.ProjectionDim != config.Text.HiddenSize)
             throw new BadInputException($"projection_dim ({config.ProjectionDim}) must equal text_config.hidden_size ({config.Text.HiddenSize}).");

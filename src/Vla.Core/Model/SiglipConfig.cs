@@ -35,14 +35,14 @@ public sealed record SiglipConfig
         if (json is null) return c;
         return c with
         {
-            HiddenSize = Json.Int(json, "hidden_size", c.HiddenSize),
-            IntermediateSize = Json.Int(json, "intermediate_size", c.IntermediateSize),
-            NumHiddenLayers = Json.Int(json, "num_hidden_layers", c.NumHiddenLayers),
-            NumAttentionHeads = Json.Int(json, "num_attention_heads", c.NumAttentionHeads),
-            NumChannels = Json.Int(json, "num_channels", c.NumChannels),
-            ImageSize = Json.Int(json, "image_size", c.ImageSize),
-            PatchSize = Json.Int(json, "patch_size", c.PatchSize),
-            LayerNormEps = Json.Double(json, "layer_norm_eps", c.LayerNormEps),
+            HiddenSize = ConfigJsonKeys.Int(json, "hidden_size", c.HiddenSize),
+            IntermediateSize = ConfigJsonKeys.Int(json, "intermediate_size", c.IntermediateSize),
+            NumHiddenLayers = ConfigJsonKeys.Int(json, "num_hidden_layers", c.NumHiddenLayers),
+            NumAttentionHeads = ConfigJsonKeys.Int(json, "num_attention_heads", c.NumAttentionHeads),
+            NumChannels = ConfigJsonKeys.Int(json, "num_channels", c.NumChannels),
+            ImageSize = ConfigJsonKeys.Int(json, "image_size", c.ImageSize),
+            PatchSize = ConfigJsonKeys.Int(json, "patch_size", c.PatchSize),
+            LayerNormEps = ConfigJsonKeys.Double(json, "layer_norm_eps", c.LayerNormEps),
         };
     }
 }

@@ -68,7 +68,7 @@ public sealed class CheckpointSchedule(TrainingConfig training, string experimen
         group.Barrier();
         save(dir, state);
         group.Barrier();
-        log.Info($"stopped on request after step {state.Step}: saved {dir}; resume with --resume-checkpoint {dir}");
+        log.Info($"stopped on request after step {state.Step}: saved {dir}; resume with Trainer.Options.ResumeCheckpoint {dir}");
         return dir;
     }
 

@@ -9,7 +9,7 @@ using Vla.Data.Loading;
 namespace Vla.Training;
 
 /// <summary>
-/// The check behind <c>vla diagnose --gpu</c>: the sample-sized policy, built twice from one seed, takes one
+/// The device self-check: the sample-sized policy, built twice from one seed, takes one
 /// training step and samples one action chunk on a device and on a reference device (normally <c>cuda:0</c>
 /// against the CPU), from the same weights, batch, noise and flow times; the figures are the largest
 /// differences. Run CPU against CPU it must give zeros, which is how it is tested without a GPU.

@@ -66,7 +66,7 @@ public sealed class EvaluatorTests : IDisposable
     {
         using var predictor = VlaPredictor.Load(_checkpoint);
         var image = TestFiles.Png(8, 8, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10));
-        var observation = new Observation([image], [image], "pick up the red cube", [1f, 11f, 21f]);
+        var observation = new RobotObservation([image], [image], "pick up the red cube", [1f, 11f, 21f]);
         var a = predictor.Predict(observation, seed: 3);
         var b = predictor.Predict(observation, seed: 3);
         Assert.Equal((3, 2), (a.Horizon, a.PerActionDim));
@@ -81,7 +81,7 @@ public sealed class EvaluatorTests : IDisposable
     {
         using var predictor = VlaPredictor.Load(_checkpoint);
         var image = TestFiles.Png(8, 8, new SixLabors.ImageSharp.PixelFormats.Rgb24(1, 2, 3));
-        var e = Assert.Throws<BadInputException>(() => predictor.Predict(new Observation([image], [image], "x", [1f, 2f])));
+        var e = Assert.Throws<BadInputException>(() => predictor.Predict(new RobotObservation([image], [image], "x", [1f, 2f])));
         Assert.Equal("Observation 0: expected 3 state values (data.state_dim), got 2.", e.Message);
     }
 }

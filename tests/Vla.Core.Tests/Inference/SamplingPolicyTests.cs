@@ -28,7 +28,7 @@ public sealed class SamplingPolicyTests : IDisposable
     {
         var (predictor, _, dataset, _) = await BaselineAsync();
         var frame = TestFiles.Png(8, 8, new SixLabors.ImageSharp.PixelFormats.Rgb24(1, 2, 3));
-        var chunk = predictor.Predict(new Observation([frame], [frame], "pick up the red cube", null));
+        var chunk = predictor.Predict(new RobotObservation([frame], [frame], "pick up the red cube", null));
         var mean = NormalizationStats.Compute(dataset).Action.Mean;
         Assert.Equal((3, 2), (chunk.Horizon, chunk.PerActionDim));
         for (int h = 0; h < 3; h++)

@@ -22,7 +22,7 @@ public sealed class GradientCheckpointingTests : IDisposable
         Assert.Equal(checkpointing, model.GradientCheckpointing);
         model.train();
         using var generator = new Generator(8);
-        var input = TrainingFixture.Observation(tokenizer, generator);
+        var input = TrainingFixture.Input(tokenizer, generator);
         var actions = randn([2, 3, 2], generator: generator);
         var noise = randn([2, 3, 2], generator: generator);
         var time = rand([2], generator: generator);

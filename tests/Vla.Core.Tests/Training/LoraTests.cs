@@ -26,10 +26,10 @@ public sealed class LoraTests : IDisposable
     }
 
     /// <summary>A fixed observation for the tiny fixture model (2 cameras of 32 px, state_dim 3).</summary>
-    private static PolicyInput Observation(VlaModel model)
+    private static PolicyInput Input(VlaModel model)
     {
         using var generator = new Generator(3);
-        return TrainingFixture.Observation(model.Tokenizer, generator);
+        return TrainingFixture.Input(model.Tokenizer, generator);
     }
 
     private static Tensor Chunk(VlaModel model, PolicyInput input)
@@ -80,7 +80,7 @@ public sealed class LoraTests : IDisposable
         using var _ = model;
         var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
         using var generator = new Generator(5);
-        var input = TrainingFixture.Observation(tokenizer, generator);
+        var input = TrainingFixture.Input(tokenizer, generator);
         using var batch = new Vla.Data.Loading.VlaBatch
         {
             Input = input,
@@ -104,7 +104,7 @@ public sealed class LoraTests : IDisposable
     {
         var result = await Trainer.RunAsync(Config(epochs: 2, "export"), new Trainer.Options());
         var loaded = Policies.Load(result.BestCheckpoint!);
-        var input = Observation(loaded);
+        var input = Input(loaded);
         var reference = Chunk(loaded, input);
 
         string merged = _fixture.Files.PathOf("merged"), kept = _fixture.Files.PathOf("kept");

@@ -67,7 +67,7 @@ internal sealed class TrainingFixture : IDisposable
         """);
 
     /// <summary>Two observations in the fixture config's layout (2 cameras of 32 px, state_dim 3), images then state drawn from <paramref name="generator"/>.</summary>
-    public static Vla.Model.PolicyInput Observation(Vla.Model.Tokenization.PaliGemmaTokenizer tokenizer, TorchSharp.torch.Generator generator)
+    public static Vla.Model.PolicyInput Input(Vla.Model.Tokenization.PaliGemmaTokenizer tokenizer, TorchSharp.torch.Generator generator)
     {
         var tokens = tokenizer.EncodeBatch(["pick up the red cube", "pick up the blue cube"], 12);
         return new Vla.Model.PolicyInput(TorchSharp.torch.rand([2, 2, 3, 32, 32], generator: generator) * 2 - 1,

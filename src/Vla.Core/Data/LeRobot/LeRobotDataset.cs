@@ -26,7 +26,7 @@ public static class LeRobotDataset
             return null;
         }
         if (patterns.Count > 1)
-            throw new BadInputException($"{lerobot[0]} is a LeRobot dataset: give its root alone (one data path; choose episodes with data.train_episodes, data.val_episodes or --episodes).");
+            throw new BadInputException($"{lerobot[0]} is a LeRobot dataset: give its root alone (one data path; choose episodes with data.train_episodes, data.val_episodes or DataOptions.Episodes).");
         return lerobot[0];
     }
 
@@ -239,5 +239,5 @@ public static class LeRobotDataset
 
     private static void ThrowIfStrict(DataOptions options, List<DataProblem> problems, string what) =>
         EpisodeDataset.ThrowIfStrict(options, problems, what,
-            what == "missing file(s)" ? ", and --episodes or data.train_episodes can choose the episodes that are there" : "");
+            what == "missing file(s)" ? ", and DataOptions.Episodes or data.train_episodes can choose the episodes that are there" : "");
 }

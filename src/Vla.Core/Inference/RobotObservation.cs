@@ -12,10 +12,10 @@ namespace Vla.Inference;
 /// <param name="Camera2">Frames of the wrist camera (needed when the model uses it), or null.</param>
 /// <param name="Prompt">The instruction.</param>
 /// <param name="State">The robot state, or null for a model trained without state input.</param>
-public sealed record Observation(IReadOnlyList<CameraFrame> Camera1, IReadOnlyList<CameraFrame>? Camera2, string Prompt, float[]? State)
+public sealed record RobotObservation(IReadOnlyList<CameraFrame> Camera1, IReadOnlyList<CameraFrame>? Camera2, string Prompt, float[]? State)
 {
     /// <summary>Reads image files, naming any that is missing or not a usable PNG/JPEG.</summary>
-    public static Observation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096)
+    public static RobotObservation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096)
     {
         CameraFrame Read(string path)
         {
@@ -25,6 +25,6 @@ public sealed record Observation(IReadOnlyList<CameraFrame> Camera1, IReadOnlyLi
             return bytes;
         }
         if (camera1.Count == 0) throw new BadInputException("At least one main-camera image (camera 1) is needed.");
-        return new Observation(camera1.Select(Read).ToList(), camera2?.Select(Read).ToList(), prompt, state);
+        return new RobotObservation(camera1.Select(Read).ToList(), camera2?.Select(Read).ToList(), prompt, state);
     }
 }

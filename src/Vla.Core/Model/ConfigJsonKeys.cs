@@ -4,8 +4,8 @@ using Vla.Runtime;
 
 namespace Vla.Model;
 
-/// <summary>Typed reads of optional <c>config.json</c> keys, with errors that name the key.</summary>
-internal static class Json
+/// <summary>Typed reads of optional keys of a Hugging Face <c>config.json</c>, with errors that name the key.</summary>
+internal static class ConfigJsonKeys
 {
     public static int Int(JsonObject json, string key, int fallback) => Read(json, key, fallback, n => n.GetValue<int>());
 
