@@ -26,11 +26,11 @@ public sealed record ObservationLayout(string Name, string Camera1, string Camer
     /// <summary>openpi's ALOHA client: <c>images</c> holds CHW frames by camera (the high camera is the main one, the left wrist the second).</summary>
     public static readonly ObservationLayout Aloha = new("aloha", "images/cam_high", "images/cam_left_wrist", ["state"], "prompt");
 
-    /// <summary>The layouts recognised without <c>--obs-map</c>, tried in this order by their main camera key.</summary>
+    /// <summary>The layouts recognised without an observation map, tried in this order by their main camera key.</summary>
     public static readonly IReadOnlyList<ObservationLayout> Known = [Vla, Libero, Droid, Aloha];
 
     /// <summary>
-    /// Reads an <c>--obs-map</c> YAML file: a map from wire key to role (<c>image_1</c>, <c>image_2</c>, <c>state</c>, <c>prompt</c>);
+    /// Reads an observation map, a YAML file: a map from wire key to role (<c>image_1</c>, <c>image_2</c>, <c>state</c>, <c>prompt</c>);
     /// several keys mapped to <c>state</c> are concatenated in the file's order.
     /// </summary>
     public static ObservationLayout FromYaml(string path)
@@ -79,7 +79,7 @@ public sealed record PolicyRequest(RobotObservation Observation, RtcRequest? Rtc
 /// <param name="UsesWrist">Whether the policy needs the second camera.</param>
 /// <param name="ActionDim">Values per action (prev_chunk's rows).</param>
 /// <param name="Horizon">Steps per chunk (prev_chunk is checked against it).</param>
-/// <param name="Layout">Fixed layout (<c>--obs-map</c>), or null to recognise <see cref="ObservationLayout.Known"/> by their main camera key.</param>
+/// <param name="Layout">Fixed layout (an observation map), or null to recognise <see cref="ObservationLayout.Known"/> by their main camera key.</param>
 public sealed record ObservationReader(int StateDim, bool UsesWrist, int ActionDim, int Horizon, ObservationLayout? Layout = null)
 {
     /// <summary>Largest image side accepted from the wire.</summary>
@@ -90,7 +90,7 @@ public sealed record ObservationReader(int StateDim, bool UsesWrist, int ActionD
         Layout ?? ObservationLayout.Known.FirstOrDefault(l => Find(message, l.Camera1) is not null)
         ?? throw new BadInputException(
             $"The observation has no camera under any known key ({string.Join(", ", ObservationLayout.Known.Select(l => l.Camera1))}); its keys are " +
-            $"{string.Join(", ", message.Keys.Take(12))}; start the server with --obs-map to name yours.");
+            $"{string.Join(", ", message.Keys.Take(12))}; the server can be given an observation map (ServerOptions.Layout) that names yours.");
 
     /// <summary>Reads one request.</summary>
     public PolicyRequest Read(IReadOnlyDictionary<string, object?> message)

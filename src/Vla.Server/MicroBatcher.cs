@@ -5,19 +5,13 @@ using Vla.Runtime;
 
 namespace Vla.Server;
 
-/// <summary>A chunk for one request and how long the model took on the batch that computed it.</summary>
-/// <param name="Chunk">The actions, in the data's units.</param>
-/// <param name="InferMs">Milliseconds of the <see cref="VlaPredictor.PredictBatch"/> call.</param>
-/// <param name="BatchSize">Requests in that batch.</param>
-public sealed record InferenceResult(ActionChunk Chunk, double InferMs, int BatchSize);
-
 /// <summary>
-/// The one thread that runs the model. Requests that arrive within the batch window of the first waiting one are
+/// Micro-batching on the one thread that runs the model. Requests that arrive within the batch window of the first waiting one are
 /// predicted together in one <see cref="VlaPredictor.PredictBatch"/> call (up to the largest batch); the wait ends
 /// early once every open connection has a request queued, since each connection has at most one in flight. A zero window
 /// predicts each request alone. A batch that fails on bad input is re-run request by request, so only the faulty request fails.
 /// </summary>
-public sealed class InferenceQueue : IAsyncDisposable
+public sealed class MicroBatcher : IAsyncDisposable
 {
     private readonly VlaPredictor _predictor;
     private readonly int? _steps;
@@ -35,10 +29,10 @@ public sealed class InferenceQueue : IAsyncDisposable
     /// <param name="maxBatch">Most requests per model call.</param>
     /// <param name="window">How long the first request waits for company; zero turns batching off.</param>
     /// <param name="connections">Open connections now (the most requests that can be waiting).</param>
-    public InferenceQueue(VlaPredictor predictor, int? steps, int maxBatch, TimeSpan window, Func<int> connections)
+    public MicroBatcher(VlaPredictor predictor, int? steps, int maxBatch, TimeSpan window, Func<int> connections)
     {
-        if (maxBatch < 1) throw new BadInputException($"--max-batch is {maxBatch}; it must be at least 1.");
-        if (window < TimeSpan.Zero) throw new BadInputException("--batch-window-ms must not be negative.");
+        if (maxBatch < 1) throw new BadInputException($"ServerOptions.MaxBatch is {maxBatch}; it must be at least 1.");
+        if (window < TimeSpan.Zero) throw new BadInputException("ServerOptions.BatchWindowMs must not be negative.");
         (_predictor, _steps, _maxBatch, _window, _connections) = (predictor, steps, maxBatch, window, connections);
         _worker = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
