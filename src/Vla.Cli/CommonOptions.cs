@@ -2,6 +2,7 @@ using System.CommandLine;
 using Vla.Model;
 using Vla.Runtime;
 using static TorchSharp.torch;
+using Vla.Config;
 
 namespace Vla.Cli;
 
@@ -64,8 +65,8 @@ internal static class CommonOptions
     }, parse.GetValue(ExactJacobian));
 
     /// <summary>The episode selection <c>--episodes</c> gives, or null.</summary>
-    public static Data.EpisodeSelection? EpisodeSelection(ParseResult parse) =>
-        parse.GetValue(Episodes) is { } text ? Data.EpisodeSelection.Parse([text], "--episodes") : null;
+    public static Config.EpisodeSelection? EpisodeSelection(ParseResult parse) =>
+        parse.GetValue(Episodes) is { } text ? Config.EpisodeSelection.Parse([text], "--episodes") : null;
 
     /// <summary><paramref name="options"/> with what the data options on the command line say.</summary>
     public static Data.DataOptions DataKeys(ParseResult parse, Data.DataOptions options) => options with

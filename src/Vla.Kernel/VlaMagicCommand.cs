@@ -7,6 +7,7 @@ using Vla.Kernel.Rendering;
 using Vla.Runtime;
 using Vla.Training;
 using InteractiveKernel = Microsoft.DotNet.Interactive.Kernel;
+using Vla.Config;
 
 namespace Vla.Kernel;
 

@@ -7,15 +7,7 @@ internal static class VlaProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static string RepoRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Vla.sln"))) dir = dir.Parent;
-            return dir?.FullName ?? throw new InvalidOperationException("Vla.sln not found above the test folder.");
-        }
-    }
+    public static string RepoRoot => RepoPaths.Root;
 
     public static Process Start(IEnumerable<string> args, string? workingDirectory = null, IDictionary<string, string>? environment = null)
     {

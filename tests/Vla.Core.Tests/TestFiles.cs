@@ -8,20 +8,14 @@ namespace Vla.Tests;
 /// <summary>Temporary folders and small Parquet fixtures for tests.</summary>
 internal sealed class TestFiles : IDisposable
 {
-    public string Root { get; } = Directory.CreateTempSubdirectory("vla-test-").FullName;
+    private readonly TempFolder _folder = new();
 
-    public string PathOf(string name) => Path.Combine(Root, name);
+    public string Root => _folder.Root;
+
+    public string PathOf(string name) => _folder.PathOf(name);
 
     /// <summary>The repository root (the folder holding Vla.sln).</summary>
-    public static string RepoRoot
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Vla.sln"))) dir = dir.Parent;
-            return dir?.FullName ?? throw new InvalidOperationException("Vla.sln not found above the test folder.");
-        }
-    }
+    public static string RepoRoot => RepoPaths.Root;
 
     public static byte[] Png(int width, int height, Rgb24 color)
     {
@@ -73,8 +67,5 @@ internal sealed class TestFiles : IDisposable
         return path;
     }
 
-    public void Dispose()
-    {
-        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _folder.Dispose();
 }

@@ -36,20 +36,15 @@ public sealed class KernelFormatterTests
         var episode = sample.Episodes[0];
         var rows = episode.Steps.Select((s, i) => new Vla.Data.Seed.StepRow(sample.Images.Get(s, 1)!, null, s.State, s.Action,
             i == 0, i == episode.Length - 1, i == episode.Length - 1, episode.Prompt)).ToList();
-        string folder = Directory.CreateTempSubdirectory("vla-one-camera-").FullName;
-        try
+        using var folder = new Vla.Tests.TempFolder("vla-one-camera-");
         {
-            string file = Path.Combine(folder, "one-camera.parquet");
+            string file = folder.PathOf("one-camera.parquet");
             await Vla.Data.Seed.SeedEpisodeWriter.WriteAsync(file, [rows], new HashSet<string> { "image_2" });
             using var session = await KernelSession.StartAsync();
             string html = await session.ReturnedHtmlAsync($"using Vla.Data; (await EpisodeDataset.OpenAsync([{Repo.Literal(file)}], new DataOptions())).Episodes[0]");
             Assert.Contains("camera 1 (main)", html);
             Assert.DoesNotContain("camera 2", html);
             Assert.Equal(8, Regex.Matches(html, "<img src=\"data:image/png;base64,").Count);
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
         }
     }
 
@@ -178,7 +173,8 @@ public sealed class KernelFormatterTests
     public async Task The_vla_magic_command_draws_a_runs_curves_and_says_what_is_missing()
     {
         using var session = await KernelSession.StartAsync();
-        string run = Directory.CreateTempSubdirectory("vla-run-").FullName;
+        using var folder = new Vla.Tests.TempFolder("vla-run-");
+        string run = folder.Root;
         Directory.CreateDirectory(Path.Combine(run, "logs"));
         File.WriteAllLines(Path.Combine(run, "logs", "metrics.jsonl"),
         [
@@ -190,6 +186,5 @@ public sealed class KernelFormatterTests
 
         events = await session.SubmitAsync("#!vla stats", mayFail: true);
         Assert.Contains("#!vla stats needs --data PATH", Assert.Single(events.OfType<CommandFailed>()).Message);
-        Directory.Delete(run, recursive: true);
     }
 }

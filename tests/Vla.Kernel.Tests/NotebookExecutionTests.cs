@@ -20,12 +20,12 @@ public sealed class NotebookExecutionTests(PackedFeed feed)
             MpiRequirement.SkipUnlessAvailable();
         if (notebook.Contains("data", StringComparison.Ordinal))
             FfmpegRequirement.SkipUnlessAvailable(); // it opens the LeRobot sample's video
-        string output = Directory.CreateTempSubdirectory("vla-nb-out-").FullName;
+        using var folder = new Vla.Tests.TempFolder("vla-nb-out-");
+        string output = folder.Root;
         var run = await ChildProcess.RunAsync("dotnet",
             [ChildProcess.NotebookRunner, "run", Repo.Path("notebooks", notebook), "--packages", feed.Folder, "--output-dir", output]);
         Assert.True(run.ExitCode == 0, $"{notebook} failed:\n{run.Error}\n{run.Output}");
         Assert.True(File.Exists(Path.Combine(output, notebook)), "no executed copy written");
-        Directory.Delete(output, recursive: true);
     }
 }
 

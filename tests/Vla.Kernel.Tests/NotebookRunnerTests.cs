@@ -1,3 +1,4 @@
+using Vla.Tests;
 using System.Text.Json;
 
 namespace Vla.Kernel.Tests;
@@ -5,9 +6,9 @@ namespace Vla.Kernel.Tests;
 /// <summary>The headless runner on small notebooks made here: failures name the notebook, cell and error.</summary>
 public sealed class NotebookRunnerTests : IDisposable
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("vla-nb-").FullName;
+    private readonly TempFolder _folder = new("vla-nb-");
 
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
+    public void Dispose() => _folder.Dispose();
 
     private string Notebook(string name, params (string Kind, string Source)[] cells)
     {
@@ -20,7 +21,7 @@ public sealed class NotebookRunnerTests : IDisposable
                              polyglot_notebook = new { kernelInfo = new { defaultKernelName = "csharp", items = new[] { new { name = "csharp", aliases = Array.Empty<string>() } } } } },
             nbformat = 4, nbformat_minor = 5,
         };
-        string path = Path.Combine(_folder, name);
+        string path = Path.Combine(_folder.Root, name);
         File.WriteAllText(path, JsonSerializer.Serialize(json));
         return path;
     }
@@ -33,7 +34,7 @@ public sealed class NotebookRunnerTests : IDisposable
             ("code", "var answer = 6 * 7;\nConsole.WriteLine($\"answer {answer}\");"),
             ("code", "throw new InvalidOperationException(\"the sensor is unplugged\");"),
             ("code", "Console.WriteLine(\"never reached\");"));
-        string output = Path.Combine(_folder, "out");
+        string output = Path.Combine(_folder.Root, "out");
 
         var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", output]);
 
@@ -59,13 +60,13 @@ public sealed class NotebookRunnerTests : IDisposable
     [Fact]
     public async Task A_working_notebook_passes_runs_in_its_own_folder_and_prints_per_cell_timing()
     {
-        File.WriteAllText(Path.Combine(_folder, "beside.txt"), "found");
+        File.WriteAllText(Path.Combine(_folder.Root, "beside.txt"), "found");
         string path = Notebook("ok.ipynb", ("code", "System.IO.File.ReadAllText(\"beside.txt\")"), ("code", "1.5.ToString()"));
-        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", Path.Combine(_folder, "out")]);
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", Path.Combine(_folder.Root, "out")]);
         Assert.True(run.ExitCode == 0, run.Output + run.Error);
         Assert.Matches(@"ok\.ipynb: cell 1/2 ok \(\d+\.\d s\)", run.Output);
         Assert.Contains("ok.ipynb: 2 code cells ok", run.Output);
-        Assert.Contains("found", File.ReadAllText(Path.Combine(_folder, "out", "ok.ipynb")));
+        Assert.Contains("found", File.ReadAllText(Path.Combine(_folder.Root, "out", "ok.ipynb")));
     }
 
     [Fact]
@@ -77,7 +78,7 @@ public sealed class NotebookRunnerTests : IDisposable
         notebook["cells"]![1]!["outputs"] = new System.Text.Json.Nodes.JsonArray(System.Text.Json.Nodes.JsonNode.Parse(
             """{"output_type": "stream", "name": "stdout", "text": ["an output from last week"]}"""));
         File.WriteAllText(path, notebook.ToJsonString());
-        string output = Path.Combine(_folder, "out");
+        string output = Path.Combine(_folder.Root, "out");
 
         var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", path, "--output-dir", output]);
 
@@ -91,13 +92,13 @@ public sealed class NotebookRunnerTests : IDisposable
     public async Task Every_path_is_checked_before_the_first_notebook_runs()
     {
         string good = Notebook("good.ipynb", ("code", "System.IO.File.WriteAllText(\"ran.txt\", \"yes\");"));
-        string malformed = Path.Combine(_folder, "malformed.ipynb");
+        string malformed = Path.Combine(_folder.Root, "malformed.ipynb");
         File.WriteAllText(malformed, "{ this is not json");
 
-        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", good, Path.Combine(_folder, "typo.ipynbx")]);
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", good, Path.Combine(_folder.Root, "typo.ipynbx")]);
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("typo.ipynbx: not a notebook file (.ipynb or .dib).", run.Error);
-        Assert.False(File.Exists(Path.Combine(_folder, "ran.txt")), "the first notebook ran although the second path was bad");
+        Assert.False(File.Exists(Path.Combine(_folder.Root, "ran.txt")), "the first notebook ran although the second path was bad");
 
         run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", malformed]);
         Assert.Equal(2, run.ExitCode);
@@ -108,7 +109,7 @@ public sealed class NotebookRunnerTests : IDisposable
     [Fact]
     public async Task A_path_that_is_not_a_notebook_exits_2()
     {
-        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", Path.Combine(_folder, "missing.ipynb")]);
+        var run = await ChildProcess.RunAsync("dotnet", [ChildProcess.NotebookRunner, "run", Path.Combine(_folder.Root, "missing.ipynb")]);
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("missing.ipynb: not a notebook file (.ipynb or .dib).", run.Error);
     }

@@ -6,7 +6,9 @@ namespace Vla.Kernel.Tests;
 /// </summary>
 public sealed class PackedFeed : IAsyncLifetime
 {
-    public string Folder { get; } = Directory.CreateTempSubdirectory("vla-feed-").FullName;
+    private readonly Vla.Tests.TempFolder _folder = new("vla-feed-");
+
+    public string Folder => _folder.Root;
 
     public async ValueTask InitializeAsync()
     {
@@ -17,7 +19,7 @@ public sealed class PackedFeed : IAsyncLifetime
 
     public ValueTask DisposeAsync()
     {
-        Directory.Delete(Folder, recursive: true);
+        _folder.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -51,8 +51,8 @@ public static class ConfigValidator
         Positive("data.video_cache_mb", d.VideoCacheMb);
         try
         {
-            var train = Data.EpisodeSelection.Parse(d.TrainEpisodes, "data.train_episodes");
-            var val = Data.EpisodeSelection.Parse(d.ValEpisodes, "data.val_episodes");
+            var train = Config.EpisodeSelection.Parse(d.TrainEpisodes, "data.train_episodes");
+            var val = Config.EpisodeSelection.Parse(d.ValEpisodes, "data.val_episodes");
             if (d.ValParquetFiles.Count == 0 && train is not null && val is not null && train.Overlap(val) is int shared)
                 p.Add($"data.train_episodes ({train}) and data.val_episodes ({val}) both hold episode {shared}: validation would measure episodes the model trained on.");
         }

@@ -1,11 +1,11 @@
 using System.Globalization;
 using Vla.Runtime;
 
-namespace Vla.Data;
+namespace Vla.Config;
 
 /// <summary>
 /// Which episodes a command uses: indices and <c>start:stop</c> ranges (stop excluded, as Python slices and LeRobot's
-/// <c>splits</c>), from <c>data.train_episodes</c>, <c>data.val_episodes</c> or <see cref="DataOptions.Episodes"/>. LeRobot datasets are
+/// <c>splits</c>), from <c>data.train_episodes</c>, <c>data.val_episodes</c> or <c>DataOptions.Episodes</c>. LeRobot datasets are
 /// selected by their <c>episode_index</c>; seed-schema data by position (the first episode is 0).
 /// </summary>
 public sealed class EpisodeSelection

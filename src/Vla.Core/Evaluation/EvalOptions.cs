@@ -16,5 +16,5 @@ public sealed record EvalOptions
     /// <summary>Bins over [-1, 1] of the discretized accuracy; null uses the checkpoint's <c>model.action_head_config.num_action_bins</c> (1024 without one).</summary>
     public int? NumActionBins { get; init; }
     /// <summary>The episodes of each dataset to evaluate; null evaluates all.</summary>
-    public Data.EpisodeSelection? Episodes { get; init; }
+    public Config.EpisodeSelection? Episodes { get; init; }
 }

@@ -4,15 +4,15 @@ namespace Vla.Tests.Commands;
 
 public sealed class CaptionCommandTests : IDisposable
 {
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-caption-").FullName;
+    private readonly TempFolder _temp = new("vla-caption-");
 
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
-    private static string SampleImage()
+    private string SampleImage()
     {
         // The first overhead frame of the sample data, extracted through the data layer.
         var dataset = Vla.Data.EpisodeDataset.OpenAsync([Path.Combine(VlaProcess.RepoRoot, "data-samples", "val")], new Vla.Data.DataOptions()).GetAwaiter().GetResult();
-        string path = Path.Combine(Path.GetTempPath(), $"vla-frame-{Environment.ProcessId}.png");
+        string path = Path.Combine(_temp.Root, "frame.png");
         File.WriteAllBytes(path, dataset.Images.Get(dataset.Episodes[0].Steps[0], 1)!);
         return path;
     }
@@ -20,7 +20,7 @@ public sealed class CaptionCommandTests : IDisposable
     [Fact]
     public async Task Caption_runs_on_the_committed_tiny_model_and_dumps_logits()
     {
-        string logits = Path.Combine(_temp, "logits.json");
+        string logits = Path.Combine(_temp.Root, "logits.json");
         var result = await VlaProcess.RunAsync("caption", "--model-dir", "data-samples/tiny-paligemma", "--image", SampleImage(),
             "--prompt", "pick up the red cube", "--max-new-tokens", "4", "--dump-logits", logits);
         Assert.True(result.ExitCode == 0, result.Stderr);
@@ -33,7 +33,7 @@ public sealed class CaptionCommandTests : IDisposable
     [Fact]
     public async Task A_model_folder_with_a_misshaped_tensor_exits_2_naming_it()
     {
-        string dir = Path.Combine(_temp, "model");
+        string dir = Path.Combine(_temp.Root, "model");
         Directory.CreateDirectory(dir);
         foreach (var file in Directory.GetFiles(Path.Combine(VlaProcess.RepoRoot, "data-samples", "tiny-paligemma")))
             File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));

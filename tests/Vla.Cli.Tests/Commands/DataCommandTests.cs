@@ -5,15 +5,15 @@ namespace Vla.Tests.Commands;
 
 public sealed class DataCommandTests : IDisposable
 {
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-cli-").FullName;
+    private readonly TempFolder _temp = new("vla-cli-");
 
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     private string BadDataset()
     {
         var rows = Enumerable.Range(0, 3).Select(t => new StepRow(
             [1, 2, 3], null, [0f, t, float.NaN, 0f, 0f, 0f, 0f], [0f, 0f, 0f, 0f, 0f, 0f, 0f], t == 0, t == 2, t == 2, "pick up the red cube")).ToList();
-        string path = Path.Combine(_temp, "bad", "episodes.parquet");
+        string path = Path.Combine(_temp.Root, "bad", "episodes.parquet");
         SeedEpisodeWriter.WriteAsync(path, [rows]).GetAwaiter().GetResult();
         return path;
     }
@@ -21,10 +21,10 @@ public sealed class DataCommandTests : IDisposable
     [Fact]
     public async Task Make_sample_data_writes_train_and_val_splits()
     {
-        var result = await VlaProcess.RunAsync("make-sample-data", "--out", _temp, "--train-episodes", "2", "--val-episodes", "1", "--image-size", "16");
+        var result = await VlaProcess.RunAsync("make-sample-data", "--out", _temp.Root, "--train-episodes", "2", "--val-episodes", "1", "--image-size", "16");
         Assert.Equal(0, result.ExitCode);
-        Assert.True(File.Exists(Path.Combine(_temp, "train", "episodes-000.parquet")));
-        Assert.True(File.Exists(Path.Combine(_temp, "val", "episodes-000.parquet")));
+        Assert.True(File.Exists(Path.Combine(_temp.Root, "train", "episodes-000.parquet")));
+        Assert.True(File.Exists(Path.Combine(_temp.Root, "val", "episodes-000.parquet")));
         Assert.Contains("Wrote 2 training and 1 validation episodes", result.Stdout);
     }
 
@@ -52,7 +52,7 @@ public sealed class DataCommandTests : IDisposable
     [Fact]
     public async Task Inspect_decodes_every_frame_and_names_a_cut_one_by_file_row_and_column()
     {
-        string path = VlaProcess.SampleWithCutFrames(_temp, episodes: 2, (1, 3));
+        string path = VlaProcess.SampleWithCutFrames(_temp.Root, episodes: 2, (1, 3));
         long row = (await EpisodeDataset.OpenAsync([path], new DataOptions { VerifyImages = false })).Episodes[1].Steps[3].Row;
         var result = await VlaProcess.RunAsync("inspect", "--data", path);
         Assert.Equal(2, result.ExitCode);
@@ -64,7 +64,7 @@ public sealed class DataCommandTests : IDisposable
     public async Task Inspect_without_a_config_reports_a_state_one_value_shorter_than_the_others()
     {
         var rows = Enumerable.Range(0, 4).Select(t => new StepRow(VlaProcess.SamplePng(), null, t == 2 ? [0f, 1f] : [0f, 1f, 2f], [0f], t == 0, t == 3, t == 3, "push")).ToList();
-        string path = Path.Combine(_temp, "short", "episodes.parquet");
+        string path = Path.Combine(_temp.Root, "short", "episodes.parquet");
         await SeedEpisodeWriter.WriteAsync(path, [rows]);
         var result = await VlaProcess.RunAsync("inspect", "--data", path);
         Assert.Equal(2, result.ExitCode);
@@ -74,7 +74,7 @@ public sealed class DataCommandTests : IDisposable
     [Fact]
     public async Task Stats_writes_json_for_the_sample_config()
     {
-        string output = Path.Combine(_temp, "stats.json");
+        string output = Path.Combine(_temp.Root, "stats.json");
         var result = await VlaProcess.RunAsync("stats", "--config", "configs/sample.yaml", "--output", output);
         Assert.Equal(0, result.ExitCode);
         var stats = NormalizationStats.Load(output);
@@ -88,7 +88,7 @@ public sealed class DataCommandTests : IDisposable
     public async Task Stats_on_bad_data_exits_2_with_one_sentence_and_writes_nothing()
     {
         string path = BadDataset();
-        string output = Path.Combine(_temp, "stats.json");
+        string output = Path.Combine(_temp.Root, "stats.json");
         var result = await VlaProcess.RunAsync("stats", "--config", "configs/sample.yaml", "--output", output, "--train-data-override", path);
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith($"error: {path}, row 0, column 'state': value 2 is NaN", result.Stderr);
@@ -100,9 +100,9 @@ public sealed class DataCommandTests : IDisposable
     [Fact]
     public async Task A_misspelt_config_key_exits_2_naming_it()
     {
-        string config = Path.Combine(_temp, "c.yaml");
+        string config = Path.Combine(_temp.Root, "c.yaml");
         File.WriteAllText(config, "data:\n  train_parquet_file: data-samples/train\n");
-        var result = await VlaProcess.RunAsync("stats", "--config", config, "--output", Path.Combine(_temp, "s.json"));
+        var result = await VlaProcess.RunAsync("stats", "--config", config, "--output", Path.Combine(_temp.Root, "s.json"));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("unknown key 'data.train_parquet_file'; did you mean 'data.train_parquet_files'?", result.Stderr);
     }

@@ -36,8 +36,8 @@ public class DiagnoseCommandTests
     [Fact]
     public async Task Processes_starting_together_on_an_empty_cache_both_load_TorchSharp()
     {
-        string cache = Directory.CreateTempSubdirectory("vla-native-").FullName;
-        try
+        using var folder = new TempFolder("vla-native-");
+        string cache = folder.Root;
         {
             var environment = new Dictionary<string, string> { ["VLA_NATIVE_CACHE"] = cache };
             var runs = Enumerable.Range(0, 3).Select(_ => VlaProcess.RunAsync(["diagnose"], null, environment)).ToArray();
@@ -47,10 +47,6 @@ public class DiagnoseCommandTests
             // At most one finished folder, and no staging folder left behind.
             Assert.True(Directory.GetDirectories(cache).Length <= 1);
             Assert.Empty(Directory.GetDirectories(cache, ".*"));
-        }
-        finally
-        {
-            Directory.Delete(cache, recursive: true);
         }
     }
 }

@@ -4,40 +4,19 @@ using Vla.Training;
 
 namespace Vla.Tests.Commands;
 
-/// <summary>A sample-config checkpoint trained for one short epoch (on the validation split, to be quick).</summary>
-public sealed class SampleCheckpoint : IDisposable
+public sealed class InferenceCommandTests : IDisposable
 {
-    public string Root { get; } = Directory.CreateTempSubdirectory("vla-ckpt-").FullName;
-    public string Checkpoint { get; }
+    private readonly TempFolder _temp = new("vla-infer-");
 
-    public SampleCheckpoint()
-    {
-        var config = ConfigLoader.Load(Path.Combine(VlaProcess.RepoRoot, "configs", "sample.yaml"));
-        string val = Path.Combine(VlaProcess.RepoRoot, "data-samples", "val");
-        config = config with
-        {
-            Data = config.Data with { TrainParquetFiles = [val], ValParquetFiles = [val] },
-            Training = config.Training with { Epochs = 1, CheckpointDir = Root, ExperimentName = "tiny" },
-        };
-        Checkpoint = Trainer.RunAsync(config, new Trainer.Options()).GetAwaiter().GetResult().BestCheckpoint!;
-    }
+    public void Dispose() => _temp.Dispose();
 
-    public void Dispose() => Directory.Delete(Root, recursive: true);
-}
-
-public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixture<SampleCheckpoint>, IDisposable
-{
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-infer-").FullName;
-
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
-
-    private string Frame(int camera) => VlaProcess.SampleFrame(_temp, camera);
+    private string Frame(int camera) => VlaProcess.SampleFrame(_temp.Root, camera);
 
     [Fact]
     public async Task Eval_writes_metrics_predictions_log_and_report()
     {
-        string output = Path.Combine(_temp, "eval");
-        var result = await VlaProcess.RunAsync("eval", "--checkpoint", sample.Checkpoint, "--eval-data", "data-samples/val", "--output-dir", output, "--save-predictions", "--seed", "3");
+        string output = Path.Combine(_temp.Root, "eval");
+        var result = await VlaProcess.RunAsync("eval", "--checkpoint", SampleCheckpoint.Path, "--eval-data", "data-samples/val", "--output-dir", output, "--save-predictions", "--seed", "3");
         Assert.True(result.ExitCode == 0, result.Stderr);
         foreach (var file in new[] { "metrics.json", "predictions.csv", "inference_log.txt", "report.html" })
             Assert.True(File.Exists(Path.Combine(output, file)), file);
@@ -59,8 +38,8 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
     [Fact]
     public async Task Predict_prints_a_chunk_and_writes_json()
     {
-        string json = Path.Combine(_temp, "chunk.json");
-        var result = await VlaProcess.RunAsync("predict", "--checkpoint", sample.Checkpoint, "--image1", Frame(1), "--image2", Frame(2),
+        string json = Path.Combine(_temp.Root, "chunk.json");
+        var result = await VlaProcess.RunAsync("predict", "--checkpoint", SampleCheckpoint.Path, "--image1", Frame(1), "--image2", Frame(2),
             "--prompt", "pick up the red cube", "--state", "0.1", "0.2", "0.15", "0", "0", "0", "1", "--output", json, "--seed", "1");
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Contains("a6", result.Stdout);
@@ -73,7 +52,7 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
     [Fact]
     public async Task Predict_with_the_wrong_number_of_state_values_exits_2()
     {
-        var result = await VlaProcess.RunAsync("predict", "--checkpoint", sample.Checkpoint, "--image1", Frame(1), "--image2", Frame(2),
+        var result = await VlaProcess.RunAsync("predict", "--checkpoint", SampleCheckpoint.Path, "--image1", Frame(1), "--image2", Frame(2),
             "--prompt", "x", "--state", "1", "2");
         Assert.Equal(2, result.ExitCode);
         Assert.Equal("error: Observation 0: expected 7 state values (data.state_dim), got 2.", result.Stderr.Trim());
@@ -82,9 +61,9 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
     [Fact]
     public async Task Predict_with_an_unreadable_image_exits_2_naming_it()
     {
-        string bad = Path.Combine(_temp, "bad.png");
+        string bad = Path.Combine(_temp.Root, "bad.png");
         File.WriteAllText(bad, "not an image");
-        var result = await VlaProcess.RunAsync("predict", "--checkpoint", sample.Checkpoint, "--image1", bad, "--image2", Frame(2), "--prompt", "x",
+        var result = await VlaProcess.RunAsync("predict", "--checkpoint", SampleCheckpoint.Path, "--image1", bad, "--image2", Frame(2), "--prompt", "x",
             "--state", "0", "0", "0", "0", "0", "0", "0");
         Assert.Equal(2, result.ExitCode);
         Assert.Equal($"error: Image {bad}: the bytes are not a PNG or JPEG image.", result.Stderr.Trim());
@@ -93,7 +72,7 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
     [Fact]
     public async Task Eval_of_a_missing_checkpoint_exits_2()
     {
-        var result = await VlaProcess.RunAsync("eval", "--checkpoint", "/nonexistent", "--eval-data", "data-samples/val", "--output-dir", _temp);
+        var result = await VlaProcess.RunAsync("eval", "--checkpoint", "/nonexistent", "--eval-data", "data-samples/val", "--output-dir", _temp.Root);
         Assert.Equal(2, result.ExitCode);
         Assert.Equal("error: Checkpoint folder /nonexistent does not exist.", result.Stderr.Trim());
     }
@@ -101,8 +80,8 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
     [Fact]
     public async Task Replay_compares_naive_and_rtc_chunking_from_the_same_noise_and_writes_json()
     {
-        string json = Path.Combine(_temp, "replay.json");
-        var result = await VlaProcess.RunAsync("replay", "--checkpoint", sample.Checkpoint, "--data", "data-samples/val", "--episodes", "0:3",
+        string json = Path.Combine(_temp.Root, "replay.json");
+        var result = await VlaProcess.RunAsync("replay", "--checkpoint", SampleCheckpoint.Path, "--data", "data-samples/val", "--episodes", "0:3",
             "--delay", "1", "--execute", "2", "--rtc", "--output", json);
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Contains("RTC / naive: mean jump", result.Stdout);
@@ -126,7 +105,7 @@ public sealed class InferenceCommandTests(SampleCheckpoint sample) : IClassFixtu
     [Fact]
     public async Task Replay_with_a_delay_the_horizon_cannot_cover_exits_2()
     {
-        var result = await VlaProcess.RunAsync("replay", "--checkpoint", sample.Checkpoint, "--data", "data-samples/val", "--delay", "2", "--execute", "3");
+        var result = await VlaProcess.RunAsync("replay", "--checkpoint", SampleCheckpoint.Path, "--data", "data-samples/val", "--delay", "2", "--execute", "3");
         Assert.Equal(2, result.ExitCode);
         Assert.Equal("error: --delay 2 and --execute 3 do not fit a horizon of 4: a chunk must cover the 3 steps it runs plus the 2 it waits, " +
             "and the delay must be shorter than the interval (0 ≤ delay < execute ≤ horizon − delay).", result.Stderr.Trim());

@@ -5,10 +5,10 @@ namespace Vla.Tests.Commands;
 /// <summary>The commands on a real LeRobot v2.1 dataset read in place (tests/data/lerobot-g1-v21: three episodes of 100, AV1 video, MIT).</summary>
 public sealed class LeRobotCommandTests : IDisposable
 {
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-cli-").FullName;
+    private readonly TempFolder _temp = new("vla-cli-");
     private static string Sample => Path.Combine(VlaProcess.RepoRoot, "tests", "data", "lerobot-g1-v21");
 
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     /// <summary>FFmpeg is a system component: its absence skips, unless CI asks for it (VLA_REQUIRE_FFMPEG=1).</summary>
     private static void RequireFfmpeg()
@@ -20,7 +20,7 @@ public sealed class LeRobotCommandTests : IDisposable
     }
 
     /// <summary>configs/lerobot_g1.yaml with absolute paths, writing under the test's folder, over <paramref name="data"/>.</summary>
-    private string Config(string? data = null) => VlaProcess.RepoConfig(_temp, "lerobot_g1.yaml", ("../tests/data/lerobot-g1-v21", data ?? Sample));
+    private string Config(string? data = null) => VlaProcess.RepoConfig(_temp.Root, "lerobot_g1.yaml", ("../tests/data/lerobot-g1-v21", data ?? Sample));
 
     [Fact]
     public async Task Inspect_on_a_partial_download_lists_every_missing_file_and_passes_on_the_episodes_that_are_there()
@@ -45,7 +45,7 @@ public sealed class LeRobotCommandTests : IDisposable
     [Fact]
     public async Task Stats_on_a_LeRobot_dataset_uses_its_recorded_statistics_with_joint_names()
     {
-        string output = Path.Combine(_temp, "stats.json");
+        string output = Path.Combine(_temp.Root, "stats.json");
         var result = await VlaProcess.RunAsync("stats", "--config", Config(), "--output", output);
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
         // The console wraps long lines at word boundaries, and the path's length depends on where the checkout is.
@@ -63,10 +63,10 @@ public sealed class LeRobotCommandTests : IDisposable
         var train = await VlaProcess.RunAsync("train", "--config", Config(), "--epochs", "1", "--max-steps", "6");
         Assert.True(train.ExitCode == 0, train.Stdout + train.Stderr);
         Assert.Contains("2 training episodes (799 windows), 1 validation episodes (394 windows)", train.Stdout);
-        string checkpoint = Path.Combine(_temp, "lerobot_g1", "checkpoints", "model_best");
+        string checkpoint = Path.Combine(_temp.Root, "lerobot_g1", "checkpoints", "model_best");
         Assert.True(Directory.Exists(checkpoint));
 
-        string output = Path.Combine(_temp, "eval");
+        string output = Path.Combine(_temp.Root, "eval");
         var eval = await VlaProcess.RunAsync("eval", "--checkpoint", checkpoint, "--eval-data", Sample, "--episodes", "43", "--output-dir", output, "--save-predictions");
         Assert.True(eval.ExitCode == 0, eval.Stdout + eval.Stderr);
         var lines = File.ReadLines(Path.Combine(output, "predictions.csv")).ToList();
@@ -81,7 +81,7 @@ public sealed class LeRobotCommandTests : IDisposable
     [Fact]
     public async Task A_missing_video_stops_training_before_anything_is_written()
     {
-        string root = Path.Combine(_temp, "copy");
+        string root = Path.Combine(_temp.Root, "copy");
         foreach (var file in Directory.EnumerateFiles(Sample, "*", SearchOption.AllDirectories))
         {
             string target = Path.Combine(root, Path.GetRelativePath(Sample, file));
@@ -93,6 +93,6 @@ public sealed class LeRobotCommandTests : IDisposable
         var result = await VlaProcess.RunAsync("train", "--config", Config(root));
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"{video}, column 'observation.images.cam_high': the video of episode 42 is missing.", result.Stderr);
-        Assert.False(Directory.Exists(Path.Combine(_temp, "lerobot_g1")));
+        Assert.False(Directory.Exists(Path.Combine(_temp.Root, "lerobot_g1")));
     }
 }

@@ -7,15 +7,15 @@ namespace Vla.Tests.Commands;
 /// <summary><c>model.lora</c> and <c>vla export</c> on the sample, through the command line.</summary>
 public sealed class LoraCommandTests : IDisposable
 {
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-lora-").FullName;
+    private readonly TempFolder _temp = new("vla-lora-");
 
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
-    private string Frame(int camera) => VlaProcess.SampleFrame(_temp, camera);
+    private string Frame(int camera) => VlaProcess.SampleFrame(_temp.Root, camera);
 
     private async Task<double[]> Predict(string checkpoint, string name)
     {
-        string json = Path.Combine(_temp, $"{name}.json");
+        string json = Path.Combine(_temp.Root, $"{name}.json");
         var result = await VlaProcess.RunAsync("predict", "--checkpoint", checkpoint, "--image1", Frame(1), "--image2", Frame(2),
             "--prompt", "pick up the red cube", "--state", "0.1", "0.2", "0.15", "0", "0", "0", "1", "--output", json, "--seed", "1");
         Assert.True(result.ExitCode == 0, result.Stderr);
@@ -27,20 +27,20 @@ public sealed class LoraCommandTests : IDisposable
     public async Task A_lora_run_saves_adapters_and_a_base_reference_its_merged_export_predicts_the_same_and_a_moved_base_exits_2()
     {
         // A copy of the sample backbone, so the test can move it away.
-        string baseDir = Path.Combine(_temp, "base");
+        string baseDir = Path.Combine(_temp.Root, "base");
         Directory.CreateDirectory(baseDir);
         foreach (var file in Directory.GetFiles(Path.Combine(VlaProcess.RepoRoot, "data-samples", "tiny-paligemma")))
             File.Copy(file, Path.Combine(baseDir, Path.GetFileName(file)));
-        string config = VlaProcess.SampleConfig(_temp, ("epochs: 20", "epochs: 1"),
+        string config = VlaProcess.SampleConfig(_temp.Root, ("epochs: 20", "epochs: 1"),
             (Path.Combine(VlaProcess.RepoRoot, "data-samples", "tiny-paligemma"), baseDir),
             ("  vision_resampler_config:", "  lora:\n    rank: 4\n    alpha: 8\n  vision_resampler_config:"));
         var train = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "4", "--experiment-name", "lora"]);
         Assert.True(train.ExitCode == 0, train.Stdout + train.Stderr);
-        string checkpoint = Path.Combine(_temp, "lora", "checkpoints", "model_best");
+        string checkpoint = Path.Combine(_temp.Root, "lora", "checkpoints", "model_best");
         Assert.True(File.Exists(Path.Combine(checkpoint, LoraAdapters.WeightsFile)));
         Assert.True(File.Exists(Path.Combine(checkpoint, CheckpointFiles.BaseModel)));
 
-        string merged = Path.Combine(_temp, "merged");
+        string merged = Path.Combine(_temp.Root, "merged");
         var export = await VlaProcess.RunAsync("export", "--checkpoint", checkpoint, "--output", merged, "--merge-lora");
         Assert.True(export.ExitCode == 0, export.Stderr);
         Assert.Contains("LoRA rank 4 merged into the base", export.Stdout);
@@ -64,10 +64,10 @@ public sealed class LoraCommandTests : IDisposable
     [Fact]
     public async Task A_lora_target_that_names_no_module_exits_2_naming_it()
     {
-        string config = VlaProcess.SampleConfig(_temp, ("  vision_resampler_config:", "  lora:\n    rank: 4\n    target_modules: [q_proj, gate]\n  vision_resampler_config:"));
+        string config = VlaProcess.SampleConfig(_temp.Root, ("  vision_resampler_config:", "  lora:\n    rank: 4\n    target_modules: [q_proj, gate]\n  vision_resampler_config:"));
         var train = await VlaProcess.RunAsync(["train", "--config", config, "--max-steps", "1"]);
         Assert.Equal(2, train.ExitCode);
         Assert.Contains("model.lora.target_modules: 'gate' names no projection of the backbone.", train.Stderr);
-        Assert.False(Directory.Exists(Path.Combine(_temp, "sample", "checkpoints")), "nothing is saved");
+        Assert.False(Directory.Exists(Path.Combine(_temp.Root, "sample", "checkpoints")), "nothing is saved");
     }
 }

@@ -5,9 +5,9 @@ namespace Vla.Tests.Commands;
 
 public sealed class TrainCommandTests : IDisposable
 {
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-train-").FullName;
+    private readonly TempFolder _temp = new("vla-train-");
 
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void Command_line_options_override_the_config_file()
@@ -25,10 +25,10 @@ public sealed class TrainCommandTests : IDisposable
     public async Task Killing_a_run_while_it_saves_leaves_every_published_checkpoint_loadable()
     {
         // One-episode-per-batch training that saves model_best and checkpoint_epoch_N after every short epoch.
-        string config = VlaProcess.SampleConfig(_temp, ("save_every_n_epochs: 5", "save_every_n_epochs: 1"), ("epochs: 20", "epochs: 1000"));
+        string config = VlaProcess.SampleConfig(_temp.Root, ("save_every_n_epochs: 5", "save_every_n_epochs: 1"), ("epochs: 20", "epochs: 1000"));
         using var process = VlaProcess.Start(["train", "--config", config, "--train-data-override", Path.Combine(VlaProcess.RepoRoot, "data-samples", "val"),
-            "--val-data-override", VlaProcess.OneValidationEpisode(_temp).To], VlaProcess.RepoRoot);
-        string checkpoints = Path.Combine(_temp, "sample", "checkpoints");
+            "--val-data-override", VlaProcess.OneValidationEpisode(_temp.Root).To], VlaProcess.RepoRoot);
+        string checkpoints = Path.Combine(_temp.Root, "sample", "checkpoints");
         var deadline = DateTime.UtcNow.AddSeconds(300); // a bound for a hang, not a speed limit: a loaded CI host is slow
         while (!(Directory.Exists(checkpoints) && Directory.GetDirectories(checkpoints, "checkpoint_epoch_*").Length >= 2) && DateTime.UtcNow < deadline)
             await Task.Delay(100);
@@ -48,24 +48,24 @@ public sealed class TrainCommandTests : IDisposable
     [Fact]
     public async Task A_cut_frame_stops_training_with_exit_2_naming_file_row_and_column_before_any_checkpoint()
     {
-        string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 3, (1, 5));
-        string config = VlaProcess.SampleConfig(_temp, VlaProcess.OneValidationEpisode(_temp));
+        string data = VlaProcess.SampleWithCutFrames(_temp.Root, episodes: 3, (1, 5));
+        string config = VlaProcess.SampleConfig(_temp.Root, VlaProcess.OneValidationEpisode(_temp.Root));
         var result = await VlaProcess.RunAsync(["train", "--config", config, "--train-data-override", data, "--max-steps", "2"]);
         Assert.Equal(2, result.ExitCode);
         long row = RowOf(data, episode: 1, step: 5);
         Assert.StartsWith($"error: {data}, row {row}, column 'image_1': the JPEG data ends inside the compressed image data", result.Stderr);
-        Assert.False(Directory.Exists(Path.Combine(_temp, "sample", "checkpoints")));
+        Assert.False(Directory.Exists(Path.Combine(_temp.Root, "sample", "checkpoints")));
     }
 
     [Fact]
     public async Task With_skip_bad_frames_a_cut_frame_is_left_out_and_counted_in_the_log()
     {
-        string data = VlaProcess.SampleWithCutFrames(_temp, episodes: 3, (1, 5));
-        string config = VlaProcess.SampleConfig(_temp, ("prefetch_batches: 4", "prefetch_batches: 4\n  skip_bad_frames: true"), VlaProcess.OneValidationEpisode(_temp));
+        string data = VlaProcess.SampleWithCutFrames(_temp.Root, episodes: 3, (1, 5));
+        string config = VlaProcess.SampleConfig(_temp.Root, ("prefetch_batches: 4", "prefetch_batches: 4\n  skip_bad_frames: true"), VlaProcess.OneValidationEpisode(_temp.Root));
         var result = await VlaProcess.RunAsync(["train", "--config", config, "--train-data-override", data, "--max-steps", "2"]);
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Contains($"data.skip_bad_frames: 1 broken training frame(s) left out with their windows (first: {data}, row {RowOf(data, 1, 5)}, column 'image_1'", result.Stdout);
-        Assert.True(Directory.Exists(Path.Combine(_temp, "sample", "checkpoints", "checkpoint_epoch_1")));
+        Assert.True(Directory.Exists(Path.Combine(_temp.Root, "sample", "checkpoints", "checkpoint_epoch_1")));
     }
 
     /// <summary>The file row of <paramref name="step"/> of episode <paramref name="episode"/>.</summary>
@@ -77,11 +77,11 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData(false)]
     public async Task SIGTERM_stops_after_the_current_step_and_saves_it_only_when_save_on_preempt_asks(bool save)
     {
-        string config = VlaProcess.SampleConfig(_temp, ("epochs: 20", "epochs: 1000"), ("  device: cpu", $"  device: cpu\n  save_on_preempt: {(save ? "true" : "false")}"));
+        string config = VlaProcess.SampleConfig(_temp.Root, ("epochs: 20", "epochs: 1000"), ("  device: cpu", $"  device: cpu\n  save_on_preempt: {(save ? "true" : "false")}"));
         var (result, stopping) = await VlaProcess.TerminateDuringTraining(["train", "--config", config], afterStep: 10, TimeSpan.FromSeconds(30));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("SIGTERM: stopping after the current step", result.Stderr);
-        string checkpoints = Path.Combine(_temp, "sample", "checkpoints");
+        string checkpoints = Path.Combine(_temp.Root, "sample", "checkpoints");
         if (!save)
         {
             Assert.Contains("nothing was saved (set training.save_on_preempt: true", result.Stderr);

@@ -8,9 +8,9 @@ namespace Vla.Tests.Distributed;
 /// </summary>
 public sealed class DirectLaunchTests : IDisposable
 {
-    private readonly string _temp = Directory.CreateTempSubdirectory("vla-direct-").FullName;
+    private readonly TempFolder _temp = new("vla-direct-");
 
-    public void Dispose() => Directory.Delete(_temp, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     private string BuildFake()
     {
@@ -21,7 +21,7 @@ public sealed class DirectLaunchTests : IDisposable
             if (Environment.GetEnvironmentVariable("VLA_REQUIRE_GCC") == "1") Assert.Fail(reason + " VLA_REQUIRE_GCC=1 requires it.");
             Assert.Skip(reason);
         }
-        string output = Path.Combine(_temp, "libfakenccl.so");
+        string output = Path.Combine(_temp.Root, "libfakenccl.so");
         var build = Process.Start(new ProcessStartInfo(gcc, ["-shared", "-fPIC", "-pthread", "-o", output,
             Path.Combine(VlaProcess.RepoRoot, "tests", "fake-nccl", "fake_nccl.c")]))!;
         build.WaitForExit();
@@ -29,7 +29,7 @@ public sealed class DirectLaunchTests : IDisposable
         return output;
     }
 
-    private string Config() => VlaProcess.SampleConfig(_temp);
+    private string Config() => VlaProcess.SampleConfig(_temp.Root);
 
     [Fact]
     public async Task Workers_started_directly_join_through_the_tcp_rendezvous()
@@ -63,13 +63,13 @@ public sealed class DirectLaunchTests : IDisposable
         {
             ["VLA_NCCL_LIBRARY"] = BuildFake(), ["VLA_NCCL_DEVICE"] = "cpu", ["FAKE_NCCL_RANKS_PER_PROCESS"] = "1",
         };
-        Directory.CreateDirectory(Path.Combine(_temp, "nosave"));
-        File.WriteAllText(Path.Combine(_temp, "nosave", "checkpoints"), "a file where the checkpoints folder goes");
-        string config = VlaProcess.SampleConfig(_temp, VlaProcess.OneValidationEpisode(_temp));
+        Directory.CreateDirectory(Path.Combine(_temp.Root, "nosave"));
+        File.WriteAllText(Path.Combine(_temp.Root, "nosave", "checkpoints"), "a file where the checkpoints folder goes");
+        string config = VlaProcess.SampleConfig(_temp.Root, VlaProcess.OneValidationEpisode(_temp.Root));
         var (result, _) = await VlaProcess.RunBounded(["train", "--config", config, "--max-steps", "2", "--experiment-name", "nosave", "--nproc-per-node", "2", "--backend", "nccl"],
             TimeSpan.FromSeconds(150), environment);
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains($"[rank 0] error: rank 0 of 2 stopped the job: The checkpoint {Path.Combine(_temp, "nosave", "checkpoints", "model_best")} could not be written", result.Stderr);
+        Assert.Contains($"[rank 0] error: rank 0 of 2 stopped the job: The checkpoint {Path.Combine(_temp.Root, "nosave", "checkpoints", "model_best")} could not be written", result.Stderr);
         Assert.Contains("rank 0 exited with code 1; stopping the other ranks", result.Stderr);
     }
 }

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Distributed;
 
+[Collection(ProcessWide.Name)]
 public sealed class GradientAveragerTests
 {
     /// <summary>Two ranks holding the same gradients: a sum doubles them. Records every all-reduce's size.</summary>

@@ -4,20 +4,15 @@ using Vla.Runtime;
 using Vla.Tests.Training;
 using Vla.Training;
 
+[assembly: AssemblyFixture(typeof(TrainedCheckpoint))]
+
 namespace Vla.Tests.Evaluation;
 
-public sealed class EvaluatorTests : IDisposable
+[Collection(ProcessWide.Name)]
+public sealed class EvaluatorTests(TrainedCheckpoint trained)
 {
-    private readonly TrainingFixture _fixture = new();
-    private readonly string _checkpoint;
-
-    public EvaluatorTests()
-    {
-        var result = Trainer.RunAsync(_fixture.Config(epochs: 1), new Trainer.Options()).GetAwaiter().GetResult();
-        _checkpoint = result.BestCheckpoint!;
-    }
-
-    public void Dispose() => _fixture.Dispose();
+    private readonly TrainingFixture _fixture = trained.Fixture;
+    private readonly string _checkpoint = trained.Path;
 
     [Fact]
     public async Task The_same_checkpoint_and_seed_give_the_same_metrics()
@@ -59,29 +54,5 @@ public sealed class EvaluatorTests : IDisposable
         using var predictor = VlaPredictor.Load(_checkpoint);
         var e = await Assert.ThrowsAsync<BadInputException>(() => Evaluator.RunAsync(predictor, [path], new EvalOptions()));
         Assert.StartsWith($"{path}, column 'action': required column is missing", e.Message);
-    }
-
-    [Fact]
-    public void Predictions_are_denormalized_chunks_and_reproducible_with_a_seed()
-    {
-        using var predictor = VlaPredictor.Load(_checkpoint);
-        var image = TestFiles.Png(8, 8, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10));
-        var observation = new RobotObservation([image], [image], "pick up the red cube", [1f, 11f, 21f]);
-        var a = predictor.Predict(observation, seed: 3);
-        var b = predictor.Predict(observation, seed: 3);
-        Assert.Equal((3, 2), (a.Horizon, a.PerActionDim));
-        Assert.Equal(a.Values, b.Values);
-        Assert.NotEqual(a.Values, predictor.Predict(observation, seed: 4).Values);
-        Assert.Equal(2, predictor.PredictBatch([observation, observation with { Prompt = "pick up the blue cube" }], seed: 1).Count);
-        Assert.Contains("\"per_action_dim\": 2", a.ToJson());
-    }
-
-    [Fact]
-    public void A_wrong_number_of_state_values_is_bad_input()
-    {
-        using var predictor = VlaPredictor.Load(_checkpoint);
-        var image = TestFiles.Png(8, 8, new SixLabors.ImageSharp.PixelFormats.Rgb24(1, 2, 3));
-        var e = Assert.Throws<BadInputException>(() => predictor.Predict(new RobotObservation([image], [image], "x", [1f, 2f])));
-        Assert.Equal("Observation 0: expected 3 state values (data.state_dim), got 2.", e.Message);
     }
 }

@@ -6,6 +6,7 @@ using Vla.Inference;
 namespace Vla.Tests.Inference;
 
 /// <summary>A policy that only samples (no network, no checkpoint) runs unchanged through the predictor, the evaluator and replays.</summary>
+[Collection(ProcessWide.Name)]
 public sealed class SamplingPolicyTests : IDisposable
 {
     private readonly TestFiles _files = new();

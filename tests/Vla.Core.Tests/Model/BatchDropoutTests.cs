@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Model;
 
+[Collection(ProcessWide.Name)]
 public sealed class BatchDropoutTests
 {
     /// <summary>Dropout of ones shaped (rows, 3, 5) with <paramref name="source"/>'s masks, drawn by a model's own mask holder.</summary>

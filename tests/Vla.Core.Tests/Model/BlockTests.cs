@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Model;
 
+[Collection(ProcessWide.Name)]
 public sealed class BlockTests : IDisposable
 {
     private readonly DisposeScope _scope = NewDisposeScope();

@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 namespace Vla.Tests.Model;
 
 /// <summary>Real-time chunking: the prefix weights, the guidance weight, the guided velocity and the request checks.</summary>
+[Collection(ProcessWide.Name)]
 public sealed class ChunkGuidanceTests : IDisposable
 {
     private readonly DisposeScope _scope;

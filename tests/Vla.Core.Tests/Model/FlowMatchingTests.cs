@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Model;
 
+[Collection(ProcessWide.Name)]
 public sealed class FlowMatchingTests : IDisposable
 {
     private readonly DisposeScope _scope = NewDisposeScope();

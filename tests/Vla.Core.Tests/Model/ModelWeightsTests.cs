@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Model;
 
+[Collection(ProcessWide.Name)]
 public sealed class ModelWeightsTests : IDisposable
 {
     private readonly TestFiles _files = new();

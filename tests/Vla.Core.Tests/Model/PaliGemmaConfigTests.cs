@@ -4,6 +4,7 @@ using Vla.Runtime;
 
 namespace Vla.Tests.Model;
 
+[Collection(ProcessWide.Name)]
 public class PaliGemmaConfigTests
 {
     /// <summary>The keys google/paligemma-3b-pt-224's config.json carries; everything else takes HF defaults.</summary>

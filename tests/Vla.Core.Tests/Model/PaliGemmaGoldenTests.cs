@@ -8,6 +8,7 @@ namespace Vla.Tests.Model;
 /// The C# backbone against an independent PyTorch forward written from the Hugging Face semantics
 /// (tests/golden/make_golden.py), on a tiny random model stored as Hugging Face shards, one in BF16.
 /// </summary>
+[Collection(ProcessWide.Name)]
 public sealed class PaliGemmaGoldenTests : IDisposable
 {
     private static string Golden => Path.Combine(TestFiles.RepoRoot, "tests", "golden");

@@ -2,6 +2,7 @@ using Vla.Runtime;
 
 namespace Vla.Tests.Runtime;
 
+[Collection(ProcessWide.Name)]
 public class ElfVersionNeedsTests
 {
     private static string TorchSharpNative =>

@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Runtime;
 
+[Collection(ProcessWide.Name)]
 public sealed class MklVendorCheckTests
 {
     [Fact]

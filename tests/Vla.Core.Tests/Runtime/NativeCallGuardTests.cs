@@ -6,6 +6,7 @@ using Vla.Data.Loading;
 
 namespace Vla.Tests.Runtime;
 
+[Collection(ProcessWide.Name)]
 public sealed class NativeCallGuardTests
 {
     /// <summary>

@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace Vla.Tests.Runtime;
 
+[Collection(ProcessWide.Name)]
 public sealed class OpenMpTeamTests
 {
     /// <summary>Its thread's name, which the OpenMP workers it starts inherit (15 characters at most, as Linux keeps).</summary>

@@ -3,6 +3,7 @@ using Vla.Runtime;
 
 namespace Vla.Tests.Runtime;
 
+[Collection(ProcessWide.Name)]
 public class TorchRuntimeTests
 {
     [Fact]
@@ -50,6 +51,7 @@ public class TorchRuntimeTests
     }
 }
 
+[Collection(ProcessWide.Name)]
 public class TorchRuntimeLocationTests
 {
     private static string NuGetRoot => Environment.GetEnvironmentVariable("NUGET_PACKAGES")

@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 namespace Vla.Tests.Training;
 
 /// <summary>Recomputing each layer in backward gives the gradients of keeping its activations.</summary>
+[Collection(ProcessWide.Name)]
 public sealed class GradientCheckpointingTests : IDisposable
 {
     private readonly TrainingFixture _fixture = new();

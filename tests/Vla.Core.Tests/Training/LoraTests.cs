@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 namespace Vla.Tests.Training;
 
 /// <summary>LoRA on the tiny backbone: what trains, what a checkpoint holds, merged export, exact resume, bad input.</summary>
+[Collection(ProcessWide.Name)]
 public sealed class LoraTests : IDisposable
 {
     private readonly TrainingFixture _fixture = new();

@@ -12,6 +12,7 @@ using Vla.Data.Loading;
 namespace Vla.Tests.Training;
 
 /// <summary>The backbone in bfloat16 / float16: what is stored in which dtype, where it lives, and exact resume.</summary>
+[Collection(ProcessWide.Name)]
 public sealed class PrecisionTests : IDisposable
 {
     private readonly TrainingFixture _fixture = new();

@@ -5,6 +5,7 @@ using Vla.Data.LeRobot;
 using Vla.Runtime;
 using Vla.Data.Loading;
 using Vla.Data.Seed;
+using Vla.Config;
 
 namespace Vla.Tests.Data.LeRobot;
 

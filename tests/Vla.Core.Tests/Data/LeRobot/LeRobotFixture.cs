@@ -7,6 +7,7 @@ using Parquet.Schema;
 using Vla.Data;
 using Vla.Data.LeRobot;
 using Vla.Data.Seed;
+using Vla.Config;
 
 namespace Vla.Tests.Data.LeRobot;
 

@@ -4,8 +4,9 @@ using Vla.Model.PaliGemmaFlow;
 using Vla.Tests.Training;
 using static TorchSharp.torch;
 
-namespace Vla.Tests.Model;
+namespace Vla.Tests.Model.PaliGemmaFlow;
 
+[Collection(ProcessWide.Name)]
 public sealed class VlaModelTests : IDisposable
 {
     private readonly TrainingFixture _fixture = new();
