@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using Vla.Distributed;
 using static TorchSharp.torch;
@@ -10,9 +11,10 @@ namespace Vla.Bench;
 /// </summary>
 internal static class AllReduceBench
 {
-    public static void Run()
+    public static void Run(string repoRoot)
     {
         using var group = DistributedEnvironment.Create("mpi", TorchSharp.torch.CPU);
+        var section = new JsonObject { ["ranks"] = group.WorldSize, ["rounds"] = 9 };
         foreach (long mb in new long[] { 1, 10, 100 })
         {
             using var scope = NewDisposeScope();
@@ -27,6 +29,8 @@ internal static class AllReduceBench
             }
             double median = Measure.Median([.. times]);
             if (group.Rank == 0) Console.WriteLine($"| Vla MpiProcessGroup | {mb} MB | {median * 1e3:F2} ms | {mb / 1e3 / median:F2} GB/s |");
+            section[$"{mb}_mb"] = new JsonObject { ["ms"] = Math.Round(median * 1e3, 2), ["gb_per_s"] = Math.Round(mb / 1e3 / median, 2) };
         }
+        if (group.Rank == 0) BenchRecord.Merge(repoRoot, "allreduce", section, quick: false);
     }
 }

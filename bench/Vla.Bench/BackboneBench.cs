@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using TorchSharp;
 using Vla.Model;
 using Vla.Model.PaliGemmaFlow;
@@ -20,8 +21,9 @@ internal static class BackboneBench
         ProjectionDim = 512,
     };
 
-    public static void Run(bool quick)
+    public static void Run(string repoRoot, bool quick)
     {
+        var section = new JsonObject { ["runs"] = quick ? 3 : 7, ["threads"] = torch.get_num_threads() };
         int runs = quick ? 3 : 7;
         Console.WriteLine($"threads: {torch.get_num_threads()}, runs: {runs}, prompt: 16 tokens, 1 camera, batch 1, float32");
         Console.WriteLine();
@@ -56,7 +58,14 @@ internal static class BackboneBench
             double cachedPerToken = 1000 * Measure.Median(Enumerable.Range(0, runs + 1).Select(_ => Decode(model, images, prompt, 8, cached: true)).Skip(1).ToArray()) / 8;
             double recomputedPerToken = 1000 * Measure.Median(Enumerable.Range(0, runs + 1).Select(_ => Decode(model, images, prompt, 8, cached: false)).Skip(1).ToArray()) / 8;
             Console.WriteLine($"| {name} | {config.ParameterCount / 1e6:F1} M | {prefixTokens} | {prefixMs:F1} | {oneTokenMs:F2} | {cachedPerToken:F2} | {recomputedPerToken:F2} | {recomputedPerToken / cachedPerToken:F1}× | {PeakRssMb():F0} |");
+            section[name] = new JsonObject
+            {
+                ["params"] = config.ParameterCount, ["prefix_tokens"] = prefixTokens, ["prefix_forward_ms"] = Math.Round(prefixMs, 1),
+                ["one_token_forward_ms"] = Math.Round(oneTokenMs, 2), ["cached_ms_per_token"] = Math.Round(cachedPerToken, 2),
+                ["recomputed_ms_per_token"] = Math.Round(recomputedPerToken, 2), ["peak_rss_mb"] = Math.Round(PeakRssMb()),
+            };
         }
+        BenchRecord.Merge(repoRoot, "backbone", section, quick);
     }
 
     /// <summary>Encodes the prefix, then appends <paramref name="steps"/> tokens, with or without the KV cache; returns the seconds the new tokens took.</summary>

@@ -28,13 +28,13 @@ internal static class BlasOptionsBench
     private static readonly (string Name, int M, int K, int N)[] Shapes =
         [("1024²", 1024, 1024, 1024), ("mid MLP up 4224×512→2048", 4224, 512, 2048), ("mid MLP down 4224×2048→512", 4224, 2048, 512)];
 
-    public static void Run(bool quick)
+    public static void Run(string repoRoot, bool quick)
     {
         int rounds = quick ? 3 : 5;
-        Compare(Options.ToList(), rounds);
+        BenchRecord.Merge(repoRoot, "blas", Compare(Options.ToList(), rounds), quick);
     }
 
-    private static void Compare(List<(string Name, string[] Environment)> options, int rounds)
+    private static JsonObject Compare(List<(string Name, string[] Environment)> options, int rounds)
     {
         string self = Environment.ProcessPath!;
         string dll = typeof(BlasOptionsBench).Assembly.Location;
@@ -53,6 +53,12 @@ internal static class BlasOptionsBench
         foreach (var (name, _) in options)
             Console.WriteLine($"| {name} | {string.Join(" | ", Enumerable.Range(0, Shapes.Length).Select(s => Cell(results[name][s], results[Options[0].Name][s])))} |");
         Console.WriteLine("\ncells: median GFLOP/s (median of the per-round ratios to the default, min–max)");
+        return new JsonObject
+        {
+            ["rounds"] = rounds,
+            ["gflops_median"] = new JsonObject(options.Select(o => KeyValuePair.Create(o.Name, (JsonNode?)new JsonObject(
+                Shapes.Select((shape, s) => KeyValuePair.Create(shape.Name, (JsonNode?)Math.Round(Measure.Median([.. results[o.Name][s]]), 1))))))),
+        };
     }
 
     private static string Cell(List<double> values, List<double> baseline)

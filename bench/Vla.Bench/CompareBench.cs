@@ -20,7 +20,7 @@ namespace Vla.Bench;
 /// The side-by-side suite (bench/README.md, "Against PyTorch"): for the sample and the mid config, data
 /// pipeline throughput, the training step (batch 8, forward + backward + AdamW) and one action chunk
 /// (batch 1, 10 Euler steps) here and in the PyTorch twin, MFU, peak memory and RSS growth over 200
-/// steps; writes bench/results/latest.json.
+/// steps; merges its section <c>compare</c> into bench/results/latest.json.
 /// </summary>
 internal static class CompareBench
 {
@@ -69,8 +69,8 @@ internal static class CompareBench
         SampleMatmul("float32");
         Console.WriteLine($"matmul 1024² float32: {gflops["float32"].Ours[0]:F0} GFLOP/s, PyTorch {gflops["float32"].Twin[0]:F0} (TorchSharp {typeof(torch).Assembly.GetName().Version})");
 
-        var figures = new JsonObject();
-        var bf16Figures = new JsonObject();
+        var figures = new Dictionary<string, ConfigFigures>();
+        var bf16Figures = new Dictionary<string, ConfigFigures>();
         foreach (var dtype in new[] { "float32", "bfloat16" })
         {
             if (dtype == "bfloat16") SampleMatmul("bfloat16");
@@ -82,46 +82,17 @@ internal static class CompareBench
                 var figs = await MeasureAsync(name, typed, backbone, tokenizer, fp32 ? runs : runs with { RssSteps = 0 }, twin, dataAndMemory: fp32);
                 (fp32 ? figures : bf16Figures)[name] = figs;
                 SampleMatmul(dtype);
-                Console.WriteLine($"{name} in {dtype}: measured in {watch.Elapsed.TotalSeconds:F0} s; train step {Pair(figs, "train_step")}, chunk {Pair(figs, "chunk_latency")}");
-                foreach (var figure in new[] { "train_step", "chunk_latency" })
-                    Console.WriteLine($"  {figure} pairs, ours | PyTorch ms: {figs[figure + "_ratio_spread"]!["ours_ms"]!.ToJsonString()} | {figs[figure + "_ratio_spread"]!["pytorch_ms"]!.ToJsonString()}");
+                Console.WriteLine($"{name} in {dtype}: measured in {watch.Elapsed.TotalSeconds:F0} s; train step {Pair(figs.TrainStep)}, chunk {Pair(figs.Chunk)}");
+                foreach (var (figure, paired) in new[] { ("train_step", figs.TrainStep), ("chunk_latency", figs.Chunk) })
+                    Console.WriteLine($"  {figure} pairs, ours | PyTorch ms: {string.Join(", ", paired.OursMs.Select(v => Round(v)))} | {string.Join(", ", paired.TwinMs.Select(v => Round(v)))}");
             }
         }
         double oursGflops = gflops["float32"].Ours.Max(), oursBf16Gflops = gflops["bfloat16"].Ours.Max();
-        foreach (var (name, _, _, _) in configs)
-        {
-            var f = figures[name]!.AsObject();
-            f["mfu"] = Round(f["train_step_flop"]!.GetValue<double>() / 1e9 / (f["train_step_ms"]!["ours"]!.GetValue<double>() / 1000) / oursGflops, 3);
-        }
-
-        var precision = new JsonObject();
-        foreach (var (name, _, _, _) in configs)
-        {
-            var f32 = figures[name]!;
-            var b16 = bf16Figures[name]!;
-            double fp32Step = f32["train_step_ms"]!["ours"]!.GetValue<double>(), bf16Step = b16["train_step_ms"]!["ours"]!.GetValue<double>();
-            double fp32Chunk = f32["chunk_latency_ms"]!["ours"]!.GetValue<double>(), bf16Chunk = b16["chunk_latency_ms"]!["ours"]!.GetValue<double>();
-            precision[name] = new JsonObject
-            {
-                ["fp32_train_ms"] = Round(fp32Step), ["bf16_train_ms"] = Round(bf16Step), ["bf16_over_fp32_train_step"] = Round(bf16Step / fp32Step, 3),
-                ["fp32_chunk_ms"] = Round(fp32Chunk), ["bf16_chunk_ms"] = Round(bf16Chunk), ["bf16_over_fp32_chunk"] = Round(bf16Chunk / fp32Chunk, 3),
-                ["pytorch_bf16_train_ms"] = b16["train_step_ms"]!["pytorch"]!.DeepClone(), ["train_step_ratio_bf16"] = b16["train_step_ratio"]!.DeepClone(),
-                ["train_step_ratio_bf16_spread"] = b16["train_step_ratio_spread"]!.DeepClone(),
-                ["pytorch_bf16_chunk_ms"] = b16["chunk_latency_ms"]!["pytorch"]!.DeepClone(), ["chunk_latency_ratio_bf16"] = b16["chunk_latency_ratio"]!.DeepClone(),
-                ["chunk_latency_ratio_bf16_spread"] = b16["chunk_latency_ratio_spread"]!.DeepClone(),
-                ["fp32_backbone_ms"] = f32["backbone_ms"]!["ours"]!.DeepClone(), ["bf16_backbone_ms"] = b16["backbone_ms"]!["ours"]!.DeepClone(),
-                ["bf16_train_step_split_ms"] = b16["train_step_split_ms"]!.DeepClone(),
-                ["mfu_bf16"] = Round(f32["train_step_flop"]!.GetValue<double>() / 1e9 / (bf16Step / 1000) / oursBf16Gflops, 3),
-            };
-        }
+        var precision = configs.ToDictionary(c => c.Item1, c => new PrecisionFigures(figures[c.Item1], bf16Figures[c.Item1], oursBf16Gflops));
 
         JsonArray Samples(List<double> values) => new(values.Select(g => JsonValue.Create(Round(g, 1))).ToArray());
         var result = new JsonObject
         {
-            ["machine"] = $"{Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
-            ["processor"] = Host.Processor(),
-            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-            ["mode"] = quick ? "quick" : "full",
             ["threads"] = threads,
             ["pytorch_version"] = twin.Version,
             ["pytorch_blas"] = twin.Blas,
@@ -129,30 +100,22 @@ internal static class CompareBench
             ["matmul_gflops_samples"] = new JsonObject { ["ours"] = Samples(gflops["float32"].Ours), ["pytorch"] = Samples(gflops["float32"].Twin) },
             ["matmul_gflops_bf16"] = new JsonObject { ["ours"] = Round(oursBf16Gflops, 1), ["pytorch"] = Round(gflops["bfloat16"].Twin.Max(), 1) },
             ["matmul_gflops_bf16_samples"] = new JsonObject { ["ours"] = Samples(gflops["bfloat16"].Ours), ["pytorch"] = Samples(gflops["bfloat16"].Twin) },
-            ["configs"] = figures,
-            ["precision"] = precision,
+            ["configs"] = new JsonObject(figures.Select(f => KeyValuePair.Create(f.Key, (JsonNode?)f.Value.ToJson(oursGflops)))),
+            ["precision"] = new JsonObject(precision.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value.ToJson()))),
         };
         Console.WriteLine();
-        PrintTable(result);
+        PrintTable(figures, precision, oursGflops);
         if (only is not null)
         {
             Console.WriteLine($"\n--config {only}: one config measured, results/latest.json left as it was");
             return;
         }
-        string folder = Path.Combine(repoRoot, "bench", "results");
-        Directory.CreateDirectory(folder);
-        string path = Path.Combine(folder, "latest.json");
-        File.WriteAllText(path + ".tmp", result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(path + ".tmp", path, overwrite: true);
-        Console.WriteLine($"\nwritten: {path}");
+        BenchRecord.Merge(repoRoot, "compare", result, quick);
     }
 
     /// <summary>"ours / PyTorch ms, ratio (min–max over pairs)" of one paired figure.</summary>
-    private static string Pair(JsonNode figures, string figure) =>
-        $"{figures[figure + "_ms"]!["ours"]} / {figures[figure + "_ms"]!["pytorch"]} ms, ratio {figures[figure + "_ratio"]} ({Spread(figures[figure + "_ratio_spread"]!)})";
-
-    /// <summary>"min–max" of a ratio's spread over its pairs.</summary>
-    private static string Spread(JsonNode spread) => $"{spread["min"]}–{spread["max"]}";
+    private static string Pair(Paired paired) =>
+        $"{Round(paired.Ours)} / {Round(paired.Twin)} ms, ratio {Round(paired.Ratio, 3)} ({paired.SpreadText})";
 
     /// <summary>Training steps of one config with the RSS every 50 steps: for chasing memory growth.</summary>
     public static async Task RssProbeAsync(string repoRoot, string name, int steps)
@@ -160,7 +123,7 @@ internal static class CompareBench
         var (config, backbone) = ConfigNamed(repoRoot, name);
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
         var figures = await MeasureAsync(name, config, backbone, tokenizer, new Runs(3, 3, 1, name == "mid" ? 20 : 100, steps), twin: null);
-        Console.WriteLine($"{name}: RSS every 50 steps {figures["rss_mb_every_50_steps"]!.ToJsonString()}, growth {figures["rss_growth_mb_200_steps"]} MB over {steps} steps");
+        Console.WriteLine($"{name}: RSS every 50 steps {string.Join(", ", figures.RssTrace.Select(v => Round(v)))}, growth {(figures.RssGrowthMb is double g ? Round(g) : double.NaN)} MB over {steps} steps");
     }
 
     /// <summary>The "sample" or "mid" configuration at this suite's batch size, with its backbone.</summary>
@@ -187,7 +150,7 @@ internal static class CompareBench
     /// then the chunk, each as paired blocks with a ratio per pair; with <paramref name="dataAndMemory"/>, also the data
     /// pipeline and memory figures (ours only).
     /// </summary>
-    private static async Task<JsonObject> MeasureAsync(string name, VlaConfig config, PaliGemmaConfig backbone,
+    private static async Task<ConfigFigures> MeasureAsync(string name, VlaConfig config, PaliGemmaConfig backbone,
         PaliGemmaTokenizer tokenizer, Runs runs, PyTorchTwin? twin, bool dataAndMemory = true)
     {
         var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
@@ -207,12 +170,12 @@ internal static class CompareBench
         // Our training steps, counted for the RSS trace: sampled every 50 steps and at the end of the warm-up.
         var phases = new List<double[]>();
         double rssAfterWarmup = 0;
-        var rssTrace = new JsonArray();
+        var rssTrace = new List<double>();
         int stepsDone = 0;
         double OurStep()
         {
             if (stepsDone == runs.RssWarmup) rssAfterWarmup = RssMb();
-            if (runs.RssSteps > 0 && stepsDone % 50 == 0) rssTrace.Add(Round(RssMb()));
+            if (runs.RssSteps > 0 && stepsDone % 50 == 0) rssTrace.Add(RssMb());
             stepsDone++;
             var times = trainStep.Run(batch, noise, config.Optimizer.Lr).Times;
             double[] split = [1000 * times.Forward, 1000 * times.Backward, 1000 * times.Optimizer];
@@ -227,7 +190,7 @@ internal static class CompareBench
         var stepPhases = phases.ToArray(); // the paired steps' split; the RSS trace's further steps are not timed figures
         while (stepsDone < runs.RssWarmup + runs.RssSteps) OurStep();
         double rssGrowth = runs.RssSteps > 0 ? RssMb() - rssAfterWarmup : double.NaN;
-        if (runs.RssSteps > 0) rssTrace.Add(Round(RssMb()));
+        if (runs.RssSteps > 0) rssTrace.Add(RssMb());
         double flops = MatmulFlops.TrainStep(config, backbone, Batch, Cameras, tokens.Length);
 
         model.eval();
@@ -260,57 +223,18 @@ internal static class CompareBench
         }
         twin?.Drop(key);
 
-        double stepMs = step.Ours;
-        double trainRate = Batch / (stepMs / 1000);
-        var figures = new JsonObject
+        return new ConfigFigures
         {
-            ["dtype"] = config.Model.VlmConfig.Dtype,
-            ["data_windows_per_s"] = double.IsNaN(dataRate) ? null : Round(dataRate),
-            ["train_windows_per_s"] = Round(trainRate, 2),
-            ["data_to_train_ratio"] = double.IsNaN(dataRate) ? null : Round(dataRate / trainRate, 1),
-            ["train_step_ms"] = new JsonObject { ["ours"] = Round(stepMs), ["pytorch"] = Round(step.Twin) },
-            ["train_step_ratio"] = Round(step.Ratio, 3),
-            ["train_step_ratio_spread"] = step.Spread(),
-            ["train_step_split_ms"] = new JsonObject
-            {
-                ["forward"] = Round(Measure.Median(stepPhases.Select(p => p[0]).ToArray())),
-                ["backward"] = Round(Measure.Median(stepPhases.Select(p => p[1]).ToArray())),
-                ["optimizer"] = Round(Measure.Median(stepPhases.Select(p => p[2]).ToArray())),
-            },
-            ["chunk_latency_ms"] = new JsonObject { ["ours"] = Round(chunk.Ours), ["pytorch"] = Round(chunk.Twin) },
-            ["chunk_latency_ratio"] = Round(chunk.Ratio, 3),
-            ["chunk_latency_ratio_spread"] = chunk.Spread(),
-            ["backbone_ms"] = new JsonObject { ["ours"] = Round(Measure.Median([.. backboneMs])), ["pytorch"] = twinBackboneMs.Count == 0 ? null : Round(Measure.Median([.. twinBackboneMs])) },
-            ["pairs"] = runs.Pairs,
-            ["runs_per_pair"] = runs.PerPair,
-            ["train_step_gflop"] = Round(flops / 1e9, 2),
-            ["train_step_flop"] = flops, // unrounded, for MFU
-            ["mfu"] = null, // set once the machine's matmul rate is known
-            ["peak_rss_mb"] = Round(BackboneBench.PeakRssMb()),
-            ["rss_growth_mb_200_steps"] = double.IsNaN(rssGrowth) ? null : Round(rssGrowth),
-            ["rss_mb_every_50_steps"] = rssTrace,
-            ["params"] = new JsonObject { ["ours"] = model.parameters().Sum(p => p.numel()), ["pytorch"] = twinParams },
-        };
-        figures["rss_growth_note"] = double.IsNaN(rssGrowth)
-            ? "measured in full mode only (210 steps of this config take about 40 minutes here)"
-            : $"RSS after step {runs.RssWarmup + runs.RssSteps} minus RSS after step {runs.RssWarmup} (after a full GC each time)";
-        return figures;
-    }
-
-    /// <summary>Paired measurements: each side's median over the pairs, the median of the per-pair ratios ours ÷ twin, and those ratios.</summary>
-    private sealed record Paired(double[] OursMs, double[] TwinMs)
-    {
-        public double Ours => Measure.Median(OursMs);
-        public double Twin => TwinMs.Length == 0 ? double.NaN : Measure.Median(TwinMs);
-        public double[] Ratios => OursMs.Zip(TwinMs, (o, t) => o / t).ToArray();
-        public double Ratio => TwinMs.Length == 0 ? double.NaN : Measure.Median(Ratios);
-
-        public JsonObject Spread() => TwinMs.Length == 0 ? new JsonObject() : new JsonObject
-        {
-            ["min"] = Round(Ratios.Min(), 3), ["max"] = Round(Ratios.Max(), 3),
-            ["pairs"] = new JsonArray(Ratios.Select(r => JsonValue.Create(Round(r, 3))).ToArray()),
-            ["ours_ms"] = new JsonArray(OursMs.Select(r => JsonValue.Create(Round(r))).ToArray()),
-            ["pytorch_ms"] = new JsonArray(TwinMs.Select(r => JsonValue.Create(Round(r))).ToArray()),
+            Dtype = config.Model.VlmConfig.Dtype, Batch = Batch, DataWindowsPerSecond = double.IsNaN(dataRate) ? null : dataRate,
+            TrainStep = step, Chunk = chunk, Pairs = runs.Pairs, RunsPerPair = runs.PerPair, TrainStepFlop = flops,
+            TrainStepSplit = (Measure.Median(stepPhases.Select(p => p[0]).ToArray()), Measure.Median(stepPhases.Select(p => p[1]).ToArray()),
+                Measure.Median(stepPhases.Select(p => p[2]).ToArray())),
+            BackboneMs = Measure.Median([.. backboneMs]), TwinBackboneMs = twinBackboneMs.Count == 0 ? null : Measure.Median([.. twinBackboneMs]),
+            PeakRssMb = BackboneBench.PeakRssMb(), RssGrowthMb = double.IsNaN(rssGrowth) ? null : rssGrowth, RssTrace = rssTrace,
+            RssNote = double.IsNaN(rssGrowth)
+                ? "measured in full mode only (210 steps of this config take about 40 minutes here)"
+                : $"RSS after step {runs.RssWarmup + runs.RssSteps} minus RSS after step {runs.RssWarmup} (after a full GC each time)",
+            Params = model.parameters().Sum(p => p.numel()), TwinParams = twinParams,
         };
     }
 
@@ -375,35 +299,34 @@ internal static class CompareBench
 
     private static double Round(double v, int digits = 1) => Math.Round(v, digits);
 
-    private static void PrintTable(JsonObject result)
+    private static void PrintTable(Dictionary<string, ConfigFigures> figures, Dictionary<string, PrecisionFigures> precision, double gflops)
     {
-        var names = result["configs"]!.AsObject().Select(c => c.Key).ToArray();
+        var names = figures.Keys.ToArray();
         Console.WriteLine($"| figure | {string.Join(" | ", names)} |");
         Console.WriteLine($"|---|{string.Concat(names.Select(_ => "---:|"))}");
-        void Rows(string section, string label, Func<JsonNode, string> value) =>
-            Console.WriteLine($"| {label} | {string.Join(" | ", names.Select(n => value(result[section]![n]!)))} |");
-        void Row(string label, Func<JsonNode, string> value) => Rows("configs", label, value);
-        void Precision(string label, Func<JsonNode, string> value) => Rows("precision", label, value);
-        Row("data windows/s (best of 0 and 2 workers)", f => $"{f["data_windows_per_s"]}");
-        Row("train windows/s", f => $"{f["train_windows_per_s"]}");
-        Row("train step ms, ours / PyTorch", f => $"{f["train_step_ms"]!["ours"]} / {f["train_step_ms"]!["pytorch"]}");
-        Row("train_step_ratio (min–max over pairs)", f => $"{f["train_step_ratio"]} ({Spread(f["train_step_ratio_spread"]!)})");
-        Row("chunk latency ms, ours / PyTorch", f => $"{f["chunk_latency_ms"]!["ours"]} / {f["chunk_latency_ms"]!["pytorch"]}");
-        Row("backbone ms, ours / PyTorch", f => $"{f["backbone_ms"]!["ours"]} / {f["backbone_ms"]!["pytorch"]}");
-        Row("chunk_latency_ratio (min–max over pairs)", f => $"{f["chunk_latency_ratio"]} ({Spread(f["chunk_latency_ratio_spread"]!)})");
-        Row("train step GFLOP (matmul)", f => $"{f["train_step_gflop"]}");
-        Row("mfu", f => $"{f["mfu"]}");
-        Row("peak RSS MB", f => $"{f["peak_rss_mb"]}");
-        Row("RSS growth MB over 200 steps", f => $"{f["rss_growth_mb_200_steps"]?.ToString() ?? "–"}");
-        Precision("train step ms, fp32 / bf16", f => $"{f["fp32_train_ms"]} / {f["bf16_train_ms"]}");
-        Precision("bf16_over_fp32_train_step", f => $"{f["bf16_over_fp32_train_step"]}");
-        Precision("chunk ms, fp32 / bf16", f => $"{f["fp32_chunk_ms"]} / {f["bf16_chunk_ms"]}");
-        Precision("bf16_over_fp32_chunk", f => $"{f["bf16_over_fp32_chunk"]}");
-        Precision("backbone (once per chunk) ms, fp32 / bf16", f => $"{f["fp32_backbone_ms"]} / {f["bf16_backbone_ms"]}");
-        Precision("bf16 train step ms, ours / PyTorch", f => $"{f["bf16_train_ms"]} / {f["pytorch_bf16_train_ms"]}");
-        Precision("train_step_ratio_bf16 (min–max over pairs)", f => $"{f["train_step_ratio_bf16"]} ({Spread(f["train_step_ratio_bf16_spread"]!)})");
-        Precision("bf16 chunk ms, ours / PyTorch", f => $"{f["bf16_chunk_ms"]} / {f["pytorch_bf16_chunk_ms"]}");
-        Precision("chunk_latency_ratio_bf16 (min–max over pairs)", f => $"{f["chunk_latency_ratio_bf16"]} ({Spread(f["chunk_latency_ratio_bf16_spread"]!)})");
-        Precision("mfu_bf16", f => $"{f["mfu_bf16"]}");
+        void Row(string label, Func<ConfigFigures, string> value) => Console.WriteLine($"| {label} | {string.Join(" | ", names.Select(n => value(figures[n])))} |");
+        void Precision(string label, Func<PrecisionFigures, string> value) => Console.WriteLine($"| {label} | {string.Join(" | ", names.Select(n => value(precision[n])))} |");
+        static string R(double v, int digits = 1) => Round(v, digits).ToString(CultureInfo.InvariantCulture);
+        Row("data windows/s (best of 0 and 2 workers)", f => f.DataWindowsPerSecond is double d ? R(d) : "–");
+        Row("train windows/s", f => R(f.TrainWindowsPerSecond, 2));
+        Row("train step ms, ours / PyTorch", f => $"{R(f.TrainStep.Ours)} / {R(f.TrainStep.Twin)}");
+        Row("train_step_ratio (min–max over pairs)", f => $"{R(f.TrainStep.Ratio, 3)} ({f.TrainStep.SpreadText})");
+        Row("chunk latency ms, ours / PyTorch", f => $"{R(f.Chunk.Ours)} / {R(f.Chunk.Twin)}");
+        Row("backbone ms, ours / PyTorch", f => $"{R(f.BackboneMs)} / {(f.TwinBackboneMs is double t ? R(t) : "–")}");
+        Row("chunk_latency_ratio (min–max over pairs)", f => $"{R(f.Chunk.Ratio, 3)} ({f.Chunk.SpreadText})");
+        Row("train step GFLOP (matmul)", f => R(f.TrainStepFlop / 1e9, 2));
+        Row("mfu", f => R(f.Mfu(gflops), 3));
+        Row("peak RSS MB", f => R(f.PeakRssMb));
+        Row("RSS growth MB over 200 steps", f => f.RssGrowthMb is double g ? R(g) : "–");
+        Precision("train step ms, fp32 / bf16", p => $"{R(p.Fp32.TrainStep.Ours)} / {R(p.Bf16.TrainStep.Ours)}");
+        Precision("bf16_over_fp32_train_step", p => R(p.Bf16OverFp32Step, 3));
+        Precision("chunk ms, fp32 / bf16", p => $"{R(p.Fp32.Chunk.Ours)} / {R(p.Bf16.Chunk.Ours)}");
+        Precision("bf16_over_fp32_chunk", p => R(p.Bf16OverFp32Chunk, 3));
+        Precision("backbone (once per chunk) ms, fp32 / bf16", p => $"{R(p.Fp32.BackboneMs)} / {R(p.Bf16.BackboneMs)}");
+        Precision("bf16 train step ms, ours / PyTorch", p => $"{R(p.Bf16.TrainStep.Ours)} / {R(p.Bf16.TrainStep.Twin)}");
+        Precision("train_step_ratio_bf16 (min–max over pairs)", p => $"{R(p.Bf16.TrainStep.Ratio, 3)} ({p.Bf16.TrainStep.SpreadText})");
+        Precision("bf16 chunk ms, ours / PyTorch", p => $"{R(p.Bf16.Chunk.Ours)} / {R(p.Bf16.Chunk.Twin)}");
+        Precision("chunk_latency_ratio_bf16 (min–max over pairs)", p => $"{R(p.Bf16.Chunk.Ratio, 3)} ({p.Bf16.Chunk.SpreadText})");
+        Precision("mfu_bf16", p => R(p.Fp32.TrainStepFlop / 1e9 / (p.Bf16.TrainStep.Ours / 1000) / p.Bf16Gflops, 3));
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Vla.Checkpoints;
 using TorchSharp;
 using Vla.Config;
@@ -24,6 +25,7 @@ internal static class InferenceBench
         Console.WriteLine("| config | backbone + context ms | head step ms | 1 step ms | 5 steps ms | 10 steps ms | 50 steps ms |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         var tokenizer = PaliGemmaTokenizer.Load(Path.Combine(repoRoot, "data-samples", "tiny-paligemma"));
+        var section = new JsonObject { ["runs"] = runs, ["threads"] = get_num_threads(), ["batch"] = 1, ["cameras"] = 2 };
         foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, TrainingBench.MidBackbone()) })
         {
             using var model = ModelFactory.Seeded(VlaModelConfig.From(config), new PaliGemmaBackbone(backbone), tokenizer, 1);
@@ -54,6 +56,12 @@ internal static class InferenceBench
                 model.SampleActions(input, steps);
             }, runs))).ToArray();
             Console.WriteLine($"| {name} | {backboneMs:F2} | {headMs:F2} | {string.Join(" | ", totals.Select(v => v.ToString("F2")))} |");
+            section[name] = new JsonObject
+            {
+                ["backbone_and_context_ms"] = Math.Round(backboneMs, 2), ["head_step_ms"] = Math.Round(headMs, 2),
+                ["chunk_ms"] = new JsonObject(new[] { 1, 5, 10, 50 }.Select((steps, i) => KeyValuePair.Create($"{steps}_steps", (JsonNode?)Math.Round(totals[i], 2)))),
+            };
         }
+        BenchRecord.Merge(repoRoot, "predict", section, quick);
     }
 }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Vla.Data;
 using Vla.Data.LeRobot;
 using Vla.Data.Loading;
+using Vla.Config;
 
 namespace Vla.Bench;
 
@@ -89,17 +90,12 @@ internal static class LeRobotBench
             Console.WriteLine($"loader with a 1 MB cache (every window decodes a {VideoFrameSource.SegmentRows}-row segment): {thrashing:F1} windows/s");
         }
 
-        string latestPath = Path.Combine(repoRoot, "bench", "results", "latest.json");
-        var latest = File.Exists(latestPath) ? JsonNode.Parse(File.ReadAllText(latestPath))!.AsObject() : new JsonObject();
-        double midConsumes = latest["configs"]?["mid"]?["train_windows_per_s"]?.GetValue<double>() ?? double.NaN;
+        // What the mid config's training consumes, from compare's section (measured apart; see bench/README.md).
+        double midConsumes = BenchRecord.Read(repoRoot)["compare"]?["configs"]?["mid"]?["train_windows_per_s"]?.GetValue<double>() ?? double.NaN;
         static double R(double v, int digits = 1) => Math.Round(v, digits);
         var result = new JsonObject
         {
-            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
-            ["machine"] = Host.Summary(),
-            ["processor"] = Host.Processor(),
             ["ffmpeg"] = FfmpegVersion(),
-            ["command"] = "dotnet run --project bench/Vla.Bench -c Release -- lerobot" + (quick ? " --quick" : ""),
             ["data"] = "tests/data/lerobot-g1-v21: 3 episodes, 1193 frames, 640x480 AV1 (libdav1d), 30 fps",
             ["runs"] = runs,
             ["threads"] = Environment.ProcessorCount,
@@ -114,21 +110,9 @@ internal static class LeRobotBench
             ["loader_to_mid_training_ratio"] = R(Measure.Median([.. warm]) / midConsumes),
             ["loader_to_mid_training_ratio_cold"] = R(Measure.Median([.. cold]) / midConsumes),
             ["loader_to_mid_training_ratio_cache_1mb"] = R(thrashing / midConsumes),
-            ["code"] = Git(repoRoot),
         };
-        latest["lerobot"] = result;
-        File.WriteAllText(latestPath + ".tmp", latest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(latestPath + ".tmp", latestPath, overwrite: true);
         Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"written: {latestPath} (lerobot)");
-    }
-
-    private static string Git(string repoRoot)
-    {
-        using var process = Process.Start(new ProcessStartInfo("git", ["-C", repoRoot, "rev-parse", "--short", "HEAD"]) { RedirectStandardOutput = true })!;
-        string hash = process.StandardOutput.ReadToEnd().Trim();
-        process.WaitForExit();
-        return hash;
+        BenchRecord.Merge(repoRoot, "lerobot", result, quick);
     }
 
     private static string FfmpegVersion()

@@ -26,7 +26,7 @@ async Task<int> RunAsync(string what)
             await CompareBench.RssProbeAsync(repoRoot, args.Length > 1 ? args[1] : "sample", args.Length > 2 ? int.Parse(args[2]) : 600);
             return 0;
         case "blas":
-            BlasOptionsBench.Run(quick);
+            BlasOptionsBench.Run(repoRoot, quick);
             return 0;
         case "blas-child":
             BlasOptionsBench.RunChild();
@@ -45,7 +45,7 @@ async Task<int> RunAsync(string what)
             await TrainingBench.RunAsync(repoRoot, quick, bucketArg >= 0 ? double.Parse(args[bucketArg + 1], System.Globalization.CultureInfo.InvariantCulture) : null);
             return 0;
         case "allreduce":
-            AllReduceBench.Run();
+            AllReduceBench.Run(repoRoot);
             return 0;
         case "predict":
             InferenceBench.Run(repoRoot, quick);
@@ -54,7 +54,7 @@ async Task<int> RunAsync(string what)
             await ServeBench.RunAsync(repoRoot, quick);
             return 0;
         case "backbone":
-            BackboneBench.Run(quick);
+            BackboneBench.Run(repoRoot, quick);
             return 0;
         case "scale":
             ScaleBench.Run(repoRoot);

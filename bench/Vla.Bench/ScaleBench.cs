@@ -47,10 +47,7 @@ internal static class ScaleBench
             double fullFineTuneGb = parameters * 20.0 / 1e9 + Math.Max(0, activationsGb);
             var result = new JsonObject
             {
-                ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-                ["machine"] = $"{Host.Summary()}, {torch.get_num_threads()} threads, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
-                ["processor"] = Host.Processor(),
-                ["command"] = "dotnet run --project bench/Vla.Bench -c Release -- scale",
+                ["threads"] = torch.get_num_threads(),
                 ["parameters"] = parameters,
                 ["weights_gb_bf16"] = Round(weightsGb),
                 ["write_s"] = Round(Number(written, "write_s")),
@@ -71,13 +68,8 @@ internal static class ScaleBench
                 ["lora_step_peak_rss_gb_batch4"] = Round(Number(batch4, "peak_rss_gb")),
                 ["full_finetune_estimate_gb"] = Round(fullFineTuneGb),
             };
-            string path = Path.Combine(repoRoot, "bench", "results", "latest.json");
-            var latest = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path))!.AsObject() : new JsonObject();
-            latest["paligemma_3b"] = result;
-            File.WriteAllText(path + ".tmp", latest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            File.Move(path + ".tmp", path, overwrite: true);
             Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            Console.WriteLine($"written: {path} (paligemma_3b)");
+            BenchRecord.Merge(repoRoot, "paligemma_3b", result, quick: false, verb: "scale");
         }
         finally
         {

@@ -110,16 +110,8 @@ internal static class ServeBench
             }
         }
 
-        string latestPath = Path.Combine(repoRoot, "bench", "results", "latest.json");
-        var latest = File.Exists(latestPath) ? JsonNode.Parse(File.ReadAllText(latestPath))!.AsObject() : new JsonObject();
-        figures["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd");
-        figures["machine"] = Host.Summary();
-        figures["processor"] = Host.Processor();
-        figures["command"] = "dotnet run --project bench/Vla.Bench -c Release -- serve" + (quick ? " --quick" : "");
         figures["observation"] = "LIBERO layout: two 224x224x3 uint8 images, 8 state floats, a prompt; float32 model, random weights in the config's shapes";
-        latest["serve"] = figures;
-        File.WriteAllText(latestPath, latest.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        Console.WriteLine($"wrote serve into {latestPath}");
+        BenchRecord.Merge(repoRoot, "serve", figures, quick);
     }
 
     /// <summary>Four clients, each sending <paramref name="perClient"/> requests back to back: requests per second, median latency, mean batch.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using TorchSharp;
 using Vla.Config;
@@ -47,6 +48,7 @@ internal static class TrainingBench
         print("");
         print("| config | params | global batch | samples/s | step ms | data wait | forward | backward | all-reduce | optimizer | peak RSS MB |");
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var section = new JsonObject { ["ranks"] = group.WorldSize, ["threads_per_rank"] = get_num_threads(), ["bucket_mb"] = sample.Training.DdpBucketMb, ["measured_steps"] = steps };
         foreach (var (name, config, backbone) in new[] { ("sample", sample, PaliGemmaConfig.Sample()), ("mid", mid, MidBackbone()) })
         {
             var dataset = await EpisodeDataset.OpenAsync(config, validation: false);
@@ -87,6 +89,15 @@ internal static class TrainingBench
             double stepMs = phases.Sum() / steps;
             string Share(double ms) => $"{100 * ms / phases.Sum():F0} %";
             print($"| {name} | {model.parameters().Sum(p => p.numel()) / 1e6:F1} M | {config.Data.BatchSize} | {windows / seconds:F1} | {stepMs:F0} | {Share(phases[0])} | {Share(phases[1])} | {Share(phases[2])} | {Share(phases[3])} | {Share(phases[4])} | {BackboneBench.PeakRssMb():F0} |");
+            section[name] = new JsonObject
+            {
+                ["params"] = model.parameters().Sum(p => p.numel()), ["global_batch"] = config.Data.BatchSize, ["samples_per_s"] = Math.Round(windows / seconds, 1),
+                ["step_ms"] = Math.Round(stepMs), ["share_percent"] = new JsonObject(new[] { "data_wait", "forward", "backward", "all_reduce", "optimizer" }
+                    .Select((phase, i) => KeyValuePair.Create(phase, (JsonNode?)Math.Round(100 * phases[i] / phases.Sum()))))
+                , ["peak_rss_mb"] = Math.Round(BackboneBench.PeakRssMb()),
+            };
         }
+        // Under mpirun the part is measured with that many ranks; its section says how many.
+        if (leader) BenchRecord.Merge(repoRoot, group.WorldSize > 1 ? $"train_{group.WorldSize}_ranks" : "train", section, quick, verb: "train");
     }
 }
