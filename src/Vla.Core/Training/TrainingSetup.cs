@@ -71,13 +71,7 @@ public sealed class TrainingSetup : IDisposable
         {
             if (options.Log is not null && leader) log.Line += options.Log;
             DescribeData(config, group, log, experimentDir, train, val);
-            if (resuming)
-            {
-                resumed = ModelFactory.FromCheckpoint(options.ResumeCheckpoint!, device);
-                Checkpoint.CheckCompatible(config, resumed.Config, options.ResumeCheckpoint!);
-                var s = resumed.State;
-                log.Info($"resuming from {options.ResumeCheckpoint} " + (s.BatchesInEpoch > 0 ? $"inside epoch {s.Epoch} after its batch {s.BatchesInEpoch}" : $"after epoch {s.Epoch}") + $", step {s.Step}");
-            }
+            if (resuming) resumed = Resume(options.ResumeCheckpoint!, config, device, log);
             var mode = Normalizer.ParseMode(config.Data.NormalizationMode);
             var stats = resumed?.State.NormalizationStats ?? LoadOrComputeStats(config, train, experimentDir, log, leader);
             foreach (var warning in NormalizationWarning.Find(stats, mode, val ?? train))
@@ -103,6 +97,24 @@ public sealed class TrainingSetup : IDisposable
             log.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The checkpoint <paramref name="checkpoint"/> on <paramref name="device"/>, after checking it holds the model <paramref name="config"/> describes.</summary>
+    private static Checkpoint.Loaded Resume(string checkpoint, VlaConfig config, Device device, TrainingLog log)
+    {
+        var resumed = ModelFactory.FromCheckpoint(checkpoint, device);
+        try
+        {
+            Checkpoint.CheckCompatible(config, resumed.Config, checkpoint);
+        }
+        catch
+        {
+            resumed.Policy.Dispose();
+            throw;
+        }
+        var s = resumed.State;
+        log.Info($"resuming from {checkpoint} " + (s.BatchesInEpoch > 0 ? $"inside epoch {s.Epoch} after its batch {s.BatchesInEpoch}" : $"after epoch {s.Epoch}") + $", step {s.Step}");
+        return resumed;
     }
 
     /// <summary>Says what data the run trains and validates on, and what of it was set aside.</summary>
