@@ -53,7 +53,22 @@ public sealed class TrainStep : IDisposable
         // tensors (LoRA adapters, the head) train.
         _scaler = new LossScaler(_trained.Count > 0 && policy.Module.parameters().Any(p => p.dtype == ScalarType.Float16));
         var o = config.Optimizer;
-        Optimizer = optim.AdamW(_masters.Optimized, o.Lr, o.Betas[0], o.Betas[1], weight_decay: o.WeightDecay);
+        Optimizer = optim.AdamW(ParameterGroups(_masters.Optimized, o.WeightDecay), o.Lr, o.Betas[0], o.Betas[1], weight_decay: o.WeightDecay);
+    }
+
+    /// <summary>
+    /// AdamW's two groups, as nanoGPT's <c>configure_optimizers</c> makes them: matrices (projections, convolutions,
+    /// embeddings, LoRA adapters) decay by <paramref name="weightDecay"/>; vectors (biases, norm scales, RMSNorm offsets)
+    /// do not, since pulling a norm's scale or a bias towards zero regularizes nothing and changes what the layer computes.
+    /// </summary>
+    public static AdamW.ParamGroup[] ParameterGroups(IEnumerable<Parameter> parameters, double weightDecay)
+    {
+        var all = parameters.ToList();
+        return
+        [
+            new AdamW.ParamGroup(all.Where(p => p.dim() >= 2), new AdamW.Options { weight_decay = weightDecay }),
+            new AdamW.ParamGroup(all.Where(p => p.dim() < 2), new AdamW.Options { weight_decay = 0 }),
+        ];
     }
 
     /// <summary>
@@ -120,7 +135,16 @@ public sealed class TrainStep : IDisposable
     {
         string path = Path.Combine(checkpointDir, CheckpointFiles.Optimizer);
         if (!File.Exists(path)) throw new BadInputException($"{path} is missing: the checkpoint cannot resume training (it holds no optimizer state).");
-        Optimizer.load_state_dict(path);
+        try
+        {
+            Optimizer.load_state_dict(path);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            throw new BadInputException($"{path} does not fit this optimizer's {Optimizer.ParamGroups.Count()} parameter groups (decayed matrices, undecayed biases and norms): " +
+                "it was written by an earlier version that kept one group; the checkpoint still loads for inference and as a start for new training, " +
+                "not for an exact resume.", e);
+        }
         Optimizer.to(_policy.Device);
         _scaler.Restore(_masters.Load(Path.Combine(checkpointDir, CheckpointFiles.MasterWeights)));
     }

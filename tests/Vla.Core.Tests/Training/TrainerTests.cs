@@ -124,6 +124,35 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Matrices_decay_and_biases_and_norms_do_not()
+    {
+        using var model = Policies.Build(_fixture.Config(), 1);
+        var groups = TrainStep.ParameterGroups(model.parameters(), 0.01);
+        Assert.Equal(0.01, ((TorchSharp.Modules.AdamW.Options)groups[0].Options).weight_decay);
+        Assert.Equal(0.0, ((TorchSharp.Modules.AdamW.Options)groups[1].Options).weight_decay);
+        Assert.All(groups[0].Parameters, p => Assert.True(p.dim() >= 2));
+        Assert.All(groups[1].Parameters, p => Assert.Equal(1, p.dim()));
+        Assert.Equal(model.parameters().Count(), groups[0].Parameters.Count() + groups[1].Parameters.Count());
+        var norms = model.named_parameters().Where(p => p.name.Contains("norm", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+        Assert.NotEmpty(norms);
+        Assert.All(norms, n => Assert.Contains(n, groups[1].Parameters));
+    }
+
+    [Fact]
+    public async Task An_optimizer_state_of_one_group_is_refused_for_an_exact_resume_naming_the_file()
+    {
+        var result = await Trainer.RunAsync(_fixture.Config(epochs: 1, experiment: "one-group"), new Trainer.Options());
+        string checkpoint = Path.Combine(result.ExperimentDir, "checkpoints", "checkpoint_epoch_1");
+        string file = Path.Combine(checkpoint, CheckpointFiles.Optimizer);
+        using (var model = Policies.Load(checkpoint))
+        using (var single = TorchSharp.torch.optim.AdamW(model.parameters().Where(p => p.requires_grad), 1e-3))
+            single.save_state_dict(file);
+        var e = await Assert.ThrowsAsync<BadInputException>(() =>
+            Trainer.RunAsync(_fixture.Config(epochs: 2, experiment: "one-group"), new Trainer.Options { ResumeCheckpoint = checkpoint }));
+        Assert.StartsWith($"{file} does not fit this optimizer's 2 parameter groups", e.Message);
+    }
+
+    [Fact]
     public async Task A_diverging_loss_stops_with_the_step_and_a_hint_and_writes_no_weights()
     {
         var config = _fixture.Config(epochs: 3) with { Training = _fixture.Config().Training with { GradClipNorm = 0 } };
