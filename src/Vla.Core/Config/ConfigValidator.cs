@@ -26,89 +26,108 @@ public static class ConfigValidator
     /// <summary>Every problem found, empty when the config is usable.</summary>
     public static List<string> Problems(VlaConfig config, ConfigRequirements requirements = ConfigRequirements.None)
     {
-        var p = new List<string>();
+        var p = new ProblemList();
+        DataValues(p, config.Data);
+        ModelValues(p, config.Model);
+        TrainingValues(p, config);
+
         var d = config.Data;
-        var head = config.Model.ActionHeadConfig;
+        if (requirements.HasFlag(ConfigRequirements.TrainData))
+            CheckData(p.List, "data.train_parquet_files", d.TrainParquetFiles, config.BaseDirectory, required: true);
+        if (requirements.HasFlag(ConfigRequirements.ValData))
+            CheckData(p.List, "data.val_parquet_files", d.ValParquetFiles, config.BaseDirectory, required: false);
         var vlm = config.Model.VlmConfig;
+        if (requirements.HasFlag(ConfigRequirements.Model) && PathResolver.ResolveExisting(vlm.ModelNameOrPath, config.BaseDirectory) is null)
+            p.Add($"model.vlm_config.model_name_or_path: folder '{vlm.ModelNameOrPath}' does not exist.");
+        return p.List;
+    }
 
-        void Positive(string key, double value) { if (value <= 0) p.Add($"{key} must be positive (got {value})."); }
-        void NonNegative(string key, double value) { if (value < 0) p.Add($"{key} must not be negative (got {value})."); }
-        void OneOf(string key, string value, string[] allowed)
+    /// <summary>The problems found so far, with the checks each key's value gets.</summary>
+    private sealed class ProblemList
+    {
+        public List<string> List { get; } = [];
+        public void Add(string problem) => List.Add(problem);
+        public void Positive(string key, double value) { if (value <= 0) Add($"{key} must be positive (got {value})."); }
+        public void NonNegative(string key, double value) { if (value < 0) Add($"{key} must not be negative (got {value})."); }
+        public void OneOf(string key, string value, string[] allowed)
         {
-            if (!allowed.Contains(value)) p.Add($"{key} must be one of {string.Join(", ", allowed)} (got '{value}').");
+            if (!allowed.Contains(value)) Add($"{key} must be one of {string.Join(", ", allowed)} (got '{value}').");
         }
+    }
 
-        Positive("data.max_seq_len", d.MaxSeqLen);
-        Positive("data.prompt_max_len", d.PromptMaxLen);
-        Positive("data.batch_size", d.BatchSize);
-        NonNegative("data.num_workers", d.NumWorkers);
-        Positive("data.state_dim", d.StateDim);
-        Positive("data.image_size", d.ImageSize);
-        Positive("data.max_image_pixels", d.MaxImagePixels);
-        Positive("data.prefetch_batches", d.PrefetchBatches);
-        OneOf("data.normalization_mode", d.NormalizationMode, NormalizationModes);
-        OneOf("data.format", d.Format, ["auto", "seed", "lerobot"]);
-        Positive("data.video_cache_mb", d.VideoCacheMb);
+    private static void DataValues(ProblemList p, DataConfig d)
+    {
+        p.Positive("data.max_seq_len", d.MaxSeqLen);
+        p.Positive("data.prompt_max_len", d.PromptMaxLen);
+        p.Positive("data.batch_size", d.BatchSize);
+        p.NonNegative("data.num_workers", d.NumWorkers);
+        p.Positive("data.state_dim", d.StateDim);
+        p.Positive("data.image_size", d.ImageSize);
+        p.Positive("data.max_image_pixels", d.MaxImagePixels);
+        p.Positive("data.prefetch_batches", d.PrefetchBatches);
+        p.OneOf("data.normalization_mode", d.NormalizationMode, NormalizationModes);
+        p.OneOf("data.format", d.Format, ["auto", "seed", "lerobot"]);
+        p.Positive("data.video_cache_mb", d.VideoCacheMb);
         try
         {
-            var train = Config.EpisodeSelection.Parse(d.TrainEpisodes, "data.train_episodes");
-            var val = Config.EpisodeSelection.Parse(d.ValEpisodes, "data.val_episodes");
+            var train = EpisodeSelection.Parse(d.TrainEpisodes, "data.train_episodes");
+            var val = EpisodeSelection.Parse(d.ValEpisodes, "data.val_episodes");
             if (d.ValParquetFiles.Count == 0 && train is not null && val is not null && train.Overlap(val) is int shared)
                 p.Add($"data.train_episodes ({train}) and data.val_episodes ({val}) both hold episode {shared}: validation would measure episodes the model trained on.");
         }
         catch (BadInputException e) { p.Add(e.Message); }
+    }
 
-        OneOf("model.vlm_config.dtype", NormalizeDtype(vlm.Dtype), Dtypes);
-        Positive("model.vlm_config.num_image_tokens", vlm.NumImageTokens);
-        OneOf("model.vision_resampler_config.type", config.Model.VisionResamplerConfig.Type, ["mlp"]);
-        Positive("model.vision_resampler_config.output_dim", config.Model.VisionResamplerConfig.OutputDim);
+    private static void ModelValues(ProblemList p, ModelConfig model)
+    {
+        var vlm = model.VlmConfig;
+        p.OneOf("model.vlm_config.dtype", NormalizeDtype(vlm.Dtype), Dtypes);
+        p.Positive("model.vlm_config.num_image_tokens", vlm.NumImageTokens);
+        p.OneOf("model.vision_resampler_config.type", model.VisionResamplerConfig.Type, ["mlp"]);
+        p.Positive("model.vision_resampler_config.output_dim", model.VisionResamplerConfig.OutputDim);
 
-        Positive("model.action_head_config.horizon", head.Horizon);
-        Positive("model.action_head_config.per_action_dim", head.PerActionDim);
+        var head = model.ActionHeadConfig;
+        p.Positive("model.action_head_config.horizon", head.Horizon);
+        p.Positive("model.action_head_config.per_action_dim", head.PerActionDim);
         if (head.ActionDim != head.Horizon * head.PerActionDim)
             p.Add($"model.action_head_config.action_dim is {head.ActionDim} but horizon × per_action_dim = {head.Horizon} × {head.PerActionDim} = {head.Horizon * head.PerActionDim}.");
         if (head.NumActionBins < 2) p.Add($"model.action_head_config.num_action_bins must be at least 2 (got {head.NumActionBins}).");
         if (head.DropoutProb is < 0 or >= 1) p.Add($"model.action_head_config.dropout_prob must be in [0, 1) (got {head.DropoutProb}).");
-        Positive("model.action_head_config.hidden_dim", head.HiddenDim);
-        Positive("model.action_head_config.num_layers", head.NumLayers);
-        Positive("model.action_head_config.num_heads", head.NumHeads);
+        p.Positive("model.action_head_config.hidden_dim", head.HiddenDim);
+        p.Positive("model.action_head_config.num_layers", head.NumLayers);
+        p.Positive("model.action_head_config.num_heads", head.NumHeads);
         if (head.NumHeads > 0 && head.HiddenDim % head.NumHeads != 0)
             p.Add($"model.action_head_config.hidden_dim ({head.HiddenDim}) must be divisible by num_heads ({head.NumHeads}).");
-        Positive("model.action_head_config.num_inference_steps", head.NumInferenceSteps);
-        foreach (var width in head.MlpHiddenDims) Positive("model.action_head_config.mlp_hidden_dims[]", width);
+        p.Positive("model.action_head_config.num_inference_steps", head.NumInferenceSteps);
+        foreach (var width in head.MlpHiddenDims) p.Positive("model.action_head_config.mlp_hidden_dims[]", width);
 
-        var lora = config.Model.Lora;
-        NonNegative("model.lora.rank", lora.Rank);
-        if (lora.Enabled) Positive("model.lora.alpha", lora.Alpha);
+        var lora = model.Lora;
+        p.NonNegative("model.lora.rank", lora.Rank);
+        if (lora.Enabled) p.Positive("model.lora.alpha", lora.Alpha);
         if (lora.Dropout is < 0 or >= 1) p.Add($"model.lora.dropout must be in [0, 1) (got {lora.Dropout}).");
         if (lora.Enabled && lora.TargetModules.Count == 0) p.Add("model.lora.target_modules is empty: name at least one projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).");
+    }
 
+    private static void TrainingValues(ProblemList p, VlaConfig config)
+    {
         var t = config.Training;
-        Positive("training.epochs", t.Epochs);
-        Positive("training.log_interval", t.LogInterval);
-        Positive("training.save_every_n_epochs", t.SaveEveryNEpochs);
-        NonNegative("training.grad_clip_norm", t.GradClipNorm);
-        Positive("training.ddp_bucket_mb", t.DdpBucketMb);
+        p.Positive("training.epochs", t.Epochs);
+        p.Positive("training.log_interval", t.LogInterval);
+        p.Positive("training.save_every_n_epochs", t.SaveEveryNEpochs);
+        p.NonNegative("training.grad_clip_norm", t.GradClipNorm);
+        p.Positive("training.ddp_bucket_mb", t.DdpBucketMb);
         if (string.IsNullOrWhiteSpace(t.ExperimentName) || t.ExperimentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             p.Add($"training.experiment_name must be a plain folder name (got '{t.ExperimentName}').");
 
-        OneOf("optimizer.type", config.Optimizer.Type, ["AdamW"]);
-        Positive("optimizer.lr", config.Optimizer.Lr);
-        NonNegative("optimizer.weight_decay", config.Optimizer.WeightDecay);
+        p.OneOf("optimizer.type", config.Optimizer.Type, ["AdamW"]);
+        p.Positive("optimizer.lr", config.Optimizer.Lr);
+        p.NonNegative("optimizer.weight_decay", config.Optimizer.WeightDecay);
         if (config.Optimizer.Betas.Count != 2 || config.Optimizer.Betas.Any(b => b is < 0 or >= 1))
             p.Add($"optimizer.betas must be two numbers in [0, 1) (got [{string.Join(", ", config.Optimizer.Betas)}]).");
 
-        OneOf("lr_scheduler.type", config.LrScheduler.Type, Schedulers);
-        Positive("lr_scheduler.T_max", config.LrScheduler.TMax);
-        NonNegative("lr_scheduler.warmup_steps", config.LrScheduler.WarmupSteps);
-
-        if (requirements.HasFlag(ConfigRequirements.TrainData))
-            CheckData(p, "data.train_parquet_files", d.TrainParquetFiles, config.BaseDirectory, required: true);
-        if (requirements.HasFlag(ConfigRequirements.ValData))
-            CheckData(p, "data.val_parquet_files", d.ValParquetFiles, config.BaseDirectory, required: false);
-        if (requirements.HasFlag(ConfigRequirements.Model) && PathResolver.ResolveExisting(vlm.ModelNameOrPath, config.BaseDirectory) is null)
-            p.Add($"model.vlm_config.model_name_or_path: folder '{vlm.ModelNameOrPath}' does not exist.");
-        return p;
+        p.OneOf("lr_scheduler.type", config.LrScheduler.Type, Schedulers);
+        p.Positive("lr_scheduler.T_max", config.LrScheduler.TMax);
+        p.NonNegative("lr_scheduler.warmup_steps", config.LrScheduler.WarmupSteps);
     }
 
     /// <summary>Throws one <see cref="BadInputException"/> listing every problem, if there are any.</summary>

@@ -121,23 +121,13 @@ public static class WorkerLauncher
         {
             for (int rank = 0; rank < processes; rank++)
             {
-                var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-                foreach (var arg in command.Skip(1).Concat(workerArgs)) info.ArgumentList.Add(arg);
+                string Text(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 var variables = new Dictionary<string, string>
                 {
-                    ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    ["RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture), ["LOCAL_RANK"] = rank.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    ["WORLD_SIZE"] = processes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    [ThreadsVariable] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    [TcpRendezvous.TokenVariable] = token,
+                    ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = Text(port), ["RANK"] = Text(rank), ["LOCAL_RANK"] = Text(rank),
+                    ["WORLD_SIZE"] = Text(processes), [ThreadsVariable] = Text(threads), [TcpRendezvous.TokenVariable] = token,
                 };
-                foreach (var (key, value) in variables.Concat(extraEnvironment ?? new Dictionary<string, string>())) info.Environment[key] = value;
-                var worker = Process.Start(info) ?? throw new VlaException($"Worker {rank} could not be started.");
-                string prefix = $"[rank {rank}] ";
-                worker.OutputDataReceived += (_, e) => { if (e.Data is not null) output(prefix + e.Data); };
-                worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) error(prefix + e.Data); };
-                worker.BeginOutputReadLine();
-                worker.BeginErrorReadLine();
+                var worker = StartWorker(rank, [.. command, .. workerArgs], variables.Concat(extraEnvironment ?? new Dictionary<string, string>()), output, error);
                 lock (workers) workers.Add(worker);
             }
             while (true)
@@ -167,6 +157,22 @@ public static class WorkerLauncher
                 w.Dispose();
             }
         }
+    }
+
+    /// <summary>Starts worker <paramref name="rank"/> with <paramref name="environment"/> set, its output lines prefixed with its rank.</summary>
+    private static Process StartWorker(int rank, IReadOnlyList<string> commandLine, IEnumerable<KeyValuePair<string, string>> environment,
+        Action<string> output, Action<string> error)
+    {
+        var info = new ProcessStartInfo(commandLine[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in commandLine.Skip(1)) info.ArgumentList.Add(arg);
+        foreach (var (key, value) in environment) info.Environment[key] = value;
+        var worker = Process.Start(info) ?? throw new VlaException($"Worker {rank} could not be started.");
+        string prefix = $"[rank {rank}] ";
+        worker.OutputDataReceived += (_, e) => { if (e.Data is not null) output(prefix + e.Data); };
+        worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) error(prefix + e.Data); };
+        worker.BeginOutputReadLine();
+        worker.BeginErrorReadLine();
+        return worker;
     }
 
     /// <summary>mpirun's options: N ranks here, output tagged with the rank, no core binding, root allowed in containers.</summary>

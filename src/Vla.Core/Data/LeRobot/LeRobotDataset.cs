@@ -43,13 +43,56 @@ public static class LeRobotDataset
         var (meta, tasks) = await LeRobotMeta.ReadEpisodesAsync(root, info, ct);
         var selected = Select(meta, options.Episodes, root);
         var problems = new List<DataProblem>();
-        var missing = new SortedSet<int>();
         bool video = cameras[0].Dtype == "video";
         if (video) VideoDecoder.RequireFfmpeg();
+        var located = Locate(root, info, cameras, selected, problems);
+        ThrowIfStrict(options, problems, "missing file(s)");
 
-        // Every file the selection needs, before anything is read: a partial download names all that is missing.
+        // The rows of the selected episodes, file by file.
+        var files = located.DataFiles.Keys.ToList();
+        var broken = new List<DataProblem>(); // image frames set aside under data.skip_bad_frames
+        var columns = new Dictionary<string, IReadOnlyList<string>>();
+        var rows = new Dictionary<int, List<EpisodeRow>>();
+        int? stateDim = options.StateDim ?? Dim(stateFeature), actionDim = options.PerActionDim ?? (actionFeature is null ? null : Dim(actionFeature));
+        for (int f = 0; f < files.Count; f++)
+        {
+            var wanted = located.DataFiles[files[f]].Select(e => e.Index).ToHashSet();
+            await ReadRowsAsync(files[f], f, wanted, options.StateKey, actionFeature?.Key, stateDim, actionDim, cameras, options, columns, rows,
+                problems, options.SkipBadFrames ? broken : problems, ct);
+            ThrowIfStrict(options, problems, "problem(s)");
+        }
+
+        var assembled = Assemble(root, info, cameras, selected, tasks, files, located, rows, problems);
+        ThrowIfStrict(options, problems, "problem(s)");
+        var frames = await OpenFramesAsync(video, info, cameras, files, assembled, options, problems, ct);
+        ThrowIfStrict(options, problems, "problem(s)");
+
+        var stats = LeRobotStats.Read(root, info, meta.Count, selected.Select(e => e.Index).ToList(), options.StateKey, actionFeature?.Key);
+        return new EpisodeDataset(files, assembled.Episodes, problems, columns, broken, frames, $"LeRobot {info.Version}",
+            Names(stateFeature, stateDim), actionFeature is null ? null : Names(actionFeature, actionDim), stats)
+        {
+            MissingEpisodes = [.. located.Missing],
+        };
+    }
+
+    /// <summary>One row of an episode as read: its step, timestamp and task index.</summary>
+    private readonly record struct EpisodeRow(StepRecord Step, double Time, int Task);
+
+    /// <summary>Where the selected episodes' files lie: each data file with its episodes, each episode's clips (one per video camera).</summary>
+    private sealed record Located(Dictionary<string, List<LeRobotEpisode>> DataFiles, Dictionary<int, string[]> ClipPaths, SortedSet<int> Missing);
+
+    /// <summary>The selected episodes made into <see cref="Episode"/>s, with each one's timestamps and clips.</summary>
+    private sealed record Assembled(List<Episode> Episodes, List<double[]> Timestamps, List<VideoFrameSource.Clip[]> Clips);
+
+    /// <summary>
+    /// Every file the selection needs, before anything is read: a partial download names all that is missing (as problems, with the
+    /// episodes they belong to in <see cref="Located.Missing"/>).
+    /// </summary>
+    private static Located Locate(string root, LeRobotInfo info, List<LeRobotFeature> cameras, List<LeRobotEpisode> selected, List<DataProblem> problems)
+    {
         var dataFiles = new Dictionary<string, List<LeRobotEpisode>>();
         var clipPaths = new Dictionary<int, string[]>();
+        var missing = new SortedSet<int>();
         foreach (var episode in selected)
         {
             string data = Path.GetFullPath(Path.Combine(root, LeRobotInfo.Format(info.DataPath, Fields(info, episode.Index, episode.DataChunk, episode.DataFile, null))));
@@ -62,7 +105,7 @@ public static class LeRobotDataset
             clipPaths[episode.Index] = cameras.Where(c => c.Dtype == "video").Select(camera =>
             {
                 var span = episode.Videos.GetValueOrDefault(camera.Key);
-                string template = info.VideoPath ?? throw new BadInputException($"{infoPath}: '{camera.Key}' is a video feature but 'video_path' is missing.");
+                string template = info.VideoPath ?? throw new BadInputException($"{info.Path}: '{camera.Key}' is a video feature but 'video_path' is missing.");
                 string path = Path.GetFullPath(Path.Combine(root, LeRobotInfo.Format(template,
                     Fields(info, episode.Index, span?.Chunk ?? episode.DataChunk, span?.File ?? episode.DataFile, camera.Key))));
                 if (!File.Exists(path))
@@ -73,67 +116,57 @@ public static class LeRobotDataset
                 return path;
             }).ToArray();
         }
-        ThrowIfStrict(options, problems, "missing file(s)");
+        return new Located(dataFiles, clipPaths, missing);
+    }
 
-        // The rows of the selected episodes, file by file.
-        var files = dataFiles.Keys.ToList();
-        var broken = new List<DataProblem>(); // image frames set aside under data.skip_bad_frames
-        var columns = new Dictionary<string, IReadOnlyList<string>>();
-        var rows = new Dictionary<int, List<(StepRecord Step, double Time, int Task)>>();
-        int? stateDim = options.StateDim ?? Dim(stateFeature), actionDim = options.PerActionDim ?? (actionFeature is null ? null : Dim(actionFeature));
-        for (int f = 0; f < files.Count; f++)
-        {
-            var wanted = dataFiles[files[f]].Select(e => e.Index).ToHashSet();
-            await ReadRowsAsync(files[f], f, wanted, options.StateKey, actionFeature?.Key, stateDim, actionDim, cameras, options, columns, rows,
-                problems, options.SkipBadFrames ? broken : problems, ct);
-            ThrowIfStrict(options, problems, "problem(s)");
-        }
-
-        var episodes = new List<Episode>();
-        var timestamps = new List<double[]>();
-        var clips = new List<VideoFrameSource.Clip[]>();
+    /// <summary>
+    /// The selected episodes that have rows, in selection order: each step marked first or last and given the episode's task as
+    /// its prompt, with the episode's timestamps and clips; an episode without rows, or with a row count other than meta/'s, is a problem.
+    /// </summary>
+    private static Assembled Assemble(string root, LeRobotInfo info, List<LeRobotFeature> cameras, List<LeRobotEpisode> selected, IReadOnlyDictionary<int, string> tasks,
+        List<string> files, Located located, Dictionary<int, List<EpisodeRow>> rows, List<DataProblem> problems)
+    {
+        var result = new Assembled([], [], []);
         foreach (var e in selected)
         {
             if (!rows.TryGetValue(e.Index, out var steps) || steps.Count == 0)
             {
-                if (dataFiles.Values.Any(list => list.Contains(e)))
-                    problems.Add(new DataProblem(files.FirstOrDefault(f => dataFiles[f].Contains(e)) ?? root, null, "episode_index", $"holds no rows of episode {e.Index}."));
+                if (located.DataFiles.Values.Any(list => list.Contains(e)))
+                    problems.Add(new DataProblem(files.FirstOrDefault(f => located.DataFiles[f].Contains(e)) ?? root, null, "episode_index", $"holds no rows of episode {e.Index}."));
                 continue;
             }
             string prompt = e.Tasks.FirstOrDefault(t => t.Length > 0) ?? tasks.GetValueOrDefault(steps[0].Task, "");
             var records = steps.Select((s, i) => s.Step with { IsFirst = i == 0, IsLast = i == steps.Count - 1, Prompt = prompt }).ToList();
-            episodes.Add(new Episode(episodes.Count, files[records[0].FileIndex], records, e.Index));
-            timestamps.Add(steps.Select(s => s.Time).ToArray());
-            if (clipPaths.TryGetValue(e.Index, out var paths) && paths.Length > 0)
-                clips.Add(paths.Select((path, c) => e.Videos.TryGetValue(cameras[c].Key, out var span)
+            result.Episodes.Add(new Episode(result.Episodes.Count, files[records[0].FileIndex], records, e.Index));
+            result.Timestamps.Add(steps.Select(s => s.Time).ToArray());
+            if (located.ClipPaths.TryGetValue(e.Index, out var paths) && paths.Length > 0)
+                result.Clips.Add(paths.Select((path, c) => e.Videos.TryGetValue(cameras[c].Key, out var span)
                     ? new VideoFrameSource.Clip(path, span.From, span.To)
                     : new VideoFrameSource.Clip(path, 0, Math.Max(steps.Count / info.Fps, steps[^1].Time + 1 / info.Fps))).ToArray());
-            else clips.Add([]);
+            else result.Clips.Add([]);
             if (steps.Count != e.Length)
-                problems.Add(new DataProblem(episodes[^1].File, null, "episode_index", $"episode {e.Index} has {steps.Count} rows, but meta/ says {e.Length}."));
+                problems.Add(new DataProblem(result.Episodes[^1].File, null, "episode_index", $"episode {e.Index} has {steps.Count} rows, but meta/ says {e.Length}."));
         }
-        ThrowIfStrict(options, problems, "problem(s)");
+        return result;
+    }
 
-        IFrameSource frames;
+    /// <summary>
+    /// The episodes' frames: decoded from the videos (checked first when <c>data.verify_images</c> or <c>data.decode_images</c>
+    /// asks), or read as image bytes from the data files' rows.
+    /// </summary>
+    private static async Task<IFrameSource> OpenFramesAsync(bool video, LeRobotInfo info, List<LeRobotFeature> cameras, List<string> files,
+        Assembled assembled, DataOptions options, List<DataProblem> problems, CancellationToken ct)
+    {
         var cameraKeys = cameras.Select(c => c.Key).ToList();
-        if (video)
-        {
-            var source = new VideoFrameSource(cameraKeys, [.. clips], [.. timestamps], episodes.Select(e => e.Id).ToArray(), info.Fps, options.ImageSize, options.VideoCacheBytes);
-            if (options.VerifyImages || options.DecodeImages)
-                await VideoChecks.CheckAsync(episodes, clips, timestamps, info.Fps, problems, ct);
-            if (options.DecodeImages && problems.Count == 0)
-                foreach (var episode in episodes) problems.AddRange(source.Check(episode));
-            frames = source;
-        }
-        else frames = new EncodedFrameSource(new ImageStore(files, 512L << 20, cameraKeys.Select(k => new[] { k }).ToList()), cameraKeys);
-        ThrowIfStrict(options, problems, "problem(s)");
-
-        var stats = LeRobotStats.Read(root, info, meta.Count, selected.Select(e => e.Index).ToList(), options.StateKey, actionFeature?.Key);
-        return new EpisodeDataset(files, episodes, problems, columns, broken, frames, $"LeRobot {info.Version}",
-            Names(stateFeature, stateDim), actionFeature is null ? null : Names(actionFeature, actionDim), stats)
-        {
-            MissingEpisodes = [.. missing],
-        };
+        if (!video) return new EncodedFrameSource(new ImageStore(files, 512L << 20, cameraKeys.Select(k => new[] { k }).ToList()), cameraKeys);
+        var episodes = assembled.Episodes;
+        var source = new VideoFrameSource(cameraKeys, [.. assembled.Clips], [.. assembled.Timestamps], episodes.Select(e => e.Id).ToArray(), info.Fps,
+            options.ImageSize, options.VideoCacheBytes);
+        if (options.VerifyImages || options.DecodeImages)
+            await VideoChecks.CheckAsync(episodes, assembled.Clips, assembled.Timestamps, info.Fps, problems, ct);
+        if (options.DecodeImages && problems.Count == 0)
+            foreach (var episode in episodes) problems.AddRange(source.Check(episode));
+        return source;
     }
 
     /// <summary>The cameras in use: <c>data.image_keys</c> in order, else every visual feature in <c>info.json</c> order.</summary>
@@ -185,7 +218,7 @@ public static class LeRobotDataset
 
     private static async Task ReadRowsAsync(string path, int fileIndex, HashSet<int> wanted, string stateKey, string? actionKey, int? stateDim, int? actionDim,
         List<LeRobotFeature> cameras, DataOptions options, Dictionary<string, IReadOnlyList<string>> columns,
-        Dictionary<int, List<(StepRecord, double, int)>> rows, List<DataProblem> problems, List<DataProblem> frameProblems, CancellationToken ct)
+        Dictionary<int, List<EpisodeRow>> rows, List<DataProblem> problems, List<DataProblem> frameProblems, CancellationToken ct)
     {
         await using var reader = await ParquetColumns.OpenAsync(path, ct);
         var schema = reader.Schema;
@@ -231,7 +264,7 @@ public static class LeRobotDataset
                 int e = (int)episodes[r];
                 if (!wanted.Contains(e)) continue;
                 var step = new StepRecord(fileIndex, g, r, rowBase + r, states[r], actions?[r] ?? [], false, false, false, "");
-                (rows.TryGetValue(e, out var list) ? list : rows[e] = []).Add((step, times[r], taskIndex is null ? 0 : (int)taskIndex[r]));
+                (rows.TryGetValue(e, out var list) ? list : rows[e] = []).Add(new EpisodeRow(step, times[r], taskIndex is null ? 0 : (int)taskIndex[r]));
             }
             rowBase += count;
         }

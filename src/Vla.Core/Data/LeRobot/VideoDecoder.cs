@@ -97,39 +97,13 @@ public static partial class VideoDecoder
         long expected = (long)Math.Ceiling(length * fps) + 2;
         if (expected * frameBytes > Array.MaxLength)
             throw new BadInputException($"{path}: {length:0.#} s of video at {size} px ({expected * frameBytes >> 20} MB) is more than one buffer holds; lower data.image_size.");
-        string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
-        string arguments = FFMpegArguments
-            .FromFileInput(path, verifyExists: false, o =>
-            {
-                if (start > 0) o.WithCustomArgument($"-ss {F(start)}");
-                o.WithCustomArgument($"-t {F(length)}");
-            })
-            .OutputToFile("pipe:1", overwrite: false, o => o
-                .WithCustomArgument($"-copyts -vsync passthrough -vf scale={size}:{size}:flags=bicubic,showinfo=checksum=0 -pix_fmt rgb24")
-                .ForceFormat("rawvideo"))
-            .Arguments;
-        var info = new ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath(), "-nostdin -nostats -hide_banner " + arguments)
+        var info = new ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath(), "-nostdin -nostats -hide_banner " + Arguments(path, start, length, size))
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        var pts = new List<long>();
-        (long Num, long Den)? timeBase = null;
-        var errors = new Queue<string>();
+        var log = new DecodeLog();
         using var process = new Process { StartInfo = info };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not string line) return;
-            // Times from the integer pts and the filter's time base: showinfo's pts_time has 6 significant digits, too few
-            // for a frame period deep into a long v3.0 file (at 12,345.5 s consecutive frames print the same time).
-            var m = ShowInfo().Match(line);
-            var b = TimeBase().Match(line);
-            lock (pts)
-            {
-                if (m.Success) pts.Add(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
-                else if (b.Success) timeBase ??= (long.Parse(b.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(b.Groups[2].Value, CultureInfo.InvariantCulture));
-                else if (!line.Contains("Parsed_showinfo", StringComparison.Ordinal)) { errors.Enqueue(line); if (errors.Count > 4) errors.Dequeue(); }
-            }
-        };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is string line) log.Add(line); };
         try
         {
             process.Start();
@@ -139,27 +113,13 @@ public static partial class VideoDecoder
             throw new BadInputException($"ffmpeg could not be started ({e.Message}); on Debian or Ubuntu: apt-get install ffmpeg.", e);
         }
         byte[] pixels;
-        int read = 0;
-        // Read synchronously: it runs on a loader worker, and blocking reads measured faster than async ones over the pipe.
         using var cancel = ct.Register(() => { try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } });
         try
         {
             process.BeginErrorReadLine();
             // Room for the span's frames at the dataset's rate; a video with more frames than that grows the buffer (up to the array limit).
-            pixels = new byte[expected * frameBytes];
-            var stdout = process.StandardOutput.BaseStream;
-            while (true)
-            {
-                if (read == pixels.Length)
-                {
-                    if (pixels.Length == Array.MaxLength)
-                        throw new BadInputException($"{path}: the video holds far more frames than {length:0.#} s at {fps:0.##} fps; its frame rate does not match info.json's.");
-                    Array.Resize(ref pixels, (int)Math.Min(Array.MaxLength, 2L * pixels.Length));
-                }
-                int got = stdout.Read(pixels, read, pixels.Length - read);
-                if (got == 0) break;
-                read += got;
-            }
+            pixels = ReadAll(process.StandardOutput.BaseStream, expected * frameBytes,
+                () => $"{path}: the video holds far more frames than {length:0.#} s at {fps:0.##} fps; its frame rate does not match info.json's.");
             process.WaitForExit();
             ct.ThrowIfCancellationRequested();
         }
@@ -168,18 +128,91 @@ public static partial class VideoDecoder
             if (!process.HasExited) process.Kill(entireProcessTree: true);
         }
         process.WaitForExit(); // drains the standard error events
-        if (process.ExitCode != 0)
+        if (process.ExitCode != 0) throw new BadInputException($"{path}: ffmpeg could not decode the video ({log.LastErrors()}).");
+        return Task.FromResult(log.Clip(path, pixels, frameBytes, size));
+    }
+
+    /// <summary>ffmpeg's arguments: the span from <paramref name="start"/>, scaled to <paramref name="size"/>², as raw RGB on standard output, each frame's pts logged.</summary>
+    private static string Arguments(string path, double start, double length, int size)
+    {
+        string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
+        return FFMpegArguments
+            .FromFileInput(path, verifyExists: false, o =>
+            {
+                if (start > 0) o.WithCustomArgument($"-ss {F(start)}");
+                o.WithCustomArgument($"-t {F(length)}");
+            })
+            .OutputToFile("pipe:1", overwrite: false, o => o
+                .WithCustomArgument($"-copyts -vsync passthrough -vf scale={size}:{size}:flags=bicubic,showinfo=checksum=0 -pix_fmt rgb24")
+                .ForceFormat("rawvideo"))
+            .Arguments;
+    }
+
+    /// <summary>
+    /// Everything <paramref name="stdout"/> holds, read into a buffer of <paramref name="capacity"/> bytes that doubles when full
+    /// (up to the array limit, where <paramref name="tooLong"/> names the fault). Read synchronously: it runs on a loader worker,
+    /// and blocking reads measured faster than async ones over the pipe.
+    /// </summary>
+    private static byte[] ReadAll(Stream stdout, long capacity, Func<string> tooLong)
+    {
+        var pixels = new byte[capacity];
+        int read = 0;
+        while (true)
         {
-            string why;
-            lock (pts) why = string.Join(" ", errors).Trim();
-            throw new BadInputException($"{path}: ffmpeg could not decode the video ({why}).");
+            if (read == pixels.Length)
+            {
+                if (pixels.Length == Array.MaxLength) throw new BadInputException(tooLong());
+                Array.Resize(ref pixels, (int)Math.Min(Array.MaxLength, 2L * pixels.Length));
+            }
+            int got = stdout.Read(pixels, read, pixels.Length - read);
+            if (got == 0) break;
+            read += got;
         }
-        int frames = read / frameBytes;
-        if (frames != pts.Count || read % frameBytes != 0 || (frames > 0 && timeBase is not { Den: > 0 }))
-            throw new BadInputException($"{path}: ffmpeg returned {frames} frames but reported {pts.Count} frame times; the video is damaged.");
         if (read != pixels.Length) Array.Resize(ref pixels, read); // at most a couple of frames' worth for a span sized from fps
-        var (num, den) = timeBase ?? (1, 1);
-        return Task.FromResult(new DecodedClip(pixels, pts.Select(p => (double)p * num / den).ToArray(), size));
+        return pixels;
+    }
+
+    /// <summary>
+    /// ffmpeg's standard error while it decodes: each frame's integer pts and the filter's time base (showinfo's lines), and the
+    /// last few other lines (the reason, when it fails). Lines arrive on the process's event thread.
+    /// </summary>
+    private sealed class DecodeLog
+    {
+        private readonly List<long> _pts = [];
+        private readonly Queue<string> _errors = new();
+        private (long Num, long Den)? _timeBase;
+
+        public void Add(string line)
+        {
+            // Times from the integer pts and the filter's time base: showinfo's pts_time has 6 significant digits, too few
+            // for a frame period deep into a long v3.0 file (at 12,345.5 s consecutive frames print the same time).
+            var m = ShowInfo().Match(line);
+            var b = TimeBase().Match(line);
+            lock (_pts)
+            {
+                if (m.Success) _pts.Add(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+                else if (b.Success) _timeBase ??= (long.Parse(b.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(b.Groups[2].Value, CultureInfo.InvariantCulture));
+                else if (!line.Contains("Parsed_showinfo", StringComparison.Ordinal)) { _errors.Enqueue(line); if (_errors.Count > 4) _errors.Dequeue(); }
+            }
+        }
+
+        public string LastErrors()
+        {
+            lock (_pts) return string.Join(" ", _errors).Trim();
+        }
+
+        /// <summary>The decoded frames with their times, checked against the frames ffmpeg reported.</summary>
+        public DecodedClip Clip(string path, byte[] pixels, int frameBytes, int size)
+        {
+            lock (_pts)
+            {
+                int frames = pixels.Length / frameBytes;
+                if (frames != _pts.Count || pixels.Length % frameBytes != 0 || (frames > 0 && _timeBase is not { Den: > 0 }))
+                    throw new BadInputException($"{path}: ffmpeg returned {frames} frames but reported {_pts.Count} frame times; the video is damaged.");
+                var (num, den) = _timeBase ?? (1, 1);
+                return new DecodedClip(pixels, _pts.Select(p => (double)p * num / den).ToArray(), size);
+            }
+        }
     }
 
     private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim().TrimEnd('.');

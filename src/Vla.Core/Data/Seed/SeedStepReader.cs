@@ -28,22 +28,7 @@ public static class SeedStepReader
         var problems = new List<DataProblem>();
         var columns = schema.Fields.Select(f => f.Name).ToList();
 
-        DataField? Require(string[] names)
-        {
-            var field = ParquetColumns.FindColumn(schema, names);
-            if (field is null)
-                problems.Add(new DataProblem(path, null, names[0], $"required column is missing (columns present: {string.Join(", ", columns)})."));
-            return field;
-        }
-
-        var image1 = Require(StepColumns.Image1);
-        var image2 = options.RequireImage2 ? Require(StepColumns.Image2) : ParquetColumns.FindColumn(schema, StepColumns.Image2);
-        var state = Require(StepColumns.State);
-        var action = options.RequireAction ? Require(StepColumns.Action) : ParquetColumns.FindColumn(schema, StepColumns.Action);
-        var isFirst = Require(StepColumns.IsFirst);
-        var isLast = ParquetColumns.FindColumn(schema, StepColumns.IsLast);
-        var isTerminal = ParquetColumns.FindColumn(schema, StepColumns.IsTerminal);
-        var prompt = Require(StepColumns.Prompt);
+        var fields = Fields(schema, path, options, columns, problems);
         if (problems.Count > 0) return new FileSteps(path, [], problems, columns, []);
 
         var steps = new List<StepRecord>();
@@ -56,17 +41,17 @@ public static class SeedStepReader
             ct.ThrowIfCancellationRequested();
             using var group = reader.OpenRowGroupReader(g);
             int rows = checked((int)group.RowCount);
-            var stateRows = await ParquetColumns.ReadVectorsAsync(group, state!, rows, options.StateDim, path, rowBase, problems, ct);
-            var actionRows = action is null ? null : await ParquetColumns.ReadVectorsAsync(group, action, rows, options.PerActionDim, path, rowBase, problems, ct);
-            var first = await ParquetColumns.ReadBoolsAsync(group, isFirst!, rows, path, rowBase, problems, ct);
-            var last = isLast is null ? null : await ParquetColumns.ReadBoolsAsync(group, isLast, rows, path, rowBase, problems, ct);
-            var terminal = isTerminal is null ? null : await ParquetColumns.ReadBoolsAsync(group, isTerminal, rows, path, rowBase, problems, ct);
-            var texts = await ParquetColumns.ReadStringsAsync(group, prompt!, rows, path, rowBase, problems, ct);
+            var stateRows = await ParquetColumns.ReadVectorsAsync(group, fields.State!, rows, options.StateDim, path, rowBase, problems, ct);
+            var actionRows = fields.Action is null ? null : await ParquetColumns.ReadVectorsAsync(group, fields.Action, rows, options.PerActionDim, path, rowBase, problems, ct);
+            var first = await ParquetColumns.ReadBoolsAsync(group, fields.IsFirst!, rows, path, rowBase, problems, ct);
+            var last = fields.IsLast is null ? null : await ParquetColumns.ReadBoolsAsync(group, fields.IsLast, rows, path, rowBase, problems, ct);
+            var terminal = fields.IsTerminal is null ? null : await ParquetColumns.ReadBoolsAsync(group, fields.IsTerminal, rows, path, rowBase, problems, ct);
+            var texts = await ParquetColumns.ReadStringsAsync(group, fields.Prompt!, rows, path, rowBase, problems, ct);
             if (options.VerifyImages)
             {
-                await VerifyImagesAsync(group, image1!, path, rowBase, options, required: true, frameProblems, ct);
-                if (image2 is not null)
-                    await VerifyImagesAsync(group, image2, path, rowBase, options, required: options.RequireImage2, frameProblems, ct);
+                await VerifyImagesAsync(group, fields.Image1!, path, rowBase, options, required: true, frameProblems, ct);
+                if (fields.Image2 is not null)
+                    await VerifyImagesAsync(group, fields.Image2, path, rowBase, options, required: options.RequireImage2, frameProblems, ct);
             }
             for (int r = 0; r < rows; r++)
             {
@@ -81,10 +66,36 @@ public static class SeedStepReader
         // Without a configured length, the length most of the file's rows have is the expectation (decided over the
         // whole file: a row group, say an episode, of another length is then reported too).
         if (options.StateDim is null) ReportOddLengths(steps, s => s.State, StepColumns.State[0], path, problems);
-        if (options.PerActionDim is null && action is not null) ReportOddLengths(steps, s => s.Action, StepColumns.Action[0], path, problems);
+        if (options.PerActionDim is null && fields.Action is not null) ReportOddLengths(steps, s => s.Action, StepColumns.Action[0], path, problems);
         if (steps.Count == 0 && problems.Count == 0)
             problems.Add(new DataProblem(path, null, null, "the file has no rows."));
         return new FileSteps(path, steps, problems, columns, broken);
+    }
+
+    /// <summary>The seed schema's columns as this file names them (null where an optional one is absent).</summary>
+    private sealed record SeedFields(DataField? Image1, DataField? Image2, DataField? State, DataField? Action, DataField? IsFirst, DataField? IsLast,
+        DataField? IsTerminal, DataField? Prompt);
+
+    /// <summary>Finds the seed schema's columns; each required one that is missing is a problem naming the columns present.</summary>
+    private static SeedFields Fields(ParquetSchema schema, string path, DataOptions options, List<string> columns, List<DataProblem> problems)
+    {
+        DataField? Require(string[] names)
+        {
+            var field = ParquetColumns.FindColumn(schema, names);
+            if (field is null)
+                problems.Add(new DataProblem(path, null, names[0], $"required column is missing (columns present: {string.Join(", ", columns)})."));
+            return field;
+        }
+
+        return new SeedFields(
+            Image1: Require(StepColumns.Image1),
+            Image2: options.RequireImage2 ? Require(StepColumns.Image2) : ParquetColumns.FindColumn(schema, StepColumns.Image2),
+            State: Require(StepColumns.State),
+            Action: options.RequireAction ? Require(StepColumns.Action) : ParquetColumns.FindColumn(schema, StepColumns.Action),
+            IsFirst: Require(StepColumns.IsFirst),
+            IsLast: ParquetColumns.FindColumn(schema, StepColumns.IsLast),
+            IsTerminal: ParquetColumns.FindColumn(schema, StepColumns.IsTerminal),
+            Prompt: Require(StepColumns.Prompt));
     }
 
     /// <summary>Rows whose vector length differs from the one most of <paramref name="steps"/> have, as problems.</summary>
