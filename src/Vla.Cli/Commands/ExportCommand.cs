@@ -29,12 +29,12 @@ internal static class ExportCommand
         if (target == Full(source) || target.StartsWith(Full(source) + "/", StringComparison.Ordinal))
             throw new Runtime.BadInputException($"--output {output} is the checkpoint or inside it; export into another folder.");
         var checkpoint = ModelFactory.FromCheckpoint(source);
-        if (checkpoint.Policy is Model.PaliGemmaFlow.VlaModel { Backbone.SourceFolder: string baseFolder } && Full(baseFolder) == target)
+        using var policy = checkpoint.Policy;
+        if (policy is Model.PaliGemmaFlow.VlaModel { Backbone.SourceFolder: string baseFolder } && Full(baseFolder) == target)
             throw new Runtime.BadInputException($"--output {output} is the base model this checkpoint refers to; export into another folder.");
         bool merge = parse.GetValue(MergeLora);
         bool lora = checkpoint.Config.Model.Lora.Enabled;
         Checkpoint.Export(checkpoint, output, merge);
-        checkpoint.Policy.Dispose();
         string what = !lora ? "no LoRA adapters" : merge ? $"LoRA rank {checkpoint.Config.Model.Lora.Rank} merged into the base" : $"LoRA rank {checkpoint.Config.Model.Lora.Rank} adapters kept apart";
         AnsiConsole.MarkupLine($"Exported [bold]{Markup.Escape(source)}[/] to [bold]{Markup.Escape(output)}[/] ({what}).");
         return CliErrors.Ok;

@@ -71,14 +71,16 @@ public static class ModelFactory
     /// <summary>
     /// A model with no weights to load (benchmarks, the device self-check): the backbone initialized as Hugging Face
     /// does from <paramref name="seed"/> and stored in <c>model.vlm_config.dtype</c>, the head seeded with it too, the
-    /// sample tokenizer unless another is given.
+    /// sample tokenizer unless another is given; layers recomputed in backward as <c>training.gradient_checkpointing</c> says.
     /// </summary>
     public static VlaModel Random(VlaConfig config, PaliGemmaConfig backbone, long seed, PaliGemmaTokenizer? tokenizer = null)
     {
         var backboneModel = new PaliGemmaBackbone(backbone);
         backboneModel.InitializeWeights(seed);
         backboneModel.to(ModelDtype.Parse(config.Model.VlmConfig.Dtype));
-        return Seeded(VlaModelConfig.From(config), backboneModel, tokenizer ?? PaliGemmaTokenizer.Sample(), seed);
+        var model = Seeded(VlaModelConfig.From(config), backboneModel, tokenizer ?? PaliGemmaTokenizer.Sample(), seed);
+        model.GradientCheckpointing = config.Training.GradientCheckpointing;
+        return model;
     }
 
     /// <summary>Moves <paramref name="policy"/> to <paramref name="device"/> (dtypes unchanged); the CPU leaves it as it is.</summary>

@@ -35,8 +35,9 @@ public sealed class PaliGemmaCaptioner : IDisposable
             var checkpoint = Checkpoints.ModelFactory.FromCheckpoint(modelDir, device, dtype);
             if (checkpoint.Policy is not Model.PaliGemmaFlow.VlaModel policy)
             {
+                string family = checkpoint.Policy.Spec.Family;
                 checkpoint.Policy.Dispose();
-                throw new BadInputException($"{modelDir} holds a {checkpoint.Policy.Spec.Family} policy; captions come from a PaliGemma backbone's checkpoint.");
+                throw new BadInputException($"{modelDir} holds a {family} policy; captions come from a PaliGemma backbone's checkpoint.");
             }
             return new PaliGemmaCaptioner(policy.Backbone, policy.Tokenizer, owner: policy);
         }

@@ -57,8 +57,7 @@ public static class DeviceSelfCheck
         model.eval();
         using var scope = NewDisposeScope();
         var head = config.Model.ActionHeadConfig;
-        using var generator = new Generator(Seed);
-        var noise = FlowMatching.SampleNoise([Batch, head.Horizon, head.PerActionDim], generator, device);
+        var noise = draws.SampleNoise([Batch, head.Horizon, head.PerActionDim], device);
         var chunk = model.SampleActions(batch.Input, head.NumInferenceSteps, noise);
         return (loss, weights, chunk.cpu().DetachFromDisposeScope());
     }

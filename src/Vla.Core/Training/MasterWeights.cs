@@ -27,7 +27,6 @@ public sealed class MasterWeights : IDisposable
             var master = new Parameter(p.detach().to_type(ScalarType.Float32), requires_grad: true);
             _masters[name] = master;
             optimized.Add(master);
-            HasFloat16 |= p.dtype == ScalarType.Float16;
         }
         Optimized = optimized;
     }
@@ -37,9 +36,6 @@ public sealed class MasterWeights : IDisposable
 
     /// <summary>The masters, by parameter name.</summary>
     public IReadOnlyDictionary<string, Parameter> ByName => _masters;
-
-    /// <summary>True when a trained parameter is float16 (its gradients need loss scaling).</summary>
-    public bool HasFloat16 { get; }
 
     /// <summary>Unscales the gradients by <paramref name="lossScale"/> and hands each half-precision parameter's gradient to its master.</summary>
     public void TakeGradients(double lossScale)

@@ -45,6 +45,9 @@ public sealed class StepNoise : IDisposable
             ComputeDevice.ToDevice(time.narrow(0, offset, local).contiguous(), device), new DropoutMasks.Source(Seed, global, offset, local));
     }
 
+    /// <summary>ε of <paramref name="shape"/> on <paramref name="device"/>, drawn next from the same generator (the device self-check samples a chunk after its step).</summary>
+    public Tensor SampleNoise(long[] shape, Device device) => FlowMatching.SampleNoise(shape, _generator, device);
+
     /// <summary>The generator's state, base64 (<c>trainer_state.json</c>'s <c>rng_state</c>).</summary>
     public string State => Convert.ToBase64String(_generator.get_state().bytes.ToArray());
 

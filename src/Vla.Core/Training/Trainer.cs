@@ -78,7 +78,15 @@ public sealed class Trainer : IDisposable
         _training = run.Config.Training;
         _leader = run.Group.Rank == 0;
         _step = new TrainStep(run.Policy, run.Config, run.Group);
-        if (run.ResumedFrom is not null) _step.Load(run.ResumedFrom);
+        try
+        {
+            if (run.ResumedFrom is not null) _step.Load(run.ResumedFrom); // refuses an optimizer state this run cannot continue
+        }
+        catch
+        {
+            _step.Dispose(); // the optimizer's moments and the master weights
+            throw;
+        }
         run.Log.Info($"model: {run.Policy.Module.parameters().Sum(p => p.numel()) / 1e6:F2} M parameters ({_step.Trained.Sum(p => p.numel()) / 1e6:F2} M trainable) on {run.Policy.Device}, " +
                      $"backbone in {run.Policy.Spec.Dtype}" + (_step.Masters.Count > 0 ? $" with float32 master weights for its {_step.Masters.Count} trained tensors" : ""));
         _schedule = new LearningRateSchedule(run.Config.Optimizer, run.Config.LrScheduler, run.Train.BatchesPerEpoch);
