@@ -11,7 +11,8 @@ namespace Vla.Server;
 /// map out, and errors as one-sentence text frames.
 /// </summary>
 /// <param name="reader">How the observation maps of this server's policy are read.</param>
-public sealed class OpenPiProtocol(ObservationReader reader)
+/// <param name="wording">How error texts name the server's settings (<see cref="ServerOptions.Wording"/>); as written when null.</param>
+public sealed class OpenPiProtocol(ObservationReader reader, Func<string, string>? wording = null)
 {
     /// <summary>The request in one whole message; bad input throws <see cref="BadInputException"/> or <see cref="FormatException"/>.</summary>
     public PolicyRequest ReadRequest(ReadOnlyMemory<byte> message, WebSocketMessageType type)
@@ -36,7 +37,7 @@ public sealed class OpenPiProtocol(ObservationReader reader)
     }
 
     /// <summary>The text frame that answers a request that failed with <paramref name="error"/>.</summary>
-    public static byte[] Error(Exception error) => Encoding.UTF8.GetBytes(error switch
+    public byte[] Error(Exception error) => Text(error switch
     {
         FormatException e => $"The message is not openpi msgpack: {e.Message}",
         BadInputException e => e.Message,
@@ -44,6 +45,8 @@ public sealed class OpenPiProtocol(ObservationReader reader)
     });
 
     /// <summary>The text frame sent before closing a connection whose message outgrew <paramref name="maxBytes"/>.</summary>
-    public static byte[] TooBig(long maxBytes) =>
-        Encoding.UTF8.GetBytes($"The message exceeds the server's limit of {maxBytes / (1024.0 * 1024):0.##} MiB (its largest message); the connection is closed.");
+    public byte[] TooBig(long maxBytes) =>
+        Text($"The message exceeds the server's limit of {maxBytes / (1024.0 * 1024):0.##} MiB (ServerOptions.MaxMessageMb); the connection is closed.");
+
+    private byte[] Text(string message) => Encoding.UTF8.GetBytes(wording is null ? message : wording(message));
 }

@@ -55,7 +55,7 @@ public sealed class PolicySession : IDisposable
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                answer = OpenPiProtocol.Error(e);
+                answer = _protocol.Error(e);
             }
             await EndRequestAsync(answer, replyType, _stopping.IsCancellationRequested);
             if (replyType == WebSocketMessageType.Binary) previousTotal = clock.Elapsed.TotalMilliseconds;
@@ -83,7 +83,7 @@ public sealed class PolicySession : IDisposable
                 buffer.Write(_chunk, 0, received.Count);
                 if (buffer.Length > _maxBytes)
                 {
-                    await SendAsync(OpenPiProtocol.TooBig(_maxBytes), WebSocketMessageType.Text);
+                    await SendAsync(_protocol.TooBig(_maxBytes), WebSocketMessageType.Text);
                     await CloseAsync(WebSocketCloseStatus.MessageTooBig, "message too big");
                     return (received.MessageType, false);
                 }

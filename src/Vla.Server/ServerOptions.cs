@@ -9,5 +9,9 @@ namespace Vla.Server;
 /// <param name="BatchWindowMs">How long a request waits for others to batch with (0: no batching).</param>
 /// <param name="MaxMessageMb">Largest message accepted, in MiB.</param>
 /// <param name="Layout">A fixed observation layout (an observation map), or null to recognise openpi's and ours.</param>
+/// <param name="Wording">
+/// How the error texts sent to clients name the server's settings: they name these members (<c>ServerOptions.Layout</c>); a host
+/// puts its own names in their place (the command line its flags). As written when null.
+/// </param>
 public sealed record ServerOptions(string Host = "127.0.0.1", int Port = 8000, string? ApiKey = null, int? Steps = null, int MaxBatch = 8,
-    double BatchWindowMs = 5, double MaxMessageMb = 64, ObservationLayout? Layout = null);
+    double BatchWindowMs = 5, double MaxMessageMb = 64, ObservationLayout? Layout = null, Func<string, string>? Wording = null);

@@ -140,10 +140,12 @@ public sealed class PolicyServerTests
     public async Task A_message_above_the_limit_is_refused_and_the_connection_closed()
     {
         using var predictor = VlaPredictor.Load(SampleCheckpoint.Path);
-        await using var server = await StartAsync(predictor, new ServerOptions(MaxMessageMb: 0.01));   // 10 KiB: two 64 × 64 frames are 24 KiB
+        // 10 KiB: two 64 × 64 frames are 24 KiB; the host words the setting as its users set it
+        var options = new ServerOptions(MaxMessageMb: 0.01, Wording: text => text.Replace("ServerOptions.MaxMessageMb", "--max-message-mb"));
+        await using var server = await StartAsync(predictor, options);
         await using var client = await VlaPolicyClient.ConnectAsync(server.Uri);
         var error = await Assert.ThrowsAsync<PolicyServerException>(() => client.InferAsync(Ours()));
-        Assert.StartsWith("The message exceeds the server's limit of 0.01 MiB (its largest message)", error.Message);
+        Assert.StartsWith("The message exceeds the server's limit of 0.01 MiB (--max-message-mb); the connection is closed.", error.Message);
         var closed = await Assert.ThrowsAsync<WebSocketException>(() => client.InferAsync(Ours()));
         Assert.Contains("MessageTooBig", closed.Message);
     }

@@ -36,7 +36,7 @@ internal static class ServeCommand
         string? key = parse.GetValue(ApiKey) ?? Environment.GetEnvironmentVariable("VLA_API_KEY");
         var options = new ServerOptions(parse.GetValue(Host)!, parse.GetValue(Port), string.IsNullOrEmpty(key) ? null : key,
             parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(MaxBatch), parse.GetValue(BatchWindow), parse.GetValue(MaxMessage),
-            parse.GetValue(ObsMap) is { } map ? ObservationLayout.FromYaml(map) : null);
+            parse.GetValue(ObsMap) is { } map ? ObservationLayout.FromYaml(map) : null, Wording: CliFlags.Translate);
         if (options.Port is < 0 or > 65535) throw new BadInputException($"--port is {options.Port}; use 0 to 65535.");
 
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));

@@ -141,7 +141,8 @@ internal static class TrainCommand
                         ResumeCheckpoint = parse.GetValue(Resume),
                         ProcessGroup = group,
                         Preempt = preempt,
-                        Log = line => AnsiConsole.MarkupLine(Markup.Escape(CliFlags.Translate(line))),
+                        Log = line => AnsiConsole.MarkupLine(Markup.Escape(line)),
+                        Wording = CliFlags.Translate,
                         Progress = p =>
                         {
                             task.MaxValue = (double)p.Epochs * p.StepsPerEpoch;
@@ -153,7 +154,10 @@ internal static class TrainCommand
         }
         else
         {
-            result = await Trainer.RunAsync(config, new Trainer.Options { ResumeCheckpoint = parse.GetValue(Resume), Log = line => Console.WriteLine(CliFlags.Translate(line)), ProcessGroup = group, Preempt = preempt }, ct);
+            result = await Trainer.RunAsync(config, new Trainer.Options
+            {
+                ResumeCheckpoint = parse.GetValue(Resume), Log = Console.WriteLine, Wording = CliFlags.Translate, ProcessGroup = group, Preempt = preempt,
+            }, ct);
         }
         if (result.Preempted is { } saved)
         {

@@ -24,6 +24,11 @@ public sealed class Trainer : IDisposable
         public Action<TrainProgress>? Progress { get; init; }
         /// <summary>Called with every train.log line.</summary>
         public Action<string>? Log { get; init; }
+        /// <summary>
+        /// How train.log words its lines: Vla.Core names API members (<c>Trainer.Options.ResumeCheckpoint</c>); a host puts its
+        /// own names in their place (the command line its flags), in the file and in <see cref="Log"/> alike.
+        /// </summary>
+        public Func<string, string>? Wording { get; init; }
         /// <summary>Filled with every step's loss and every epoch's results as they happen (rank 0 only).</summary>
         public TrainingHistory? History { get; init; }
         /// <summary>The data-parallel group this process belongs to (single process when null).</summary>

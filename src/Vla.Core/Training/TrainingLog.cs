@@ -15,9 +15,15 @@ public sealed class TrainingLog : IDisposable
     private readonly StreamWriter? _metrics;
     private readonly SummaryWriter? _tensorboard;
 
-    /// <summary>Opens (appending) the logs under <paramref name="experimentDir"/>; with null, records nothing (ranks other than 0).</summary>
-    public TrainingLog(string? experimentDir)
+    private readonly Func<string, string> _wording;
+
+    /// <summary>
+    /// Opens (appending) the logs under <paramref name="experimentDir"/>; with null, records nothing (ranks other than 0).
+    /// Each line is worded by <paramref name="wording"/> (<see cref="Trainer.Options.Wording"/>) when given.
+    /// </summary>
+    public TrainingLog(string? experimentDir, Func<string, string>? wording = null)
     {
+        _wording = wording ?? (line => line);
         if (experimentDir is null) return;
         string logs = Path.Combine(experimentDir, "logs");
         Directory.CreateDirectory(logs);
@@ -32,6 +38,7 @@ public sealed class TrainingLog : IDisposable
     /// <summary>Writes a timestamped line to train.log.</summary>
     public void Info(string message)
     {
+        message = _wording(message);
         string line = $"{DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} {message}";
         _text?.WriteLine(line);
         Line?.Invoke(message);

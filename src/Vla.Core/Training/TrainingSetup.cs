@@ -64,7 +64,7 @@ public sealed class TrainingSetup : IDisposable
 
         bool leader = group.Rank == 0;
         if (leader) Directory.CreateDirectory(experimentDir);
-        var log = new TrainingLog(leader ? experimentDir : null); // only rank 0 writes logs and checkpoints
+        var log = new TrainingLog(leader ? experimentDir : null, options.Wording); // only rank 0 writes logs and checkpoints
         Checkpoint.Loaded? resumed = null;
         ITrainablePolicy? policy = null;
         try

@@ -91,6 +91,8 @@ public sealed class TrainCommandTests : IDisposable
         var match = System.Text.RegularExpressions.Regex.Match(result.Stderr, @"stopped on request after step (\d+); saved (\S+) \(resume");
         Assert.True(match.Success, result.Stderr);
         Assert.Equal(Path.Combine(checkpoints, "checkpoint_epoch_1"), match.Groups[2].Value);
+        // train.log words it as the user would type it, as the console does
+        Assert.Contains($"resume with --resume-checkpoint {match.Groups[2].Value}", File.ReadAllText(Path.Combine(_temp.Root, "sample", "logs", "train.log")));
         var state = TrainerState.Load(Path.Combine(checkpoints, "checkpoint_epoch_1", CheckpointFiles.TrainerState));
         Assert.Equal(long.Parse(match.Groups[1].Value), state.Step);
         Assert.Equal(state.Step, state.BatchesInEpoch); // inside epoch 1: resuming finishes it
