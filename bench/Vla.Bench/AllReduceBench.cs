@@ -31,6 +31,6 @@ internal static class AllReduceBench
             if (group.Rank == 0) Console.WriteLine($"| Vla MpiProcessGroup | {mb} MB | {median * 1e3:F2} ms | {mb / 1e3 / median:F2} GB/s |");
             section[$"{mb}_mb"] = new JsonObject { ["ms"] = Math.Round(median * 1e3, 2), ["gb_per_s"] = Math.Round(mb / 1e3 / median, 2) };
         }
-        if (group.Rank == 0) BenchRecord.Merge(repoRoot, "allreduce", section, quick: false);
+        if (group.Rank == 0) BenchRecord.Merge(repoRoot, "allreduce", section, quick: false, ranks: group.WorldSize);
     }
 }

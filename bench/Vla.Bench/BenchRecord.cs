@@ -26,17 +26,22 @@ internal static class BenchRecord
 
     /// <summary>
     /// Writes <paramref name="figures"/> as the section <paramref name="part"/>, stamped with where and how it was measured
-    /// (the benchmark's verb is <paramref name="verb"/>, the part's name unless given), leaving every other section as it was.
+    /// (the benchmark's verb is <paramref name="verb"/>, the part's name unless given; a part run under mpirun with
+    /// <paramref name="ranks"/> &gt; 1 is stamped with that launch, and its machine line gives one rank's cores, which Open MPI
+    /// binds), leaving every other section as it was.
     /// </summary>
-    public static void Merge(string repoRoot, string part, JsonObject figures, bool quick, string? verb = null)
+    public static void Merge(string repoRoot, string part, JsonObject figures, bool quick, string? verb = null, int ranks = 1)
     {
+        string arguments = $"{verb ?? part}{(quick ? " --quick" : "")}";
         var section = new JsonObject
         {
             ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
             ["commit"] = Commit(repoRoot),
-            ["command"] = $"dotnet run --project bench/Vla.Bench -c Release -- {verb ?? part}{(quick ? " --quick" : "")}",
+            ["command"] = ranks > 1
+                ? $"mpirun --allow-run-as-root -np {ranks} -x TERM=dumb dotnet bench/Vla.Bench/bin/Release/net10.0/Vla.Bench.dll {arguments}"
+                : $"dotnet run --project bench/Vla.Bench -c Release -- {arguments}",
             ["mode"] = quick ? "quick" : "full",
-            ["machine"] = $"{Host.Summary()}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
+            ["machine"] = $"{Host.Summary()}{(ranks > 1 ? " per rank" : "")}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}",
             ["processor"] = Host.Processor(),
         };
         foreach (var (key, value) in figures.ToList())

@@ -98,6 +98,6 @@ internal static class TrainingBench
             };
         }
         // Under mpirun the part is measured with that many ranks; its section says how many.
-        if (leader) BenchRecord.Merge(repoRoot, group.WorldSize > 1 ? $"train_{group.WorldSize}_ranks" : "train", section, quick, verb: "train");
+        if (leader) BenchRecord.Merge(repoRoot, group.WorldSize > 1 ? $"train_{group.WorldSize}_ranks" : "train", section, quick, verb: "train", ranks: group.WorldSize);
     }
 }
