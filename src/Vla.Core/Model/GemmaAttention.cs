@@ -38,19 +38,40 @@ public sealed class GemmaAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);   // (B, heads, T, head_dim)
-        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, kv_heads, T, head_dim)
-        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        var (q, k, v) = Project(x);
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
         if (cache is not null) (k, v) = cache.Append(layer, k, v);               // (B, kv_heads, S, head_dim)
-        if (_kvHeads != _heads)
-        {
-            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);                   // (B, heads, S, head_dim)
-            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
-        }
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, mask); // (B, heads, T, head_dim)
+        var attended = Attend(q, k, v, mask);                                      // (B, heads, T, head_dim)
         var merged = attended.transpose(1, 2).reshape(b, t, _heads * _headDim);
-        return o_proj.forward(merged).MoveToOuterDisposeScope();
+        return Output(merged).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Queries (B, heads, T, head_dim), keys and values (B, kv_heads, T, head_dim) of <paramref name="x"/> (B, T, D), before rotation.</summary>
+    public (Tensor Queries, Tensor Keys, Tensor Values) Project(Tensor x)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        return (q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2),
+                k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2),
+                v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2));
+    }
+
+    /// <summary>
+    /// Scaled dot-product attention of <paramref name="queries"/> over <paramref name="keys"/> and <paramref name="values"/>, the
+    /// key/value heads shared by groups of query heads; <paramref name="mask"/> is boolean (true: may attend) or additive.
+    /// </summary>
+    public static Tensor Attend(Tensor queries, Tensor keys, Tensor values, Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        long groups = queries.shape[1] / keys.shape[1];
+        if (groups != 1)
+        {
+            keys = keys.repeat_interleave(groups, dim: 1);                         // (B, heads, S, head_dim)
+            values = values.repeat_interleave(groups, dim: 1);
+        }
+        return nn.functional.scaled_dot_product_attention(queries, keys, values, mask).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The output projection of merged heads (B, T, heads · head_dim) → (B, T, D).</summary>
+    public Tensor Output(Tensor merged) => o_proj.forward(merged);
 }

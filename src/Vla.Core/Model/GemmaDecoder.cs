@@ -31,6 +31,12 @@ public sealed class GemmaDecoder : nn.Module
     /// <summary>The decoder's shape.</summary>
     public GemmaConfig Config => _config;
 
+    /// <summary>The decoder layers, in order.</summary>
+    public IList<GemmaDecoderLayer> Layers => layers;
+
+    /// <summary>The final norm.</summary>
+    public RmsNorm FinalNorm => norm;
+
     /// <summary>The embedding table, shared with the output projection.</summary>
     public Tensor EmbeddingWeight => embed_tokens.Weight;
 

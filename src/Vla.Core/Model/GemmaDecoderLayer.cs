@@ -23,6 +23,15 @@ public sealed class GemmaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The norm before attention.</summary>
+    public RmsNorm InputNorm => input_layernorm;
+    /// <summary>The self-attention.</summary>
+    public GemmaAttention Attention => self_attn;
+    /// <summary>The norm before the MLP.</summary>
+    public RmsNorm PostAttentionNorm => post_attention_layernorm;
+    /// <summary>The feed-forward.</summary>
+    public GemmaMlp Mlp => mlp;
+
     /// <summary>Runs the block; see <see cref="GemmaAttention.forward"/> for the arguments.</summary>
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
     {

@@ -33,6 +33,12 @@ public sealed class KvCache : IDisposable
         return (_keys[layer]!.alias(), _values[layer]!.alias());
     }
 
+    /// <summary>The cached keys of <paramref name="layer"/> (B, kv_heads, S, head_dim), left as they are.</summary>
+    public Tensor Keys(int layer) => _keys[layer]!.alias();
+
+    /// <summary>The cached values of <paramref name="layer"/>, left as they are.</summary>
+    public Tensor Values(int layer) => _values[layer]!.alias();
+
     /// <summary>Frees the cached tensors.</summary>
     public void Dispose()
     {
