@@ -13,7 +13,8 @@ namespace Vla.Model;
 /// without it the Jacobian is taken as the identity, which is what LeRobot's implementation computes (its operation
 /// order leaves x out of the graph), at a third of the cost.
 /// </summary>
-/// <param name="Previous">(B, horizon, D) the previous chunk's remaining actions, normalized, aligned to the new chunk's steps, zero-padded.</param>
+/// <param name="Previous">(B, horizon, D) the previous chunk's remaining actions, normalized, aligned to the new chunk's steps, zero-padded;
+/// D may be less than the values the policy integrates (pi0's padding to <c>max_action_dim</c>): those beyond D are not guided.</param>
 /// <param name="Weights">(B, horizon) how strongly each step is held to <paramref name="Previous"/>; rows of zeros leave an item unguided.</param>
 /// <param name="MaxWeight">The guidance weight's cap (the paper and LeRobot: 10 for 10 steps).</param>
 /// <param name="ExactJacobian">The vector-Jacobian product through the head (the paper); false uses the identity, as LeRobot's code ends up doing.</param>
@@ -66,16 +67,24 @@ public sealed record ChunkGuidance(Tensor Previous, Tensor Weights, double MaxWe
         if (!ExactJacobian)
         {
             var plain = velocity(x);
-            var gap = (Previous - (x - time.view(-1, 1, 1) * plain)) * Weights.unsqueeze(-1);
+            var gap = Gap(x - time.view(-1, 1, 1) * plain);
             return (plain - WeightAt(t) * gap).MoveToOuterDisposeScope();
         }
         using var grad = enable_grad();
         var input = x.detach().requires_grad_(true);
         var v = velocity(input);
         var estimate = input - time.view(-1, 1, 1) * v;                                 // x̂₁, the clean chunk's estimate
-        var error = ((Previous - estimate) * Weights.unsqueeze(-1)).detach();
+        var error = Gap(estimate).detach();
         var correction = autograd.grad([estimate], [input], [error])[0];
         return (v.detach() - WeightAt(t) * correction).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The weighted gap between the previous chunk and <paramref name="estimate"/>, zero on values the previous chunk does not cover.</summary>
+    private Tensor Gap(Tensor estimate)
+    {
+        long covered = Previous.shape[^1], all = estimate.shape[^1];
+        var gap = (Previous - estimate.narrow(-1, 0, covered)) * Weights.unsqueeze(-1);
+        return covered == all ? gap : nn.functional.pad(gap, [0, all - covered]);
     }
 }
 

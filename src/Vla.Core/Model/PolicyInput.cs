@@ -13,9 +13,13 @@ namespace Vla.Model;
 /// <param name="State">(B, state_dim) float32, normalized.</param>
 public sealed record PolicyInput(Tensor Images, Tensor TokenIds, Tensor TokenMask, Tensor State)
 {
+    /// <summary>(B, cameras) bool: false where an observation lacks that camera (null: every camera is there).</summary>
+    public Tensor? ImageMask { get; init; }
+
     /// <summary>Number of observations.</summary>
     public long Size => Images.shape[0];
 
     /// <summary>The tensors, by name (placement checks, disposal).</summary>
-    public IEnumerable<(string Name, Tensor Tensor)> Tensors => [("images", Images), ("token_ids", TokenIds), ("token_mask", TokenMask), ("state", State)];
+    public IEnumerable<(string Name, Tensor Tensor)> Tensors =>
+        [("images", Images), ("token_ids", TokenIds), ("token_mask", TokenMask), ("state", State), .. ImageMask is null ? [] : new[] { ("image_mask", ImageMask) }];
 }

@@ -96,34 +96,35 @@ public sealed class Pi0Model : nn.Module
 
     /// <summary>
     /// Integrates a chunk (B, H, max_action_dim) from <paramref name="noise"/> at t = 1 to t = 0 in <paramref name="steps"/>
-    /// Euler steps. The prefix runs once into a cache of its keys and values; each step runs only the suffix against it.
+    /// Euler steps, guided by <paramref name="guidance"/> when given. The prefix runs once into a cache of its keys and values;
+    /// each step runs only the suffix against it.
     /// </summary>
-    public Tensor SampleActions(Pi0Prefix prefix, Tensor state, Tensor noise, int steps)
+    public Tensor SampleActions(Pi0Prefix prefix, Tensor state, Tensor noise, int steps, ChunkGuidance? guidance = null)
     {
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
         using var cache = new KvCache(Config.PaliGemma.Text.NumHiddenLayers);
-        var prefixMask = AdditiveMask(Allowed(prefix.PadMask, prefix.Blocks));
-        var prefixPositions = prefix.PadMask.to_type(ScalarType.Int64).cumsum(1) - 1;
-        paligemma_with_expert.forward(prefix.Tokens, null, prefixPositions, prefixMask, null, cache);
-        var offsets = prefix.PadMask.to_type(ScalarType.Int64).sum(1, keepdim: true);                  // valid prefix tokens
-        long b = noise.shape[0];
-        double dt = -1.0 / steps;
-        var x = noise.to_type(ScalarType.Float32);
-        for (int step = 0; step < steps; step++)
+        using (no_grad())
         {
-            using var stepScope = NewDisposeScope();
-            var time = full([b], (float)(1.0 + step * dt), ScalarType.Float32, noise.device);
+            var prefixMask = AdditiveMask(Allowed(prefix.PadMask, prefix.Blocks));
+            var prefixPositions = prefix.PadMask.to_type(ScalarType.Int64).cumsum(1) - 1;
+            paligemma_with_expert.forward(prefix.Tokens, null, prefixPositions, prefixMask, null, cache);
+        }
+        var offsets = prefix.PadMask.to_type(ScalarType.Int64).sum(1, keepdim: true);                  // valid prefix tokens
+        Tensor Denoise(Tensor x, Tensor time)
+        {
             var suffix = EmbedSuffix(state, x, time);
-            long s = suffix.Tokens.shape[1];
+            long b = x.shape[0], s = suffix.Tokens.shape[1];
             // Suffix queries see every valid prefix token, and the suffix by its own blocks.
             var toPrefix = prefix.PadMask.unsqueeze(1).expand(b, s, -1);
             var mask = AdditiveMask(cat([toPrefix, Allowed(suffix.PadMask, suffix.Blocks)], 2));
             var positions = offsets + suffix.PadMask.to_type(ScalarType.Int64).cumsum(1) - 1;
             var (_, output) = paligemma_with_expert.forward(null, suffix.Tokens, positions, mask, suffix.Condition, cache);
-            x = (x + dt * ActionsOut(output!)).MoveToOuterDisposeScope();
+            return ActionsOut(output!);
         }
-        return x.MoveToOuterDisposeScope();
+        Func<Tensor, Tensor, double, Tensor> velocity = guidance is null
+            ? (x, time, _) => { using (no_grad()) return Denoise(x, time); }
+            : (x, time, t) => guidance.Velocity(y => Denoise(y, time), x, time, t);
+        return EulerIntegrator.Integrate(velocity, noise.to_type(ScalarType.Float32), steps).MoveToOuterDisposeScope();
     }
 
     private Suffix EmbedSuffix(Tensor state, Tensor noisyActions, Tensor time)

@@ -74,23 +74,29 @@ public sealed class PaliGemmaTokenizer
     public void Save(string path) => File.WriteAllBytes(path, _model);
 
     /// <summary>BOS + the ids of <c>prompt + "\n"</c>, cut to at most <paramref name="maxLength"/> ids.</summary>
-    public long[] EncodePrompt(string prompt, int maxLength, out bool truncated)
+    public long[] EncodePrompt(string prompt, int maxLength, out bool truncated) => EncodeText(prompt + "\n", maxLength, out truncated);
+
+    /// <summary>BOS + the ids of <paramref name="text"/> as it is, cut to at most <paramref name="maxLength"/> ids.</summary>
+    public long[] EncodeText(string text, int maxLength, out bool truncated)
     {
-        var text = _tokenizer.EncodeToIds(prompt + "\n", addBeginningOfSentence: false, addEndOfSentence: false);
-        var ids = new long[text.Count + 1];
+        var pieces = _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false);
+        var ids = new long[pieces.Count + 1];
         ids[0] = BosId;
-        for (int i = 0; i < text.Count; i++) ids[i + 1] = text[i];
+        for (int i = 0; i < pieces.Count; i++) ids[i + 1] = pieces[i];
         truncated = ids.Length > maxLength;
         return truncated ? ids[..maxLength] : ids;
     }
 
-    /// <summary>Encodes several prompts, right-padded with PAD to the longest (at most <paramref name="maxLength"/>).</summary>
-    public TokenBatch EncodeBatch(IReadOnlyList<string> prompts, int maxLength)
+    /// <summary>Encodes several prompts (each + "\n"), right-padded with PAD to the longest (at most <paramref name="maxLength"/>).</summary>
+    public TokenBatch EncodeBatch(IReadOnlyList<string> prompts, int maxLength) => EncodeTexts(prompts.Select(p => p + "\n").ToList(), maxLength);
+
+    /// <summary>Encodes several texts as they are, right-padded with PAD to the longest (at most <paramref name="maxLength"/>).</summary>
+    public TokenBatch EncodeTexts(IReadOnlyList<string> texts, int maxLength)
     {
         int truncated = 0;
-        var rows = prompts.Select(p =>
+        var rows = texts.Select(t =>
         {
-            var ids = EncodePrompt(p, maxLength, out bool cut);
+            var ids = EncodeText(t, maxLength, out bool cut);
             if (cut) truncated++;
             return ids;
         }).ToList();

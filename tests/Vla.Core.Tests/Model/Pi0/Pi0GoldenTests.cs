@@ -79,4 +79,62 @@ public sealed class Pi0GoldenTests : IDisposable
         var chunk = model.SampleActions(prefix, Ref("state"), Ref("noise"), Tiny.NumInferenceSteps);
         Tolerance.Close(Ref($"{family}.chunk"), chunk, what: "chunk");
     }
+
+    [Theory]
+    [InlineData("pi0")]
+    [InlineData("pi05")]
+    public void The_sampling_policy_pads_the_state_and_cuts_the_chunk_to_the_robots_actions(string family)
+    {
+        using var policy = new Pi0Policy(Load(family), PolicyTransform.None, cameras: 2, stateDim: 6, actionDim: 6);
+        using var input = new Disposing(new PolicyInput(Ref("images"), Ref("tokens").to_type(ScalarType.Int64), Ref("token_masks").to_type(ScalarType.Bool),
+                                                        Ref("state").narrow(1, 0, 6)) { ImageMask = Ref("image_masks").to_type(ScalarType.Bool) });
+        var chunk = policy.SampleActions(input.Input, Tiny.NumInferenceSteps, noise: Ref("noise"));
+        Tolerance.Close(Ref($"{family}.chunk").narrow(2, 0, 6), chunk, what: "chunk");
+        Assert.Equal(new PolicySpec { Family = family, Cameras = 2, ImageSize = 32, StateDim = 6, ReadsState = true, Horizon = 5, ActionDim = 6, NumInferenceSteps = 3, Dtype = "float32" },
+                     policy.Spec);
+        var error = Assert.Throws<ArgumentException>(() => policy.SampleActions(input.Input, 3, noise: Ref("noise").narrow(2, 0, 6)));
+        Assert.Contains("chunk_size × max_action_dim", error.Message);
+    }
+
+    [Fact]
+    public void Weights_that_do_not_fit_are_refused_naming_every_tensor()
+    {
+        using var folder = new TempFolder();
+        var source = SafetensorsFile.Open(Path.Combine(Golden, "pi0-tiny", "model.safetensors"));
+        var tensors = source.Entries.Where(e => e.Name != "action_out_proj.bias")
+            .Select(e => (e.Name, Tensor: e.Name == "state_proj.weight" ? zeros(3, 3) : source.Read(e.Name)))
+            .Append(("paligemma_with_expert.stray.weight", zeros(2))).ToList();
+        SafetensorsFile.Write(folder.PathOf("model.safetensors"), tensors);
+        using var model = new Pi0Model(Tiny, c => new Pi0Suffix(c));
+        var error = Assert.Throws<Vla.Runtime.BadInputException>(() => Pi0Weights.Load(model, folder.Root));
+        Assert.Contains("missing tensor 'action_out_proj.bias'", error.Message);
+        Assert.Contains("tensor 'state_proj.weight' has shape [3, 3]", error.Message);
+        Assert.Contains("unexpected tensor 'paligemma_with_expert.stray.weight'", error.Message);
+        Assert.DoesNotContain("lm_head", error.Message); // the expert's unused head is known, the tied table loaded
+    }
+
+    [Fact]
+    public void Older_names_and_the_other_familys_tensors_map_as_LeRobot_maps_them()
+    {
+        var pi0 = new Pi0Suffix(Tiny);
+        var pi05 = new Pi05Suffix(Tiny);
+        Assert.Equal("action_time_mlp_in.weight", Pi0Weights.ParameterName("time_mlp_in.weight", pi0, embedStored: false));
+        Assert.Equal("time_mlp_out.bias", Pi0Weights.ParameterName("action_time_mlp_out.bias", pi05, embedStored: false));
+        Assert.Null(Pi0Weights.ParameterName("state_proj.weight", pi05, embedStored: false));
+        Assert.Equal("state_proj.weight", Pi0Weights.ParameterName("state_proj.weight", pi0, embedStored: false));
+        Assert.Null(Pi0Weights.ParameterName("paligemma_with_expert.gemma_expert.lm_head.weight", pi0, embedStored: false));
+        Assert.Null(Pi0Weights.ParameterName("paligemma_with_expert.paligemma.lm_head.weight", pi0, embedStored: true));
+        Assert.Equal("paligemma_with_expert.paligemma.language_model.embed_tokens.weight",
+                     Pi0Weights.ParameterName("paligemma_with_expert.paligemma.lm_head.weight", pi0, embedStored: false));
+        Assert.Equal("paligemma_with_expert.paligemma.vision_tower.layers.0.mlp.fc1.weight",
+                     Pi0Weights.ParameterName("paligemma_with_expert.paligemma.model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight", pi0, embedStored: false));
+        Assert.Equal("paligemma_with_expert.gemma_expert.layers.1.input_layernorm.dense.weight",
+                     Pi0Weights.ParameterName("paligemma_with_expert.gemma_expert.model.layers.1.input_layernorm.dense.weight", pi05, embedStored: false));
+    }
+
+    private sealed class Disposing(PolicyInput input) : IDisposable
+    {
+        public PolicyInput Input { get; } = input;
+        public void Dispose() { foreach (var (_, t) in Input.Tensors) t.Dispose(); }
+    }
 }
