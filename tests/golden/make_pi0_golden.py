@@ -247,15 +247,67 @@ def velocity(w, pi05, prefix, state, x_t, t):
 
 
 def write_folder(name, w, pi05, with_prefix):
+    """A LeRobot policy folder: config.json, model.safetensors and the processors' files with the statistics.
+
+    pi0 is written as the released folders are (no model. prefix, no tokenizer), pi0.5 as LeRobot's save_pretrained
+    writes a fine-tune (prefixed keys, the tokenizer under tokenizer/). config.json's test_shapes gives the tiny sizes
+    (LeRobot's own configs name released variants only).
+    """
     folder = os.path.join(OUT, name)
     os.makedirs(folder, exist_ok=True)
     tensors = {(("model." + k) if with_prefix else k): t for k, t in w.items()}
     write_safetensors(os.path.join(folder, "model.safetensors"), tensors, lambda n: torch.float32)
-    config = {"type": "pi05" if pi05 else "pi0", "chunk_size": CHUNK, "n_action_steps": CHUNK, "max_state_dim": MAX_STATE,
-              "max_action_dim": MAX_ACTION, "num_inference_steps": STEPS, "tokenizer_max_length": TOKENS,
-              "tiny": {"vision": VISION, "vlm": VLM, "expert": EXPERT}}
+    image = {"type": "VISUAL", "shape": [3, VISION["image_size"], VISION["image_size"]]}
+    mode = "QUANTILES" if pi05 else "MEAN_STD"
+    config = {"type": "pi05" if pi05 else "pi0", "n_obs_steps": 1,
+              "input_features": {"observation.images.base_0_rgb": image, "observation.images.left_wrist_0_rgb": image,
+                                 "observation.state": {"type": "STATE", "shape": [STATE_DIM]}},
+              "output_features": {"action": {"type": "ACTION", "shape": [ACTION_DIM]}},
+              "paligemma_variant": "gemma_2b", "action_expert_variant": "gemma_300m", "dtype": "float32",
+              "chunk_size": CHUNK, "n_action_steps": CHUNK, "max_state_dim": MAX_STATE, "max_action_dim": MAX_ACTION,
+              "num_inference_steps": STEPS, "min_period": 0.004, "max_period": 4.0, "image_resolution": [224, 224],
+              "empty_cameras": 0, "normalization_mapping": {"VISUAL": "IDENTITY", "STATE": mode, "ACTION": mode},
+              "tokenizer_max_length": TOKENS, "test_shapes": {"vision": VISION, "vlm": VLM, "expert": EXPERT}}
     with open(os.path.join(folder, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+        json.dump(config, f, indent=4)
+    generator = torch.Generator().manual_seed(7 if pi05 else 5)
+    stats = {}
+    for feature, dim in (("observation.state", STATE_DIM), ("action", ACTION_DIM)):
+        mean = torch.randn(dim, generator=generator)
+        std = torch.rand(dim, generator=generator) + 0.5
+        stats.update({f"{feature}.mean": mean, f"{feature}.std": std, f"{feature}.min": mean - 3 * std, f"{feature}.max": mean + 3 * std,
+                      f"{feature}.q01": mean - 2 * std, f"{feature}.q99": mean + 2 * std, f"{feature}.count": torch.tensor([100.0])})
+    pre_step = 3 if pi05 else 6
+    pre_file = f"policy_preprocessor_step_{pre_step}_normalizer_processor.safetensors"
+    post_file = "policy_postprocessor_step_0_unnormalizer_processor.safetensors"
+    write_safetensors(os.path.join(folder, pre_file), stats, lambda n: torch.float32)
+    write_safetensors(os.path.join(folder, post_file), stats, lambda n: torch.float32)
+    norm_config = {"eps": 1e-08, "features": {"observation.state": {"type": "STATE", "shape": [STATE_DIM]}, "action": {"type": "ACTION", "shape": [ACTION_DIM]}},
+                   "norm_map": {"VISUAL": "IDENTITY", "STATE": mode, "ACTION": mode}}
+    pre_steps = [{"registry_name": "rename_observations_processor", "config": {"rename_map": {}}}, {"registry_name": "to_batch_processor", "config": {}}]
+    if pi05:
+        pre_steps += [{"registry_name": "relative_actions_processor", "config": {"enabled": False}},
+                      {"registry_name": "normalizer_processor", "config": norm_config, "state_file": pre_file},
+                      {"registry_name": "pi05_prepare_state_tokenizer_processor_step", "config": {}}]
+    else:
+        pre_steps += [{"registry_name": "pi0_new_line_processor", "config": {}}]
+    pre_steps += [{"registry_name": "tokenizer_processor", "config": {"max_length": TOKENS, "task_key": "task", "padding_side": "right",
+                                                                      "padding": "max_length", "truncation": True, "tokenizer_name": "tokenizer"}},
+                  {"registry_name": "device_processor", "config": {"device": "cpu", "float_dtype": None}}]
+    if not pi05:
+        pre_steps += [{"registry_name": "relative_actions_processor", "config": {"enabled": False}},
+                      {"registry_name": "normalizer_processor", "config": norm_config, "state_file": pre_file}]
+    with open(os.path.join(folder, "policy_preprocessor.json"), "w") as f:
+        json.dump({"name": "policy_preprocessor", "steps": pre_steps}, f, indent=4)
+    post_steps = [{"registry_name": "unnormalizer_processor", "config": norm_config, "state_file": post_file},
+                  {"registry_name": "device_processor", "config": {"device": "cpu", "float_dtype": None}}]
+    with open(os.path.join(folder, "policy_postprocessor.json"), "w") as f:
+        json.dump({"name": "policy_postprocessor", "steps": post_steps}, f, indent=4)
+    if pi05:
+        os.makedirs(os.path.join(folder, "tokenizer"), exist_ok=True)
+        sample = os.path.join(OUT, "..", "..", "data-samples", "tiny-paligemma", "tokenizer.model")
+        with open(sample, "rb") as source, open(os.path.join(folder, "tokenizer", "tokenizer.model"), "wb") as target:
+            target.write(source.read())
 
 
 def main():

@@ -38,6 +38,8 @@ public sealed class VlaPredictor : IDisposable
     /// </summary>
     public VlaPredictor(ISamplingPolicy policy, NormalizationStats stats, DataConfig data, string source, VlaConfig? config = null)
     {
+        if (policy.Spec.Cameras > 2)
+            throw new BadInputException($"{source}: the policy reads {policy.Spec.Cameras} cameras; observations carry at most two (a main and a wrist camera) so far.");
         Policy = policy;
         (policy as ITrainablePolicy)?.Module.eval();
         Normalizer = new Normalizer(stats, Normalizer.ParseMode(data.NormalizationMode));
@@ -48,10 +50,28 @@ public sealed class VlaPredictor : IDisposable
 
     /// <summary>
     /// Loads <paramref name="checkpointDir"/> onto <paramref name="device"/> (the CPU when null), the backbone in
-    /// <paramref name="dtype"/> (the checkpoint's own when null).
+    /// <paramref name="dtype"/> (the checkpoint's own when null). A LeRobot pi0 or pi0.5 folder loads in place
+    /// (<see cref="LeRobotPolicyFolder"/>), in float32, its tokenizer from <paramref name="tokenizer"/> when it carries none.
     /// </summary>
-    public static VlaPredictor Load(string checkpointDir, Device? device = null, ScalarType? dtype = null)
+    public static VlaPredictor Load(string checkpointDir, Device? device = null, ScalarType? dtype = null, string? tokenizer = null)
     {
+        if (LeRobotPolicyFolder.Is(checkpointDir))
+        {
+            if (dtype is { } asked && asked != ScalarType.Float32)
+                throw new BadInputException($"{checkpointDir}: pi0 and pi0.5 folders run in float32 for now (asked for {ModelDtype.Name(asked)}).");
+            var folder = LeRobotPolicyFolder.Load(checkpointDir, tokenizer);
+            try
+            {
+                if (device is not null) folder.Policy.Model.to(device);
+                var data = new DataConfig { NormalizationMode = Normalizer.ModeName(folder.Mode) };
+                return new VlaPredictor(folder.Policy, folder.Stats, data, folder.Directory);
+            }
+            catch
+            {
+                folder.Policy.Dispose();
+                throw;
+            }
+        }
         var loaded = ModelFactory.FromCheckpoint(checkpointDir, device, dtype);
         return new VlaPredictor(loaded.Policy, loaded.State.NormalizationStats, loaded.Config.Data, loaded.Directory, loaded.Config);
     }

@@ -12,13 +12,13 @@ public sealed class ExpertLayer : nn.Module
     private readonly ExpertNorm post_attention_layernorm;
     private readonly GemmaMlp mlp;
 
-    /// <summary>Creates the layer; <paramref name="norm"/> makes each of its two norms.</summary>
-    public ExpertLayer(GemmaConfig config, Func<ExpertNorm> norm) : base(nameof(ExpertLayer))
+    /// <summary>Creates the layer (projections drawn unless <paramref name="initialize"/> is false); <paramref name="norm"/> makes each of its two norms.</summary>
+    public ExpertLayer(GemmaConfig config, Func<ExpertNorm> norm, bool initialize = true) : base(nameof(ExpertLayer))
     {
         input_layernorm = norm();
-        self_attn = new GemmaAttention(config);
+        self_attn = new GemmaAttention(config, initialize: initialize);
         post_attention_layernorm = norm();
-        mlp = new GemmaMlp(config);
+        mlp = new GemmaMlp(config, initialize: initialize);
         RegisterComponents();
     }
 
@@ -41,11 +41,11 @@ public sealed class ActionExpert : nn.Module
     private readonly ModuleList<ExpertLayer> layers;
     private readonly ExpertNorm norm;
 
-    /// <summary>Creates the expert of shape <paramref name="config"/>; <paramref name="norm"/> makes every norm.</summary>
-    public ActionExpert(GemmaConfig config, Func<ExpertNorm> norm) : base(nameof(ActionExpert))
+    /// <summary>Creates the expert of shape <paramref name="config"/> (projections drawn unless <paramref name="initialize"/> is false); <paramref name="norm"/> makes every norm.</summary>
+    public ActionExpert(GemmaConfig config, Func<ExpertNorm> norm, bool initialize = true) : base(nameof(ActionExpert))
     {
         Config = config;
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ExpertLayer(config, norm)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new ExpertLayer(config, norm, initialize)).ToArray());
         this.norm = norm();
         RegisterComponents();
     }

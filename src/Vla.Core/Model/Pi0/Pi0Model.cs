@@ -20,13 +20,17 @@ public sealed class Pi0Model : nn.Module
     private readonly Linear action_out_proj;
     private readonly ExpertSuffix _suffix;
 
-    /// <summary>Builds the model of shape <paramref name="config"/> for the family <paramref name="suffix"/> makes, with freshly drawn weights.</summary>
-    public Pi0Model(Pi0Config config, Func<Pi0Config, ExpertSuffix> suffix) : base(nameof(Pi0Model))
+    /// <summary>
+    /// Builds the model of shape <paramref name="config"/> for the family <paramref name="suffix"/> makes, its weights drawn,
+    /// or, without <paramref name="initialize"/>, the large projections and the embedding left as allocated because they are
+    /// about to be loaded (<see cref="Pi0Weights"/>).
+    /// </summary>
+    public Pi0Model(Pi0Config config, Func<Pi0Config, ExpertSuffix> suffix, bool initialize = true) : base(nameof(Pi0Model))
     {
         Config = config;
         _suffix = suffix(config);
-        var backbone = new PaliGemmaBackbone(config.PaliGemma);
-        var expert = new ActionExpert(config.Expert, () => _suffix.CreateNorm(config.Expert));
+        var backbone = new PaliGemmaBackbone(config.PaliGemma, initialize: initialize);
+        var expert = new ActionExpert(config.Expert, () => _suffix.CreateNorm(config.Expert), initialize);
         paligemma_with_expert = new JointTransformer(backbone, expert);
         action_in_proj = nn.Linear(config.MaxActionDim, config.Expert.HiddenSize);
         action_out_proj = nn.Linear(config.Expert.HiddenSize, config.MaxActionDim);

@@ -1,0 +1,97 @@
+using System.Text.Json.Nodes;
+using Vla.Checkpoints;
+using Vla.Data;
+using Vla.Inference;
+using Vla.Model.Weights;
+using Vla.Runtime;
+using Vla.Tests.Model;
+using Vla.Tests.Model.Pi0;
+using static TorchSharp.torch;
+
+namespace Vla.Tests.Checkpoints;
+
+/// <summary>LeRobot pi0 / pi0.5 folders read in place: config, processors' statistics, tokenizer, weights, and the predictor over them.</summary>
+[Collection(ProcessWide.Name)]
+public sealed class LeRobotPolicyFolderTests
+{
+    private static string Golden => Path.Combine(TestFiles.RepoRoot, "tests", "golden");
+    private static string Pi0 => Path.Combine(Golden, "pi0-tiny");
+    private static string Pi05 => Path.Combine(Golden, "pi05-tiny");
+    private static string SampleTokenizer => Path.Combine(TestFiles.RepoRoot, "data-samples", "tiny-paligemma");
+
+    [Fact]
+    public void The_config_gives_the_family_its_cameras_sizes_and_normalization()
+    {
+        var pi0 = LeRobotPolicyFolder.Describe(Pi0);
+        Assert.Equal("pi0", pi0.Family);
+        Assert.Equal(["observation.images.base_0_rgb", "observation.images.left_wrist_0_rgb"], pi0.Cameras);
+        Assert.Equal((6, 6, NormalizationMode.ZScore), (pi0.StateDim, pi0.ActionDim, pi0.Mode));
+        Assert.Equal(Pi0GoldenTests.Tiny, pi0.Config);
+        var pi05 = LeRobotPolicyFolder.Describe(Pi05);
+        Assert.Equal(("pi05", NormalizationMode.Quantile), (pi05.Family, pi05.Mode));
+        Assert.True(LeRobotPolicyFolder.Is(Pi0));
+        Assert.False(LeRobotPolicyFolder.Is(SampleTokenizer));
+    }
+
+    [Fact]
+    public void Statistics_come_from_the_files_the_processors_name()
+    {
+        var loaded = LeRobotPolicyFolder.Load(Pi0, SampleTokenizer);
+        using var policy = loaded.Policy;
+        var file = SafetensorsFile.Open(Path.Combine(Pi0, "policy_preprocessor_step_6_normalizer_processor.safetensors"));
+        Assert.Equal(file.Read("observation.state.mean").data<float>().ToArray(), loaded.Stats.State.Mean);
+        Assert.Equal(file.Read("action.q99").data<float>().ToArray(), loaded.Stats.Action.Q99);
+        Assert.Equal("pi0", policy.Spec.Family);
+    }
+
+    [Fact]
+    public void A_released_folder_without_a_tokenizer_needs_one_named()
+    {
+        var error = Assert.Throws<BadInputException>(() => LeRobotPolicyFolder.Load(Pi0));
+        Assert.Contains("carries no tokenizer", error.Message);
+        using var withOwn = LeRobotPolicyFolder.Load(Pi05).Policy; // a LeRobot save carries tokenizer/tokenizer.model
+    }
+
+    [Fact]
+    public void The_loaded_policy_samples_the_reference_chunk()
+    {
+        using var policy = LeRobotPolicyFolder.Load(Pi05).Policy;
+        using var scope = NewDisposeScope();
+        var reference = SafetensorsFile.Open(Path.Combine(Golden, "pi0_reference.safetensors"));
+        var input = new Vla.Model.PolicyInput(reference.Read("images"), reference.Read("tokens").to_type(ScalarType.Int64),
+            reference.Read("token_masks").to_type(ScalarType.Bool), reference.Read("state").narrow(1, 0, 6)) { ImageMask = reference.Read("image_masks").to_type(ScalarType.Bool) };
+        var chunk = policy.SampleActions(input, 3, noise: reference.Read("noise"));
+        Tolerance.Close(reference.Read("pi05.chunk").narrow(2, 0, 6), chunk, what: "chunk");
+    }
+
+    [Fact]
+    public void The_predictor_runs_a_folder_in_data_units_reproducibly()
+    {
+        using var predictor = VlaPredictor.Load(Pi05);
+        var image = TestFiles.Png(32, 32, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10));
+        var observation = new RobotObservation([image], [image], "pick up the red cube", [0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f]);
+        var a = predictor.Predict(observation, seed: 3);
+        Assert.Equal((5, 6), (a.Horizon, a.PerActionDim));
+        Assert.Equal(a.Values, predictor.Predict(observation, seed: 3).Values);
+        Assert.NotEqual(a.Values, predictor.Predict(observation, seed: 4).Values);
+        Assert.All(a.Values, v => Assert.True(float.IsFinite(v)));
+        Assert.Throws<BadInputException>(() => VlaPredictor.Load(Pi05, dtype: ScalarType.BFloat16));
+    }
+
+    [Theory]
+    [InlineData("type", "\"act\"", "not a policy this workbench loads")]
+    [InlineData("output_features", "{}", "feature 'action'")]
+    [InlineData("paligemma_variant", "\"gemma_7b\"", "not a released shape")]
+    [InlineData("normalization_mapping", "{\"STATE\": \"MEAN_STD\", \"ACTION\": \"QUANTILES\"}", "normalizes STATE by MEAN_STD and ACTION by QUANTILES")]
+    public void A_config_that_cannot_be_loaded_is_refused_naming_the_key(string key, string value, string expected)
+    {
+        using var folder = new TempFolder();
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(Pi0, "config.json")))!.AsObject();
+        json[key] = JsonNode.Parse(value);
+        if (key == "paligemma_variant") json.Remove("test_shapes");
+        File.WriteAllText(folder.PathOf("config.json"), json.ToJsonString());
+        var error = Assert.Throws<BadInputException>(() => LeRobotPolicyFolder.Describe(folder.Root));
+        Assert.Contains(expected, error.Message);
+        Assert.Contains("config.json", error.Message);
+    }
+}
