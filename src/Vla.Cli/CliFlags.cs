@@ -18,6 +18,7 @@ internal static class CliFlags
         ("ServerOptions.BatchWindowMs", "--batch-window-ms"),
         ("ServerOptions.Host", "--host"),
         ("ServerOptions.Layout", "--obs-map"),
+        ("LeRobotPolicyFolder.Load's tokenizer", "--tokenizer"),
     ];
 
     /// <summary><paramref name="message"/> with every API member of the table replaced by its flag.</summary>

@@ -10,12 +10,13 @@ additive value -2.3819763e38, positions cumsum(pad) - 1, language embeddings tim
 the sine-cosine time embedding in float64, and adaRMS (scale, shift, gate) in pi0.5's expert. Sampling recomputes the
 whole sequence at every Euler step (no key/value cache), so the C# cache is checked against the uncached forward.
 Outputs (committed, about 300 kB): tests/golden/pi0-tiny/, tests/golden/pi05-tiny/ (model.safetensors, config.json)
-and tests/golden/pi0_reference.safetensors.
+tests/golden/pi0_reference.safetensors and tests/golden/pi0_noise.npy.
 """
 import json
 import math
 import os
 
+import numpy
 import torch
 import torch.nn.functional as F
 
@@ -342,6 +343,7 @@ def main():
                 x = x + dt * velocity(w, pi05, prefix, state, x, t)[0]
             reference[f"{name}.chunk"] = x
     write_safetensors(os.path.join(OUT, "pi0_reference.safetensors"), reference, lambda n: torch.float32)
+    numpy.save(os.path.join(OUT, "pi0_noise.npy"), noise[0].numpy())   # what `vla predict --noise` reads, written by NumPy itself
     print("pi0 chunk[0,0]:", reference["pi0.chunk"][0, 0].tolist())
     print("pi05 chunk[0,0]:", reference["pi05.chunk"][0, 0].tolist())
 

@@ -1,10 +1,14 @@
 using System.CommandLine;
 using Spectre.Console;
 using Vla.Inference;
+using Vla.Runtime;
 
 namespace Vla.Cli.Commands;
 
-/// <summary><c>vla predict --checkpoint DIR --image1 IMG… [--image2 IMG…] --prompt TEXT [--state v…]</c>: one action chunk, denormalized.</summary>
+/// <summary>
+/// <c>vla predict --checkpoint DIR --image1 IMG… [--image2 IMG…] --prompt TEXT [--state v…] [--noise FILE.npy] [--tokenizer FILE]</c>:
+/// one action chunk, denormalized. DIR is one of our checkpoints or a LeRobot pi0/pi0.5 folder.
+/// </summary>
 internal static class PredictCommand
 {
     private static readonly Option<string[]> Image1 = CliOption.Create<string[]>("--image1", "Main-camera frame(s), oldest first.", required: true, "--image1-paths", "--image1_paths");
@@ -13,13 +17,16 @@ internal static class PredictCommand
     private static readonly Option<float[]> State = CliOption.Create<float[]>("--state", "Robot state values.", false, "--state-vector", "--state_vector");
     private static readonly Option<string?> Output = CliOption.Create<string?>("--output", "Also write the chunk as JSON to this file.", false, "--output-file", "--output_file");
     private static readonly Option<long?> Seed = CliOption.Create<long?>("--seed", "Fix the sampled noise (reproducible output).");
+    private static readonly Option<string?> Noise = CliOption.Create<string?>("--noise",
+        "Start from this noise instead of a draw: a float32 .npy of horizon × the policy's noise width (pi0/pi0.5: chunk_size × max_action_dim).");
+    private static readonly Option<string?> Tokenizer = CliOption.Create<string?>("--tokenizer", "PaliGemma's tokenizer.model, for a pi0/pi0.5 folder that carries none.");
 
     public static Command Create()
     {
         foreach (var option in new Option[] { Image1, Image2, State }) option.AllowMultipleArgumentsPerToken = true;
         var command = new Command("predict", "Predict one action chunk for one observation (images, prompt, state).")
         {
-            CommonOptions.Checkpoint, Image1, Image2, Prompt, State, Output, CommonOptions.NumInferenceSteps, Seed, CommonOptions.Device, CommonOptions.Dtype,
+            CommonOptions.Checkpoint, Image1, Image2, Prompt, State, Output, CommonOptions.NumInferenceSteps, Seed, Noise, Tokenizer, CommonOptions.Device, CommonOptions.Dtype,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
@@ -27,12 +34,21 @@ internal static class PredictCommand
 
     private static int Run(ParseResult parse)
     {
-        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
+        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
+            parse.GetValue(Tokenizer));
+        float[]? noise = null;
+        if (parse.GetValue(Noise) is { } noisePath)
+        {
+            var (values, shape) = NpyFile.ReadFloat32(noisePath);
+            if (!shape.SequenceEqual(predictor.NoiseShape))
+                throw new BadInputException($"{noisePath}: the noise has shape ({string.Join(", ", shape)}); this policy starts from ({string.Join(", ", predictor.NoiseShape)}).");
+            noise = values;
+        }
         var image2 = parse.GetValue(Image2);
         var state = parse.GetValue(State);
         var observation = RobotObservation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,
             state is { Length: > 0 } ? state : null, predictor.Data.MaxImagePixels);
-        var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed));
+        var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed), noise: noise);
 
         var table = new Table().AddColumn("step");
         for (int d = 0; d < chunk.PerActionDim; d++) table.AddColumn(new TableColumn($"a{d}").RightAligned());

@@ -76,6 +76,9 @@ public sealed class VlaPredictor : IDisposable
         return new VlaPredictor(loaded.Policy, loaded.State.NormalizationStats, loaded.Config.Data, loaded.Directory, loaded.Config);
     }
 
+    /// <summary>The shape of one observation's starting noise: horizon × the policy's noise width.</summary>
+    public long[] NoiseShape => [Spec.Horizon, Spec.NoiseDim ?? Spec.ActionDim];
+
     /// <summary>How real-time chunking guides (<see cref="RtcSettings"/>), for every request with an <see cref="RtcRequest"/>.</summary>
     public RtcSettings Rtc { get; set; } = new();
 
@@ -83,12 +86,20 @@ public sealed class VlaPredictor : IDisposable
     /// Predicts one chunk; <paramref name="seed"/> fixes the sampled noise; <paramref name="rtc"/> guides it towards the
     /// previous chunk's remaining actions (real-time chunking).
     /// </summary>
-    public ActionChunk Predict(RobotObservation observation, int? steps = null, long? seed = null, RtcRequest? rtc = null) =>
-        PredictBatch([observation], steps, seed, rtc is null ? null : [rtc])[0];
+    public ActionChunk Predict(RobotObservation observation, int? steps = null, long? seed = null, RtcRequest? rtc = null, float[]? noise = null) =>
+        PredictBatch([observation], steps, seed, rtc is null ? null : [rtc], noise)[0];
 
-    /// <summary>Predicts a chunk for every observation in one batch; <paramref name="rtc"/>, when given, holds one request or null per observation.</summary>
-    public IReadOnlyList<ActionChunk> PredictBatch(IReadOnlyList<RobotObservation> observations, int? steps = null, long? seed = null, IReadOnlyList<RtcRequest?>? rtc = null)
+    /// <summary>
+    /// Predicts a chunk for every observation in one batch; <paramref name="rtc"/>, when given, holds one request or null per
+    /// observation; <paramref name="noise"/>, when given, replaces the sampled noise: every observation's (horizon × noise
+    /// width, <see cref="NoiseShape"/>) values in turn, row-major.
+    /// </summary>
+    public IReadOnlyList<ActionChunk> PredictBatch(IReadOnlyList<RobotObservation> observations, int? steps = null, long? seed = null, IReadOnlyList<RtcRequest?>? rtc = null,
+                                                   float[]? noise = null)
     {
+        long[] noiseShape = [observations.Count, .. NoiseShape];
+        if (noise is not null && noise.LongLength != noiseShape.Aggregate(1L, (a, b) => a * b))
+            throw new BadInputException($"The noise holds {noise.Length} values; the policy starts each chunk from [{string.Join(", ", NoiseShape)}] of them ({observations.Count} observation(s)).");
         if (rtc is not null && rtc.Count != observations.Count)
             throw new ArgumentException($"{rtc.Count} real-time chunking entries for {observations.Count} observations.", nameof(rtc));
         var spec = Spec;
@@ -103,7 +114,8 @@ public sealed class VlaPredictor : IDisposable
         var guidance = previous is null ? null : new ChunkGuidance(
             ComputeDevice.ToDevice(tensor(previous, [n, spec.Horizon, spec.ActionDim]), Device),
             ComputeDevice.ToDevice(tensor(weights!, [n, spec.Horizon]), Device), Rtc.MaxGuidanceWeight, Rtc.ExactJacobian);
-        var sampled = Policy.SampleActions(input, steps ?? spec.NumInferenceSteps, generator: generator, guidance: guidance);
+        var start = noise is null ? null : ComputeDevice.ToDevice(tensor(noise, noiseShape), Device);
+        var sampled = Policy.SampleActions(input, steps ?? spec.NumInferenceSteps, start, generator, guidance);
         var values = sampled.cpu().contiguous().data<float>().ToArray();
         return Enumerable.Range(0, n).Select(i =>
         {

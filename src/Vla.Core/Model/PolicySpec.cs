@@ -22,6 +22,8 @@ public sealed record PolicySpec
     public required int ActionDim { get; init; }
     /// <summary>Euler steps a chunk takes unless the caller says otherwise.</summary>
     public required int NumInferenceSteps { get; init; }
+    /// <summary>Values of one noise step, when wider than <see cref="ActionDim"/> (pi0 and pi0.5 sample in <c>max_action_dim</c>).</summary>
+    public int? NoiseDim { get; init; }
     /// <summary>The dtype the policy's large weights compute in (<c>float32</c>, <c>bfloat16</c>, <c>float16</c>).</summary>
     public required string Dtype { get; init; }
 }

@@ -76,6 +76,13 @@ public sealed class LeRobotPolicyFolderTests
         Assert.NotEqual(a.Values, predictor.Predict(observation, seed: 4).Values);
         Assert.All(a.Values, v => Assert.True(float.IsFinite(v)));
         Assert.Throws<BadInputException>(() => VlaPredictor.Load(Pi05, dtype: ScalarType.BFloat16));
+
+        var (noise, shape) = NpyFile.ReadFloat32(Path.Combine(Golden, "pi0_noise.npy"));
+        Assert.Equal(predictor.NoiseShape, shape);
+        var given = predictor.Predict(observation, noise: noise);
+        Assert.Equal(given.Values, predictor.Predict(observation, seed: 9, noise: noise).Values); // the noise given wins over any seed
+        var error = Assert.Throws<BadInputException>(() => predictor.Predict(observation, noise: noise[..30]));
+        Assert.Contains("[5, 8]", error.Message);
     }
 
     [Theory]

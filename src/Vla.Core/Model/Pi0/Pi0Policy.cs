@@ -18,7 +18,7 @@ public sealed class Pi0Policy(Pi0Model model, PolicyTransform transform, int cam
     {
         Family = model.Family.Family, Cameras = cameras, ImageSize = model.Config.PaliGemma.Vision.ImageSize, StateDim = stateDim,
         ReadsState = true, Horizon = model.Config.ChunkSize, ActionDim = actionDim, NumInferenceSteps = model.Config.NumInferenceSteps,
-        Dtype = "float32",
+        NoiseDim = model.Config.MaxActionDim, Dtype = "float32",
     };
 
     /// <inheritdoc/>
