@@ -6,13 +6,15 @@ using Vla.Runtime;
 namespace Vla.Cli.Commands;
 
 /// <summary>
-/// <c>vla predict --checkpoint DIR --image1 IMG… [--image2 IMG…] --prompt TEXT [--state v…] [--noise FILE.npy] [--tokenizer FILE]</c>:
+/// <c>vla predict --checkpoint DIR --image1 IMG… [--image2 IMG… --image3 IMG… …] --prompt TEXT [--state v…] [--noise FILE.npy] [--tokenizer FILE]</c>:
 /// one action chunk, denormalized. DIR is one of our checkpoints or a LeRobot pi0/pi0.5 folder.
 /// </summary>
 internal static class PredictCommand
 {
     private static readonly Option<string[]> Image1 = CliOption.Create<string[]>("--image1", "Main-camera frame(s), oldest first.", required: true, "--image1-paths", "--image1_paths");
     private static readonly Option<string[]> Image2 = CliOption.Create<string[]>("--image2", "Wrist-camera frame(s), oldest first.", false, "--image2-paths", "--image2_paths");
+    private static readonly Option<string[]>[] MoreImages = [.. Enumerable.Range(3, 4).Select(n =>
+        CliOption.Create<string[]>($"--image{n}", $"Camera {n}'s frame(s), oldest first, for policies that read {n} cameras or more (released pi0: 3).", false))];
     private static readonly Option<string> Prompt = CliOption.Create<string>("--prompt", "The instruction.", required: true);
     private static readonly Option<float[]> State = CliOption.Create<float[]>("--state", "Robot state values.", false, "--state-vector", "--state_vector");
     private static readonly Option<string?> Output = CliOption.Create<string?>("--output", "Also write the chunk as JSON to this file.", false, "--output-file", "--output_file");
@@ -23,11 +25,12 @@ internal static class PredictCommand
 
     public static Command Create()
     {
-        foreach (var option in new Option[] { Image1, Image2, State }) option.AllowMultipleArgumentsPerToken = true;
+        foreach (var option in (Option[])[Image1, Image2, State, .. MoreImages]) option.AllowMultipleArgumentsPerToken = true;
         var command = new Command("predict", "Predict one action chunk for one observation (images, prompt, state).")
         {
             CommonOptions.Checkpoint, Image1, Image2, Prompt, State, Output, CommonOptions.NumInferenceSteps, Seed, Noise, Tokenizer, CommonOptions.Device, CommonOptions.Dtype,
         };
+        foreach (var option in MoreImages) command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
         return command;
     }
@@ -44,10 +47,14 @@ internal static class PredictCommand
                 throw new BadInputException($"{noisePath}: the noise has shape ({string.Join(", ", shape)}); this policy starts from ({string.Join(", ", predictor.NoiseShape)}).");
             noise = values;
         }
-        var image2 = parse.GetValue(Image2);
         var state = parse.GetValue(State);
-        var observation = RobotObservation.FromFiles(parse.GetValue(Image1)!, image2 is { Length: > 0 } ? image2 : null, parse.GetValue(Prompt)!,
-            state is { Length: > 0 } ? state : null, predictor.Data.MaxImagePixels);
+        var cameras = new List<IReadOnlyList<string>> { parse.GetValue(Image1)! };
+        foreach (var option in (Option<string[]>[])[Image2, .. MoreImages])
+        {
+            if (parse.GetValue(option) is not { Length: > 0 } frames) break;
+            cameras.Add(frames);
+        }
+        var observation = RobotObservation.FromFiles(cameras, parse.GetValue(Prompt)!, state is { Length: > 0 } ? state : null, predictor.Data.MaxImagePixels);
         var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed), noise: noise);
 
         var table = new Table().AddColumn("step");

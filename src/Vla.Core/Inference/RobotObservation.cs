@@ -14,6 +14,25 @@ namespace Vla.Inference;
 /// <param name="State">The robot state, or null for a model trained without state input.</param>
 public sealed record RobotObservation(IReadOnlyList<CameraFrame> Camera1, IReadOnlyList<CameraFrame>? Camera2, string Prompt, float[]? State)
 {
+    /// <summary>Frames of cameras 3, 4, … for policies that read more than two (released pi0 reads three), oldest first.</summary>
+    public IReadOnlyList<IReadOnlyList<CameraFrame>> MoreCameras { get; init; } = [];
+
+    /// <summary>The frames of camera <paramref name="index"/> (0 is the main camera), or null when the observation has none.</summary>
+    public IReadOnlyList<CameraFrame>? Camera(int index) => index switch
+    {
+        0 => Camera1,
+        1 => Camera2,
+        _ => index - 2 < MoreCameras.Count ? MoreCameras[index - 2] : null,
+    };
+
+    /// <summary>Reads the image files of every camera in order (the main camera first), naming any that is missing or not a usable PNG/JPEG.</summary>
+    public static RobotObservation FromFiles(IReadOnlyList<IReadOnlyList<string>> cameras, string prompt, float[]? state, long maxPixels = 4096L * 4096)
+    {
+        if (cameras.Count == 0) throw new BadInputException("At least one main-camera image (camera 1) is needed.");
+        var first = FromFiles(cameras[0], cameras.Count > 1 ? cameras[1] : null, prompt, state, maxPixels);
+        return first with { MoreCameras = cameras.Skip(2).Select(c => (IReadOnlyList<CameraFrame>)FromFiles(c, null, prompt, state, maxPixels).Camera1).ToList() };
+    }
+
     /// <summary>Reads image files, naming any that is missing or not a usable PNG/JPEG.</summary>
     public static RobotObservation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096)
     {

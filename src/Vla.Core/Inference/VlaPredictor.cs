@@ -38,8 +38,6 @@ public sealed class VlaPredictor : IDisposable
     /// </summary>
     public VlaPredictor(ISamplingPolicy policy, NormalizationStats stats, DataConfig data, string source, VlaConfig? config = null)
     {
-        if (policy.Spec.Cameras > 2)
-            throw new BadInputException($"{source}: the policy reads {policy.Spec.Cameras} cameras; observations carry at most two (a main and a wrist camera) so far.");
         Policy = policy;
         (policy as ITrainablePolicy)?.Module.eval();
         Normalizer = new Normalizer(stats, Normalizer.ParseMode(data.NormalizationMode));
@@ -137,7 +135,7 @@ public sealed class VlaPredictor : IDisposable
             for (int c = 0; c < layout.Cameras; c++)
             {
                 // The policy conditions on the current frame: the newest one given for each camera.
-                var frames = c == 0 ? o.Camera1 : o.Camera2!;
+                var frames = o.Camera(c)!;
                 long offset = ((long)i * layout.Cameras + c) * layout.ImageFloats;
                 try
                 {
@@ -181,8 +179,11 @@ public sealed class VlaPredictor : IDisposable
     {
         var spec = Spec;
         if (o.Camera1.Count == 0) throw new BadInputException($"Observation {index} has no main-camera image.");
-        if (spec.Cameras == 2 && (o.Camera2 is null || o.Camera2.Count == 0))
+        if (spec.Cameras >= 2 && (o.Camera2 is null || o.Camera2.Count == 0))
             throw new BadInputException($"Observation {index}: the model was trained with the wrist camera (use_aux_camera), so it needs image_2 frames too.");
+        for (int c = 2; c < spec.Cameras; c++)
+            if (o.Camera(c) is not { Count: > 0 })
+                throw new BadInputException($"Observation {index}: the policy reads {spec.Cameras} cameras, and camera {c + 1} has no frames.");
         if (spec.ReadsState && o.State is null)
             throw new BadInputException($"Observation {index}: the model was trained with state input; give {spec.StateDim} state values.");
         if (o.State is not null && o.State.Length != spec.StateDim)

@@ -85,6 +85,31 @@ public sealed class LeRobotPolicyFolderTests
         Assert.Contains("[5, 8]", error.Message);
     }
 
+    [Fact]
+    public void A_policy_with_three_cameras_reads_the_third_from_the_observation()
+    {
+        using var folder = new TempFolder();
+        foreach (var file in Directory.EnumerateFiles(Pi05, "*", SearchOption.AllDirectories))
+        {
+            string target = folder.PathOf(Path.GetRelativePath(Pi05, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var json = JsonNode.Parse(File.ReadAllText(folder.PathOf("config.json")))!.AsObject();
+        json["input_features"]!["observation.images.right_wrist_0_rgb"] = JsonNode.Parse("{\"type\": \"VISUAL\", \"shape\": [3, 32, 32]}");
+        File.WriteAllText(folder.PathOf("config.json"), json.ToJsonString());
+        using var predictor = VlaPredictor.Load(folder.Root);
+        Assert.Equal(3, predictor.Spec.Cameras);
+        var red = TestFiles.Png(32, 32, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10));
+        var blue = TestFiles.Png(32, 32, new SixLabors.ImageSharp.PixelFormats.Rgb24(10, 10, 200));
+        var observation = new RobotObservation([red], [red], "pick up the red cube", [0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f]);
+        var error = Assert.Throws<BadInputException>(() => predictor.Predict(observation, seed: 1));
+        Assert.Equal("Observation 0: the policy reads 3 cameras, and camera 3 has no frames.", error.Message);
+        var withRed = predictor.Predict(observation with { MoreCameras = [[red]] }, seed: 1);
+        var withBlue = predictor.Predict(observation with { MoreCameras = [[blue]] }, seed: 1);
+        Assert.NotEqual(withRed.Values, withBlue.Values); // the third camera's image reaches the model
+    }
+
     [Theory]
     [InlineData("type", "\"act\"", "not a policy this workbench loads")]
     [InlineData("output_features", "{}", "feature 'action'")]
