@@ -102,9 +102,9 @@ def write_safetensors(path, tensors, dtype_of):
             f.write(blob)
 
 
-def siglip(w, pixels):
-    v = VISION
-    pre = "vision_tower.vision_model."
+def siglip(w, pixels, pre="vision_tower.vision_model.", v=None):
+    """SigLIP over pixels (B, 3, H, W): the tensors under `pre`, the shapes of `v` (this file's VISION unless given)."""
+    v = v or VISION
     x = F.conv2d(pixels, w[pre + "embeddings.patch_embedding.weight"], w[pre + "embeddings.patch_embedding.bias"],
                  stride=v["patch_size"])
     x = x.flatten(2).transpose(1, 2) + w[pre + "embeddings.position_embedding.weight"][None]

@@ -20,6 +20,7 @@ import numpy
 import torch
 import torch.nn.functional as F
 
+import make_golden
 from make_golden import write_safetensors
 
 OUT = os.path.dirname(os.path.abspath(__file__))
@@ -106,25 +107,7 @@ def add_norm(w, name, h, ada):
 
 
 def siglip(w, pixels):
-    v = VISION
-    pre = "paligemma_with_expert.paligemma.model.vision_tower.vision_model."
-    x = F.conv2d(pixels, w[pre + "embeddings.patch_embedding.weight"], w[pre + "embeddings.patch_embedding.bias"],
-                 stride=v["patch_size"])
-    x = x.flatten(2).transpose(1, 2) + w[pre + "embeddings.position_embedding.weight"][None]
-    heads = v["num_attention_heads"]
-    hd = v["hidden_size"] // heads
-    for i in range(v["num_hidden_layers"]):
-        q = pre + f"encoder.layers.{i}."
-        h = F.layer_norm(x, (x.shape[-1],), w[q + "layer_norm1.weight"], w[q + "layer_norm1.bias"], v["layer_norm_eps"])
-        b, n, _ = h.shape
-        proj = lambda name: F.linear(h, w[q + f"self_attn.{name}.weight"], w[q + f"self_attn.{name}.bias"]).view(b, n, heads, hd).transpose(1, 2)
-        scores = proj("q_proj") @ proj("k_proj").transpose(-1, -2) * hd ** -0.5
-        att = (scores.softmax(-1) @ proj("v_proj")).transpose(1, 2).reshape(b, n, heads * hd)
-        x = x + F.linear(att, w[q + "self_attn.out_proj.weight"], w[q + "self_attn.out_proj.bias"])
-        h = F.layer_norm(x, (x.shape[-1],), w[q + "layer_norm2.weight"], w[q + "layer_norm2.bias"], v["layer_norm_eps"])
-        h = F.gelu(F.linear(h, w[q + "mlp.fc1.weight"], w[q + "mlp.fc1.bias"]), approximate="tanh")
-        x = x + F.linear(h, w[q + "mlp.fc2.weight"], w[q + "mlp.fc2.bias"])
-    return F.layer_norm(x, (x.shape[-1],), w[pre + "post_layernorm.weight"], w[pre + "post_layernorm.bias"], v["layer_norm_eps"])
+    return make_golden.siglip(w, pixels, "paligemma_with_expert.paligemma.model.vision_tower.vision_model.", VISION)
 
 
 def norm(w, name, x, cond):
