@@ -155,11 +155,11 @@ def write_folder(out, w, pi05, stats, mode):
 
 
 def affine(stats, feature, mode):
-    """The workbench's normalization (Vla.Data.Normalizer): (x - offset) * scale in float32."""
+    """LeRobot's normalization as the workbench computes it (Normalizer.LeRobot): (x - offset) * scale + shift in float32."""
     if mode == "MEAN_STD":
-        return stats[f"{feature}.mean"], (1.0 / stats[f"{feature}.std"].double()).float()
-    lo, hi = stats[f"{feature}.q01"].double(), stats[f"{feature}.q99"].double()
-    return ((lo + hi) / 2).float(), (2 / (hi - lo)).float()
+        return stats[f"{feature}.mean"], (1.0 / (stats[f"{feature}.std"].double() + 1e-8)).float(), 0.0
+    lo, hi = stats[f"{feature}.q01"], stats[f"{feature}.q99"]
+    return lo, 2 / (hi - lo), -1.0
 
 
 def main():
@@ -191,8 +191,8 @@ def main():
         image_paths.append(path)
     images = (pixels.permute(0, 3, 1, 2).float() * numpy.float32(2 / 255) - 1).unsqueeze(0)       # (1, cameras, 3, H, W)
     state_raw = torch.randn(STATE_DIM)
-    offset, scale = affine(stats, "observation.state", mode)
-    state = (state_raw - offset) * scale
+    offset, scale, shift = affine(stats, "observation.state", mode)
+    state = (state_raw - offset) * scale + shift
     task = "pick up the red cube"
     sp = sentencepiece.SentencePieceProcessor(model_file=TOKENIZER)
     if pi05:
@@ -215,8 +215,8 @@ def main():
             t = torch.tensor(1.0 + step * dt, dtype=torch.float32).expand(1)
             x = x + dt * ref.velocity(w, pi05, prefix, padded_state, x, t)[0]
             print(f"  step {step + 1}: {time.time() - began:.0f} s", flush=True)
-    a_offset, a_scale = affine(stats, "action", mode)
-    expected = x[0, :, :ACTION_DIM] / a_scale + a_offset
+    a_offset, a_scale, a_shift = affine(stats, "action", mode)
+    expected = (x[0, :, :ACTION_DIM] - a_shift) / a_scale + a_offset
     del w
     print(f"reference chunk in {time.time() - began:.0f} s", flush=True)
 

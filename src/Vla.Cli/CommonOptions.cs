@@ -14,6 +14,8 @@ internal static class CommonOptions
         required: true, "--checkpoint-path", "--checkpoint_path");
 
     /// <summary><c>--num-inference-steps</c>: Euler steps of a sampled chunk.</summary>
+    public static readonly Option<string?> Tokenizer = CliOption.Create<string?>("--tokenizer", "PaliGemma's tokenizer.model, for a LeRobot pi0/pi0.5 folder that carries none.");
+
     public static readonly Option<int?> NumInferenceSteps = CliOption.Create<int?>("--num-inference-steps", "Euler steps (default: the checkpoint's).");
 
     /// <summary><c>--device</c>: cpu, cuda, cuda:N or auto.</summary>

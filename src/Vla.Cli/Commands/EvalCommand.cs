@@ -21,7 +21,7 @@ internal static class EvalCommand
         EvalData.AllowMultipleArgumentsPerToken = true;
         var command = new Command("eval", "Evaluate a checkpoint: per-step and per-dimension errors against a mean-chunk baseline, and an HTML report.")
         {
-            CommonOptions.Checkpoint, EvalData, OutputDir, SavePredictions, BatchSize, CommonOptions.NumInferenceSteps, Seed, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.UseAmp,
+            CommonOptions.Checkpoint, CommonOptions.Tokenizer, EvalData, OutputDir, SavePredictions, BatchSize, CommonOptions.NumInferenceSteps, Seed, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.UseAmp,
             CommonOptions.Episodes,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
@@ -31,7 +31,8 @@ internal static class EvalCommand
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
+        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
+            parse.GetValue(CommonOptions.Tokenizer));
         double loadSeconds = watch.Elapsed.TotalSeconds;
         string output = parse.GetValue(OutputDir)!;
         var options = new EvalOptions

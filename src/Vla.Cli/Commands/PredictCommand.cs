@@ -21,14 +21,13 @@ internal static class PredictCommand
     private static readonly Option<long?> Seed = CliOption.Create<long?>("--seed", "Fix the sampled noise (reproducible output).");
     private static readonly Option<string?> Noise = CliOption.Create<string?>("--noise",
         "Start from this noise instead of a draw: a float32 .npy of horizon × the policy's noise width (pi0/pi0.5: chunk_size × max_action_dim).");
-    private static readonly Option<string?> Tokenizer = CliOption.Create<string?>("--tokenizer", "PaliGemma's tokenizer.model, for a pi0/pi0.5 folder that carries none.");
 
     public static Command Create()
     {
         foreach (var option in (Option[])[Image1, Image2, State, .. MoreImages]) option.AllowMultipleArgumentsPerToken = true;
         var command = new Command("predict", "Predict one action chunk for one observation (images, prompt, state).")
         {
-            CommonOptions.Checkpoint, Image1, Image2, Prompt, State, Output, CommonOptions.NumInferenceSteps, Seed, Noise, Tokenizer, CommonOptions.Device, CommonOptions.Dtype,
+            CommonOptions.Checkpoint, Image1, Image2, Prompt, State, Output, CommonOptions.NumInferenceSteps, Seed, Noise, CommonOptions.Tokenizer, CommonOptions.Device, CommonOptions.Dtype,
         };
         foreach (var option in MoreImages) command.Options.Add(option);
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => Task.FromResult(Run(parse)), parse.GetValue(VlaCommandLine.Verbose)));
@@ -38,22 +37,22 @@ internal static class PredictCommand
     private static int Run(ParseResult parse)
     {
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
-            parse.GetValue(Tokenizer));
+            parse.GetValue(CommonOptions.Tokenizer));
         float[]? noise = null;
         if (parse.GetValue(Noise) is { } noisePath)
         {
             var (values, shape) = NpyFile.ReadFloat32(noisePath);
             if (!shape.SequenceEqual(predictor.NoiseShape))
                 throw new BadInputException($"{noisePath}: the noise has shape ({string.Join(", ", shape)}); this policy starts from ({string.Join(", ", predictor.NoiseShape)}).");
+            if (values.Any(v => !float.IsFinite(v))) throw new BadInputException($"{noisePath}: the noise holds NaN or infinite values.");
             noise = values;
         }
         var state = parse.GetValue(State);
         var cameras = new List<IReadOnlyList<string>> { parse.GetValue(Image1)! };
-        foreach (var option in (Option<string[]>[])[Image2, .. MoreImages])
-        {
-            if (parse.GetValue(option) is not { Length: > 0 } frames) break;
-            cameras.Add(frames);
-        }
+        var more = ((Option<string[]>[])[Image2, .. MoreImages]).Select(o => (o.Name, Frames: parse.GetValue(o))).ToList();
+        int given = more.FindLastIndex(m => m.Frames is { Length: > 0 }) + 1;
+        foreach (var (name, frames) in more.Take(given))
+            cameras.Add(frames is { Length: > 0 } ? frames : throw new BadInputException($"{name} is missing although a later camera is given."));
         var observation = RobotObservation.FromFiles(cameras, parse.GetValue(Prompt)!, state is { Length: > 0 } ? state : null, predictor.Data.MaxImagePixels);
         var chunk = predictor.Predict(observation, parse.GetValue(CommonOptions.NumInferenceSteps), parse.GetValue(Seed), noise: noise);
 

@@ -25,7 +25,7 @@ internal static class ReplayCommand
     {
         var command = new Command("replay", "Play recorded episodes as a robot would (a chunk every --execute steps, arriving --delay steps late): error and jumps at chunk switches, naive vs real-time chunking.")
         {
-            CommonOptions.Checkpoint, Data, CommonOptions.Episodes, Delay, Execute, Rtc, ExecutionHorizon, CommonOptions.MaxGuidanceWeight, CommonOptions.PrefixSchedule, CommonOptions.ExactJacobian, CommonOptions.NumInferenceSteps,
+            CommonOptions.Checkpoint, CommonOptions.Tokenizer, Data, CommonOptions.Episodes, Delay, Execute, Rtc, ExecutionHorizon, CommonOptions.MaxGuidanceWeight, CommonOptions.PrefixSchedule, CommonOptions.ExactJacobian, CommonOptions.NumInferenceSteps,
             Seed, Output, CommonOptions.Device, CommonOptions.Dtype,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse, ct), parse.GetValue(VlaCommandLine.Verbose)));
@@ -34,7 +34,8 @@ internal static class ReplayCommand
 
     private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct)
     {
-        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
+        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
+            parse.GetValue(CommonOptions.Tokenizer));
         predictor.Rtc = CommonOptions.RtcSettings(parse);
         var options = DataOptions.From(predictor.Data, predictor.Spec.Cameras == 2) with
         {

@@ -24,7 +24,7 @@ internal static class ServeCommand
     {
         var command = new Command("serve", "Serve a checkpoint to robots on openpi's WebSocket + msgpack protocol (GET /healthz; micro-batching; real-time chunking).")
         {
-            CommonOptions.Checkpoint, Host, Port, ApiKey, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.NumInferenceSteps, MaxBatch, BatchWindow, MaxMessage, ObsMap,
+            CommonOptions.Checkpoint, CommonOptions.Tokenizer, Host, Port, ApiKey, CommonOptions.Device, CommonOptions.Dtype, CommonOptions.NumInferenceSteps, MaxBatch, BatchWindow, MaxMessage, ObsMap,
             CommonOptions.MaxGuidanceWeight, CommonOptions.PrefixSchedule, CommonOptions.ExactJacobian,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() => RunAsync(parse), parse.GetValue(VlaCommandLine.Verbose)));
@@ -39,7 +39,8 @@ internal static class ServeCommand
             parse.GetValue(ObsMap) is { } map ? ObservationLayout.FromYaml(map) : null, Wording: CliFlags.Translate);
         if (options.Port is < 0 or > 65535) throw new BadInputException($"--port is {options.Port}; use 0 to 65535.");
 
-        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse));
+        using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
+            parse.GetValue(CommonOptions.Tokenizer));
         predictor.Rtc = CommonOptions.RtcSettings(parse);
         await using var server = new PolicyServer(predictor, options);
         using var stop = new CancellationTokenSource();

@@ -18,8 +18,12 @@ namespace Vla.Checkpoints;
 /// </summary>
 public static class LeRobotPolicyFolder
 {
-    /// <summary>A loaded folder: the policy, the statistics its processors normalize with, and how.</summary>
-    public sealed record Loaded(Pi0Policy Policy, NormalizationStats Stats, NormalizationMode Mode, IReadOnlyList<string> Cameras, string Directory);
+    /// <summary>A loaded folder: the policy, the statistics its processors normalize with, how, and LeRobot's normalizer over them.</summary>
+    public sealed record Loaded(Pi0Policy Policy, NormalizationStats Stats, NormalizationMode Mode, IReadOnlyList<string> Cameras, string Directory)
+    {
+        /// <summary>The normalization LeRobot's processors compute for these statistics (<see cref="Normalizer.LeRobot"/>).</summary>
+        public Normalizer Normalizer => Normalizer.LeRobot(Stats, Mode);
+    }
 
     /// <summary>
     /// The folder's description read from its <c>config.json</c>. <see cref="Cameras"/> are the visual features in order (then
@@ -68,13 +72,28 @@ public static class LeRobotPolicyFolder
     {
         string path = Path.Combine(directory, "config.json");
         if (!File.Exists(path)) throw new BadInputException($"{directory} has no config.json: it is not a LeRobot policy folder.");
-        var json = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new BadInputException($"{path} is empty.");
+        try
+        {
+            return Describe(JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new BadInputException($"{path} is empty."), path);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        {
+            throw new BadInputException($"{path}: a value is missing or of the wrong type ({e.Message.TrimEnd('.')}).", e);
+        }
+    }
+
+    private static Description Describe(JsonObject json, string path)
+    {
         string family = Text(json, "type", path);
         if (family is not ("pi0" or "pi05")) throw new BadInputException($"{path}: type '{family}' is not a policy this workbench loads (pi0 or pi05).");
         var features = json["input_features"]?.AsObject() ?? throw new BadInputException($"{path}: 'input_features' is missing.");
         var cameras = features.Where(f => f.Value?["type"]?.GetValue<string>() == "VISUAL").Select(f => f.Key).ToList();
-        int empty = Int(json, "empty_cameras", path, 0);
-        cameras.AddRange(Enumerable.Range(0, empty).Select(i => $"observation.images.empty_camera_{i}"));
+        // LeRobot lists its always-missing cameras among the features (validate_features); they are masked out, which
+        // observations here cannot say yet.
+        if (Int(json, "empty_cameras", path, 0) != 0 || cameras.Any(c => c.StartsWith("observation.images.empty_camera_", StringComparison.Ordinal)))
+            throw new BadInputException($"{path}: empty_cameras (always-missing cameras) are not supported yet.");
+        foreach (var key in new[] { "use_relative_actions", "use_proprioceptive_memory", "use_visual_memory" })
+            if (json[key]?.GetValue<bool>() == true) throw new BadInputException($"{path}: '{key}' is true, which this workbench does not run yet.");
         if (cameras.Count == 0) throw new BadInputException($"{path}: 'input_features' declares no VISUAL feature.");
         int stateDim = FeatureSize(features, "observation.state", path);
         int actionDim = FeatureSize(json["output_features"]?.AsObject(), "action", path);
@@ -87,6 +106,12 @@ public static class LeRobotPolicyFolder
             MinPeriod = Double(json, "min_period", path, 4e-3),
             MaxPeriod = Double(json, "max_period", path, 4.0),
         };
+        foreach (var (key, value) in new[] { ("chunk_size", config.ChunkSize), ("max_state_dim", config.MaxStateDim), ("max_action_dim", config.MaxActionDim),
+                                             ("num_inference_steps", config.NumInferenceSteps), ("tokenizer_max_length", config.TokenizerMaxLength),
+                                             ("observation.state size", stateDim), ("action size", actionDim) })
+            if (value <= 0) throw new BadInputException($"{path}: '{key}' must be positive (got {value}).");
+        if (!(config.MinPeriod > 0 && config.MaxPeriod > config.MinPeriod))
+            throw new BadInputException($"{path}: min_period and max_period must satisfy 0 < min_period < max_period (got {config.MinPeriod}, {config.MaxPeriod}).");
         if (stateDim > config.MaxStateDim || actionDim > config.MaxActionDim)
             throw new BadInputException($"{path}: the state ({stateDim}) or action ({actionDim}) is wider than max_state_dim ({config.MaxStateDim}) or max_action_dim ({config.MaxActionDim}).");
         return new Description(family, config, cameras, stateDim, actionDim, Mode(json, path));
@@ -103,8 +128,8 @@ public static class LeRobotPolicyFolder
         string vlm = Text(json, "paligemma_variant", path, "gemma_2b"), expert = Text(json, "action_expert_variant", path, "gemma_300m");
         if (vlm != "gemma_2b" || expert != "gemma_300m")
             throw new BadInputException($"{path}: paligemma_variant '{vlm}' with action_expert_variant '{expert}' is not a released shape (gemma_2b with gemma_300m).");
-        int resolution = json["image_resolution"] is JsonArray r && r.Count == 2 ? r[0]!.GetValue<int>() : 224;
-        if (resolution != 224) throw new BadInputException($"{path}: image_resolution {resolution} is not the released 224.");
+        var (height, width) = json["image_resolution"] is JsonArray r && r.Count == 2 ? (r[0]!.GetValue<int>(), r[1]!.GetValue<int>()) : (224, 224);
+        if ((height, width) != (224, 224)) throw new BadInputException($"{path}: image_resolution [{height}, {width}] is not the released [224, 224].");
         return Pi0Config.Released(tokens);
     }
 
@@ -167,9 +192,18 @@ public static class LeRobotPolicyFolder
     {
         string path = Path.Combine(directory, pipeline);
         if (!File.Exists(path)) throw new BadInputException($"{directory} has no {pipeline}, which holds the statistics the policy was trained with.");
-        var steps = JsonNode.Parse(File.ReadAllText(path))?["steps"]?.AsArray() ?? throw new BadInputException($"{path}: 'steps' is missing.");
-        string file = steps.FirstOrDefault(s => s?["registry_name"]?.GetValue<string>() == registryName)?["state_file"]?.GetValue<string>()
-            ?? throw new BadInputException($"{path}: no '{registryName}' step with a state_file.");
+        string file;
+        try
+        {
+            var steps = JsonNode.Parse(File.ReadAllText(path))?["steps"]?.AsArray() ?? throw new BadInputException($"{path}: 'steps' is missing.");
+            file = steps.FirstOrDefault(s => s?["registry_name"]?.GetValue<string>() == registryName)?["state_file"]?.GetValue<string>()
+                ?? throw new BadInputException($"{path}: no '{registryName}' step with a state_file.");
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+        {
+            throw new BadInputException($"{path}: not a LeRobot processor file ({e.Message.TrimEnd('.')}).", e);
+        }
+        if (Path.GetFileName(file) != file) throw new BadInputException($"{path}: state_file '{file}' must be a file in the folder itself.");
         string statsPath = Path.Combine(directory, file);
         if (!File.Exists(statsPath)) throw new BadInputException($"{path} names {file}, which is not in {directory}.");
         var tensors = SafetensorsFile.Open(statsPath);
@@ -178,8 +212,8 @@ public static class LeRobotPolicyFolder
         {
             string name = $"{feature}.{stat}";
             if (!names.Contains(name)) return null;
-            using var t = tensors.Read(name);
-            var values = t.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+            using var scope = NewDisposeScope();
+            var values = tensors.Read(name).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
             if (values.Length != dim) throw new BadInputException($"{statsPath}: '{name}' has {values.Length} values, but the feature has {dim}.");
             return values;
         }

@@ -13,7 +13,10 @@ public sealed class Normalizer
     /// <summary>Spreads below this are treated as degenerate.</summary>
     public const float DegenerateSpread = 1e-6f;
 
-    private readonly float[] _stateOffset, _stateScale, _actionOffset, _actionScale;
+    private readonly Map _state, _action;
+
+    /// <summary>Per dimension: normalized = (x − offset) · scale + shift; a scale of 0 maps everything to 0 and back to offset.</summary>
+    private sealed record Map(float[] Offset, float[] Scale, float[] Shift);
 
     /// <summary>The statistics in use.</summary>
     public NormalizationStats Stats { get; }
@@ -22,14 +25,45 @@ public sealed class Normalizer
     public NormalizationMode Mode { get; }
 
     /// <summary>Creates a normalizer; the mapping per dimension is <c>(x − offset) · scale</c> (scale 0 when degenerate).</summary>
-    public Normalizer(NormalizationStats stats, NormalizationMode mode)
+    public Normalizer(NormalizationStats stats, NormalizationMode mode) : this(stats, mode, (s, m) =>
+    {
+        var (offset, scale) = Affine(s, m);
+        return new Map(offset, scale, new float[s.Dim]);
+    }) { }
+
+    private Normalizer(NormalizationStats stats, NormalizationMode mode, Func<DimensionStats, NormalizationMode, Map> map)
     {
         stats.Require(mode, "the normalization statistics");
         Stats = stats;
         Mode = mode;
-        (_stateOffset, _stateScale) = Affine(stats.State, mode);
-        (_actionOffset, _actionScale) = Affine(stats.Action, mode);
+        _state = map(stats.State, mode);
+        _action = map(stats.Action, mode);
     }
+
+    /// <summary>
+    /// The normalization of LeRobot's processors (<c>NormalizerProcessorStep</c>, eps 1e-8), for policies trained there:
+    /// z-score <c>(x − mean) / (std + 1e-8)</c>; quantile and min-max <c>2 (x − lo) / (hi − lo) − 1</c> with a zero spread
+    /// replaced by 1e-8, so a constant dimension at its low bound maps to −1 (not to 0 as <see cref="Normalizer(NormalizationStats, NormalizationMode)"/>
+    /// does), which decides pi0.5's state bins. The inverse is the affine map's (LeRobot's z-score inverse omits the 1e-8: 1e-8 of a value apart).
+    /// </summary>
+    public static Normalizer LeRobot(NormalizationStats stats, NormalizationMode mode) => new(stats, mode, (s, m) =>
+    {
+        const double eps = 1e-8;
+        var (offset, scale, shift) = (new float[s.Dim], new float[s.Dim], new float[s.Dim]);
+        for (int d = 0; d < s.Dim; d++)
+        {
+            if (m == NormalizationMode.ZScore)
+            {
+                offset[d] = s.Mean[d];
+                scale[d] = (float)(1 / ((double)s.Std[d] + eps));
+                continue;
+            }
+            (float lo, float hi) = m == NormalizationMode.Quantile ? (s.Q01[d], s.Q99[d]) : (s.Min[d], s.Max[d]);
+            float spread = hi - lo == 0 ? (float)eps : hi - lo;                           // as LeRobot: in float32
+            (offset[d], scale[d], shift[d]) = (lo, 2 / spread, -1);
+        }
+        return new Map(offset, scale, shift);
+    });
 
     /// <summary>Parses the config spelling (<c>min_max</c>, <c>z_score</c>, <c>quantile</c>).</summary>
     public static NormalizationMode ParseMode(string mode) => mode switch
@@ -49,30 +83,29 @@ public sealed class Normalizer
     };
 
     /// <summary>Normalizes a state vector in place.</summary>
-    public void NormalizeState(Span<float> state) => Apply(state, _stateOffset, _stateScale, forward: true);
+    public void NormalizeState(Span<float> state) => Apply(state, _state, forward: true);
 
     /// <summary>Normalizes in place a run of consecutive action steps (length a multiple of the action dimension).</summary>
-    public void NormalizeActions(Span<float> actions) => Apply(actions, _actionOffset, _actionScale, forward: true);
+    public void NormalizeActions(Span<float> actions) => Apply(actions, _action, forward: true);
 
     /// <summary>Maps normalized state values back to the data's units, in place.</summary>
-    public void DenormalizeState(Span<float> state) => Apply(state, _stateOffset, _stateScale, forward: false);
+    public void DenormalizeState(Span<float> state) => Apply(state, _state, forward: false);
 
     /// <summary>Maps normalized action steps back to the data's units, in place.</summary>
-    public void DenormalizeActions(Span<float> actions) => Apply(actions, _actionOffset, _actionScale, forward: false);
+    public void DenormalizeActions(Span<float> actions) => Apply(actions, _action, forward: false);
 
-    private static float Forward(float x, float offset, float scale) => scale == 0 ? 0f : (x - offset) * scale;
-
-    private static void Apply(Span<float> values, float[] offset, float[] scale, bool forward)
+    private static void Apply(Span<float> values, Map map, bool forward)
     {
-        int dim = offset.Length;
+        int dim = map.Offset.Length;
         if (values.Length % dim != 0)
             throw new ArgumentException($"Expected a multiple of {dim} values, got {values.Length}.");
         for (int i = 0; i < values.Length; i++)
         {
             int d = i % dim;
-            values[i] = forward
-                ? Forward(values[i], offset[d], scale[d])
-                : scale[d] == 0 ? offset[d] : values[i] / scale[d] + offset[d];
+            float offset = map.Offset[d], scale = map.Scale[d], shift = map.Shift[d];
+            if (scale == 0) values[i] = forward ? 0f : offset;
+            else if (shift == 0) values[i] = forward ? (values[i] - offset) * scale : values[i] / scale + offset;
+            else values[i] = forward ? (values[i] - offset) * scale + shift : (values[i] - shift) / scale + offset;
         }
     }
 

@@ -32,10 +32,16 @@ public static partial class NpyFile
         if (!header.Contains("'fortran_order': False", StringComparison.Ordinal)) throw new BadInputException($"{path}: the array is in Fortran order; save it in C order.");
         var shapeMatch = Shape().Match(header);
         if (!shapeMatch.Success) throw new BadInputException($"{path}: the header has no shape.");
-        var shape = shapeMatch.Groups["dims"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(long.Parse).ToArray();
-        long count = shape.Aggregate(1L, (a, b) => checked(a * b));
+        var dims = shapeMatch.Groups["dims"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var shape = new long[dims.Length];
+        for (int i = 0; i < dims.Length; i++)
+            if (!long.TryParse(dims[i], out shape[i])) throw new BadInputException($"{path}: the shape's dimension '{dims[i]}' is not a size.");
         int offset = start + headerLength;
-        if (bytes.Length - offset != count * 4) throw new BadInputException($"{path}: the shape ({string.Join(", ", shape)}) needs {count * 4} bytes of data, the file holds {bytes.Length - offset}.");
+        long available = (bytes.Length - offset) / 4, count = 1;
+        foreach (long size in shape)
+            count = size == 0 || count <= available / Math.Max(size, 1) ? count * size : available + 1;   // stops growing once past the data
+        if (count != available || (bytes.Length - offset) % 4 != 0)
+            throw new BadInputException($"{path}: the shape ({string.Join(", ", shape)}) does not match the {bytes.Length - offset} bytes of data the file holds.");
         var values = new float[count];
         for (long i = 0; i < count; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(offset + (int)(4 * i)));
         return (values, shape);

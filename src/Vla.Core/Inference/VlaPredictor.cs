@@ -36,11 +36,11 @@ public sealed class VlaPredictor : IDisposable
     /// A predictor for <paramref name="policy"/>, whose data is normalized with <paramref name="stats"/> as <paramref name="data"/>'s
     /// <c>normalization_mode</c> says; <paramref name="source"/> names it in reports.
     /// </summary>
-    public VlaPredictor(ISamplingPolicy policy, NormalizationStats stats, DataConfig data, string source, VlaConfig? config = null)
+    public VlaPredictor(ISamplingPolicy policy, NormalizationStats stats, DataConfig data, string source, VlaConfig? config = null, Normalizer? normalizer = null)
     {
         Policy = policy;
         (policy as ITrainablePolicy)?.Module.eval();
-        Normalizer = new Normalizer(stats, Normalizer.ParseMode(data.NormalizationMode));
+        Normalizer = normalizer ?? new Normalizer(stats, Normalizer.ParseMode(data.NormalizationMode));
         Data = data;
         Source = source;
         Config = config;
@@ -62,7 +62,7 @@ public sealed class VlaPredictor : IDisposable
             {
                 if (device is not null) folder.Policy.Model.to(device);
                 var data = new DataConfig { NormalizationMode = Normalizer.ModeName(folder.Mode) };
-                return new VlaPredictor(folder.Policy, folder.Stats, data, folder.Directory);
+                return new VlaPredictor(folder.Policy, folder.Stats, data, folder.Directory, normalizer: folder.Normalizer);
             }
             catch
             {
@@ -179,9 +179,9 @@ public sealed class VlaPredictor : IDisposable
     {
         var spec = Spec;
         if (o.Camera1.Count == 0) throw new BadInputException($"Observation {index} has no main-camera image.");
-        if (spec.Cameras >= 2 && (o.Camera2 is null || o.Camera2.Count == 0))
+        if (spec.Cameras == 2 && (o.Camera2 is null || o.Camera2.Count == 0))
             throw new BadInputException($"Observation {index}: the model was trained with the wrist camera (use_aux_camera), so it needs image_2 frames too.");
-        for (int c = 2; c < spec.Cameras; c++)
+        for (int c = 1; c < spec.Cameras && spec.Cameras > 2; c++)
             if (o.Camera(c) is not { Count: > 0 })
                 throw new BadInputException($"Observation {index}: the policy reads {spec.Cameras} cameras, and camera {c + 1} has no frames.");
         if (spec.ReadsState && o.State is null)

@@ -14,7 +14,8 @@ namespace Vla.Model;
 /// order leaves x out of the graph), at a third of the cost.
 /// </summary>
 /// <param name="Previous">(B, horizon, D) the previous chunk's remaining actions, normalized, aligned to the new chunk's steps, zero-padded;
-/// D may be less than the values the policy integrates (pi0's padding to <c>max_action_dim</c>): those beyond D are not guided.</param>
+/// D may be less than the values the policy integrates (pi0's padding to <c>max_action_dim</c>): the previous chunk is then
+/// zero-padded and every value guided, as LeRobot's RTC does, which holds the padding at 0.</param>
 /// <param name="Weights">(B, horizon) how strongly each step is held to <paramref name="Previous"/>; rows of zeros leave an item unguided.</param>
 /// <param name="MaxWeight">The guidance weight's cap (the paper and LeRobot: 10 for 10 steps).</param>
 /// <param name="ExactJacobian">The vector-Jacobian product through the head (the paper); false uses the identity, as LeRobot's code ends up doing.</param>
@@ -79,12 +80,12 @@ public sealed record ChunkGuidance(Tensor Previous, Tensor Weights, double MaxWe
         return (v.detach() - WeightAt(t) * correction).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The weighted gap between the previous chunk and <paramref name="estimate"/>, zero on values the previous chunk does not cover.</summary>
+    /// <summary>The weighted gap between the previous chunk, zero-padded to the estimate's width, and <paramref name="estimate"/>.</summary>
     private Tensor Gap(Tensor estimate)
     {
         long covered = Previous.shape[^1], all = estimate.shape[^1];
-        var gap = (Previous - estimate.narrow(-1, 0, covered)) * Weights.unsqueeze(-1);
-        return covered == all ? gap : nn.functional.pad(gap, [0, all - covered]);
+        var previous = covered == all ? Previous : nn.functional.pad(Previous, [0, all - covered]);
+        return (previous - estimate) * Weights.unsqueeze(-1);
     }
 }
 

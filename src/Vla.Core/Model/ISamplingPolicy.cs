@@ -22,7 +22,7 @@ public interface ISamplingPolicy : IDisposable
 
     /// <summary>
     /// Normalized action chunks (B, horizon, action_dim), float32, integrated in <paramref name="steps"/> Euler steps from
-    /// <paramref name="noise"/> (B, horizon, action_dim), or from noise drawn from <paramref name="generator"/> when it is null;
+    /// <paramref name="noise"/> (B, horizon, <see cref="PolicySpec.NoiseDim"/> or action_dim), or from noise drawn from <paramref name="generator"/> when it is null;
     /// with <paramref name="guidance"/>, each step is guided towards the previous chunk's remaining actions.
     /// </summary>
     Tensor SampleActions(PolicyInput input, int steps, Tensor? noise = null, Generator? generator = null, ChunkGuidance? guidance = null);

@@ -115,6 +115,11 @@ public sealed class LeRobotPolicyFolderTests
     [InlineData("output_features", "{}", "feature 'action'")]
     [InlineData("paligemma_variant", "\"gemma_7b\"", "not a released shape")]
     [InlineData("normalization_mapping", "{\"STATE\": \"MEAN_STD\", \"ACTION\": \"QUANTILES\"}", "normalizes STATE by MEAN_STD and ACTION by QUANTILES")]
+    [InlineData("empty_cameras", "1", "empty_cameras")]
+    [InlineData("use_relative_actions", "true", "'use_relative_actions' is true")]
+    [InlineData("chunk_size", "\"fifty\"", "'chunk_size' must be an integer")]
+    [InlineData("chunk_size", "0", "'chunk_size' must be positive")]
+    [InlineData("input_features", "[]", "wrong type")]
     public void A_config_that_cannot_be_loaded_is_refused_naming_the_key(string key, string value, string expected)
     {
         using var folder = new TempFolder();

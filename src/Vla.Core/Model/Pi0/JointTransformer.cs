@@ -55,8 +55,14 @@ public sealed class JointTransformer : nn.Module
             if (p is not null) streams.Add(Stream.Of(text.Layers[i], p));
             if (s is not null) streams.Add(Stream.Of(gemma_expert.Layers[i], s, condition));
             var outputs = Layer(streams, cos, sin, mask, cache, i, storeInCache: p is not null);
+            var (previousP, previousS) = (p, s);
             if (p is not null) p = outputs[0].MoveToOuterDisposeScope();
             if (s is not null) s = outputs[^1].MoveToOuterDisposeScope();
+            if (!is_grad_enabled()) // without autograd nothing needs the previous layer's states: free them as we go
+            {
+                if (previousP is not null && !ReferenceEquals(previousP, prefix)) previousP.Dispose();
+                if (previousS is not null && !ReferenceEquals(previousS, suffix)) previousS.Dispose();
+            }
             layerOutputs?.Add((p?.detach().DetachFromDisposeScope(), s?.detach().DetachFromDisposeScope()));
         }
         var prefixOut = p is null ? null : text.FinalNorm.forward(p).MoveToOuterDisposeScope();

@@ -111,7 +111,7 @@ public sealed class Pi0Model : nn.Module
         {
             var prefixMask = AdditiveMask(Allowed(prefix.PadMask, prefix.Blocks));
             var prefixPositions = prefix.PadMask.to_type(ScalarType.Int64).cumsum(1) - 1;
-            paligemma_with_expert.forward(prefix.Tokens, null, prefixPositions, prefixMask, null, cache);
+            paligemma_with_expert.forward(prefix.Tokens, null, prefixPositions, prefixMask, null, cache).Prefix?.Dispose(); // only its cache is used
         }
         var offsets = prefix.PadMask.to_type(ScalarType.Int64).sum(1, keepdim: true);                  // valid prefix tokens
         Tensor Denoise(Tensor x, Tensor time)

@@ -36,12 +36,16 @@ public sealed class Pi0Policy(Pi0Model model, PolicyTransform transform, int cam
         long[] shape = [b, config.ChunkSize, config.MaxActionDim];
         if (noise is not null && !noise.shape.SequenceEqual(shape))
             throw new ArgumentException($"{Spec.Family} samples from noise of shape [{string.Join(", ", shape)}] (chunk_size × max_action_dim), got [{string.Join(", ", noise.shape)}].", nameof(noise));
+        if (input.State.shape[1] > config.MaxStateDim)
+            throw new ArgumentException($"{Spec.Family} reads at most {config.MaxStateDim} state values (max_state_dim), got {input.State.shape[1]}.", nameof(input));
         using var guard = Runtime.NativeCallGuard.Enter();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var state = nn.functional.pad(input.State.to_type(ScalarType.Float32), [0, config.MaxStateDim - input.State.shape[1]]);
-        var imageMask = input.ImageMask ?? ones(b, input.Images.shape[1], ScalarType.Bool, input.Images.device);
-        using var prefix = Model.EmbedPrefix(input.Images, imageMask, input.TokenIds, input.TokenMask);
+        var imageMask = input.ImageMask?.to(input.Images.device).to_type(ScalarType.Bool) ?? ones(b, input.Images.shape[1], ScalarType.Bool, input.Images.device);
+        // A missing camera is an image of -1 (LeRobot's), whatever the caller left there: its tokens are masked, but NaN pixels would still spread.
+        var images = where(imageMask.view(b, -1, 1, 1, 1), input.Images, full_like(input.Images, -1));
+        using var prefix = Model.EmbedPrefix(images, imageMask, input.TokenIds, input.TokenMask);
         var start = noise ?? FlowMatching.SampleNoise(shape, generator, input.Images.device);
         var chunk = Model.SampleActions(prefix, state, start, steps, guidance);
         return chunk.narrow(2, 0, Spec.ActionDim).contiguous().MoveToOuterDisposeScope();

@@ -44,9 +44,13 @@ public sealed class Pi05Transform(PaliGemmaTokenizer tokenizer, int maxLength) :
 
     /// <summary>
     /// The bin of a normalized value, as <c>np.digitize(x, np.linspace(-1, 1, 257)[:-1]) - 1</c>: k where
-    /// −1 + k/128 ≤ x &lt; −1 + (k + 1)/128, 255 from the last edge up, −1 below −1.
+    /// −1 + k/128 ≤ x &lt; −1 + (k + 1)/128, 255 from the last edge up, −1 below −1 (exact: x·128 is exact in double).
     /// </summary>
-    public static int Bin(float value) => (int)Math.Clamp(Math.Floor(((double)value + 1.0) * (StateBins / 2)), -1, StateBins - 1);
+    public static int Bin(float value)
+    {
+        if (float.IsNaN(value)) throw new ArgumentException("A NaN state value has no bin.", nameof(value));
+        return (int)Math.Clamp(Math.Floor(value * (double)(StateBins / 2)) + StateBins / 2, -1, StateBins - 1);
+    }
 
     /// <summary>The text pi0.5 tokenizes for <paramref name="task"/> and its normalized <paramref name="state"/>.</summary>
     public static string Prompt(string task, ReadOnlySpan<float> state)

@@ -58,6 +58,7 @@ public sealed class Pi0GoldenTests : IDisposable
         var noisy = t * Ref("noise") + (1 - t) * Ref("actions");
         var layers = new List<(Tensor? Prefix, Tensor? Suffix)>();
         model.Velocity(prefix, Ref("state"), noisy, Ref("time"), layers);
+        Assert.Equal(Tiny.PaliGemma.Text.NumHiddenLayers, layers.Count);
         for (int i = 0; i < layers.Count; i++)
         {
             Tolerance.Close(Ref($"{family}.layer_{i}.vlm"), layers[i].Prefix!, what: $"layer {i}, PaliGemma stream");
@@ -94,6 +95,11 @@ public sealed class Pi0GoldenTests : IDisposable
                      policy.Spec);
         var error = Assert.Throws<ArgumentException>(() => policy.SampleActions(input.Input, 3, noise: Ref("noise").narrow(2, 0, 6)));
         Assert.Contains("chunk_size × max_action_dim", error.Message);
+        // The masked camera's pixels never reach the output, NaN included (it is an image of -1, as LeRobot's).
+        var poisoned = Ref("images");
+        poisoned[1, 1].fill_(float.NaN);
+        var masked = policy.SampleActions(input.Input with { Images = poisoned }, Tiny.NumInferenceSteps, noise: Ref("noise"));
+        Tolerance.Close(Ref($"{family}.chunk").narrow(2, 0, 6), masked, what: "chunk with a NaN masked camera");
     }
 
     [Fact]
