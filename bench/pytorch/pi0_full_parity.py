@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -113,25 +112,9 @@ def full_weights(pi05, seed):
     return w
 
 
-def write_bf16(path, tensors):
-    header, offset = {}, 0
-    for name, t in tensors.items():
-        size = t.numel() * 2
-        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    header["__metadata__"] = {"format": "pt"}
-    encoded = json.dumps(header).encode()
-    encoded += b" " * ((8 - len(encoded) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for t in tensors.values():
-            f.write(t.to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes())
-
-
 def write_folder(out, w, pi05, stats, mode):
     os.makedirs(out, exist_ok=True)
-    write_bf16(os.path.join(out, "model.safetensors"), w)
+    ref.write_safetensors(os.path.join(out, "model.safetensors"), w, lambda n: torch.bfloat16)
     image = {"type": "VISUAL", "shape": [3, 224, 224]}
     features = {k: image for k in CAMERA_KEYS}
     features["observation.state"] = {"type": "STATE", "shape": [STATE_DIM]}

@@ -37,12 +37,10 @@ def rand(*shape, scale=0.05):
     return torch.randn(*shape) * scale
 
 
-def make_weights():
-    w = {}
-    v, t = VISION, TEXT
+def siglip_weights(w, pre, v, rand):
+    """SigLIP's tensors under `pre` for the shapes of `v`, drawn by `rand(*shape, scale=…)` (its default scale for biases)."""
     d, p = v["hidden_size"], v["patch_size"]
     n = (v["image_size"] // p) ** 2
-    pre = "vision_tower.vision_model."
     w[pre + "embeddings.patch_embedding.weight"] = rand(d, 3, p, p, scale=0.1)
     w[pre + "embeddings.patch_embedding.bias"] = rand(d)
     w[pre + "embeddings.position_embedding.weight"] = rand(n, d, scale=0.1)
@@ -60,6 +58,13 @@ def make_weights():
         w[q + "mlp.fc2.bias"] = rand(d)
     w[pre + "post_layernorm.weight"] = 1 + rand(d)
     w[pre + "post_layernorm.bias"] = rand(d)
+
+
+def make_weights():
+    w = {}
+    v, t = VISION, TEXT
+    d = v["hidden_size"]
+    siglip_weights(w, "vision_tower.vision_model.", v, rand)
     w["multi_modal_projector.linear.weight"] = rand(t["hidden_size"], d, scale=0.15)
     w["multi_modal_projector.linear.bias"] = rand(t["hidden_size"])
 
@@ -83,23 +88,23 @@ def make_weights():
 
 
 def write_safetensors(path, tensors, dtype_of):
-    header, blobs, offset = {}, [], 0
+    """Writes `tensors` as safetensors, each in dtype_of(name) (float32 or bfloat16), one tensor in memory at a time."""
+    header, offset = {}, 0
     for name, t in tensors.items():
         dtype = dtype_of(name)
-        data = t.to(dtype).contiguous()
-        raw = data.view(torch.int16).numpy().tobytes() if dtype == torch.bfloat16 else data.numpy().tobytes()
+        size = t.numel() * {torch.float32: 4, torch.bfloat16: 2}[dtype]
         header[name] = {"dtype": {torch.float32: "F32", torch.bfloat16: "BF16"}[dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
+                        "data_offsets": [offset, offset + size]}
+        offset += size
     header["__metadata__"] = {"format": "pt"}
     encoded = json.dumps(header).encode()
     encoded += b" " * ((8 - len(encoded) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(encoded)))
         f.write(encoded)
-        for blob in blobs:
-            f.write(blob)
+        for name, t in tensors.items():
+            data = t.to(dtype_of(name)).contiguous()
+            f.write(data.view(torch.int16).numpy().tobytes() if data.dtype == torch.bfloat16 else data.numpy().tobytes())
 
 
 def siglip(w, pixels, pre="vision_tower.vision_model.", v=None):

@@ -42,27 +42,8 @@ def rand(*shape, scale=0.1):
 
 def make_weights(pi05):
     w = {}
-    v, d = VISION, VISION["hidden_size"]
-    p = v["patch_size"]
-    n = (v["image_size"] // p) ** 2
-    pre = "paligemma_with_expert.paligemma.model.vision_tower.vision_model."
-    w[pre + "embeddings.patch_embedding.weight"] = rand(d, 3, p, p)
-    w[pre + "embeddings.patch_embedding.bias"] = rand(d)
-    w[pre + "embeddings.position_embedding.weight"] = rand(n, d)
-    for i in range(v["num_hidden_layers"]):
-        q = pre + f"encoder.layers.{i}."
-        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            w[q + f"self_attn.{name}.weight"] = rand(d, d, scale=0.15)
-            w[q + f"self_attn.{name}.bias"] = rand(d)
-        for name in ("layer_norm1", "layer_norm2"):
-            w[q + f"{name}.weight"] = 1 + rand(d)
-            w[q + f"{name}.bias"] = rand(d)
-        w[q + "mlp.fc1.weight"] = rand(v["intermediate_size"], d, scale=0.15)
-        w[q + "mlp.fc1.bias"] = rand(v["intermediate_size"])
-        w[q + "mlp.fc2.weight"] = rand(d, v["intermediate_size"], scale=0.15)
-        w[q + "mlp.fc2.bias"] = rand(d)
-    w[pre + "post_layernorm.weight"] = 1 + rand(d)
-    w[pre + "post_layernorm.bias"] = rand(d)
+    d = VISION["hidden_size"]
+    make_golden.siglip_weights(w, "paligemma_with_expert.paligemma.model.vision_tower.vision_model.", VISION, rand)
     pm = "paligemma_with_expert.paligemma.model."
     w[pm + "multi_modal_projector.linear.weight"] = rand(VLM["width"], d, scale=0.15)
     w[pm + "multi_modal_projector.linear.bias"] = rand(VLM["width"])
