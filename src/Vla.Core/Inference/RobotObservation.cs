@@ -28,22 +28,22 @@ public sealed record RobotObservation(IReadOnlyList<CameraFrame> Camera1, IReadO
     /// <summary>Reads the image files of every camera in order (the main camera first), naming any that is missing or not a usable PNG/JPEG.</summary>
     public static RobotObservation FromFiles(IReadOnlyList<IReadOnlyList<string>> cameras, string prompt, float[]? state, long maxPixels = 4096L * 4096)
     {
-        if (cameras.Count == 0) throw new BadInputException("At least one main-camera image (camera 1) is needed.");
-        var first = FromFiles(cameras[0], cameras.Count > 1 ? cameras[1] : null, prompt, state, maxPixels);
-        return first with { MoreCameras = cameras.Skip(2).Select(c => (IReadOnlyList<CameraFrame>)FromFiles(c, null, prompt, state, maxPixels).Camera1).ToList() };
+        if (cameras.Count == 0 || cameras[0].Count == 0) throw new BadInputException("At least one main-camera image (camera 1) is needed.");
+        return new RobotObservation(ReadFrames(cameras[0], maxPixels), cameras.Count > 1 ? ReadFrames(cameras[1], maxPixels) : null, prompt, state)
+        {
+            MoreCameras = cameras.Skip(2).Select(c => ReadFrames(c, maxPixels)).ToList(),
+        };
     }
 
     /// <summary>Reads image files, naming any that is missing or not a usable PNG/JPEG.</summary>
-    public static RobotObservation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096)
+    public static RobotObservation FromFiles(IReadOnlyList<string> camera1, IReadOnlyList<string>? camera2, string prompt, float[]? state, long maxPixels = 4096L * 4096) =>
+        FromFiles(camera2 is null ? [camera1] : [camera1, camera2], prompt, state, maxPixels);
+
+    private static IReadOnlyList<CameraFrame> ReadFrames(IReadOnlyList<string> paths, long maxPixels) => paths.Select(path =>
     {
-        CameraFrame Read(string path)
-        {
-            if (!File.Exists(path)) throw new BadInputException($"Image {path} does not exist.");
-            var bytes = File.ReadAllBytes(path);
-            if (ImagePreprocessor.CheckHeader(bytes, maxPixels) is string why) throw new BadInputException($"Image {path}: {why}");
-            return bytes;
-        }
-        if (camera1.Count == 0) throw new BadInputException("At least one main-camera image (camera 1) is needed.");
-        return new RobotObservation(camera1.Select(Read).ToList(), camera2?.Select(Read).ToList(), prompt, state);
-    }
+        if (!File.Exists(path)) throw new BadInputException($"Image {path} does not exist.");
+        var bytes = File.ReadAllBytes(path);
+        if (ImagePreprocessor.CheckHeader(bytes, maxPixels) is string why) throw new BadInputException($"Image {path}: {why}");
+        return (CameraFrame)bytes;
+    }).ToList();
 }

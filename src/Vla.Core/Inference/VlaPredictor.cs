@@ -181,9 +181,10 @@ public sealed class VlaPredictor : IDisposable
         if (o.Camera1.Count == 0) throw new BadInputException($"Observation {index} has no main-camera image.");
         if (spec.Cameras == 2 && (o.Camera2 is null || o.Camera2.Count == 0))
             throw new BadInputException($"Observation {index}: the model was trained with the wrist camera (use_aux_camera), so it needs image_2 frames too.");
-        for (int c = 1; c < spec.Cameras && spec.Cameras > 2; c++)
-            if (o.Camera(c) is not { Count: > 0 })
-                throw new BadInputException($"Observation {index}: the policy reads {spec.Cameras} cameras, and camera {c + 1} has no frames.");
+        if (spec.Cameras > 2)
+            for (int c = 1; c < spec.Cameras; c++)
+                if (o.Camera(c) is not { Count: > 0 })
+                    throw new BadInputException($"Observation {index}: the policy reads {spec.Cameras} cameras, and camera {c + 1} has no frames.");
         if (spec.ReadsState && o.State is null)
             throw new BadInputException($"Observation {index}: the model was trained with state input; give {spec.StateDim} state values.");
         if (o.State is not null && o.State.Length != spec.StateDim)

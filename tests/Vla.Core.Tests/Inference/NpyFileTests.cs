@@ -32,4 +32,18 @@ public sealed class NpyFileTests
         Assert.Contains(path, error.Message);
         Assert.Contains(expected, error.Message);
     }
+
+    [Theory]
+    [InlineData("(4611686018427387904,)")]
+    [InlineData("(4294967296, 4294967296, 4)")]
+    [InlineData("(99999999999999999999,)")]
+    public void A_declared_shape_far_beyond_the_data_is_refused_before_any_allocation(string shape)
+    {
+        using var folder = new TempFolder();
+        string path = folder.PathOf("huge.npy");
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".PadRight(117) + "\n";
+        File.WriteAllBytes(path, [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. System.Text.Encoding.Latin1.GetBytes(header), .. new byte[8]]);
+        var error = Assert.Throws<BadInputException>(() => NpyFile.ReadFloat32(path));
+        Assert.Contains(path, error.Message);
+    }
 }

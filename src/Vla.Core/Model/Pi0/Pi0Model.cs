@@ -80,7 +80,7 @@ public sealed class Pi0Model : nn.Module
         var suffix = EmbedSuffix(state, noisyActions, time);
         var pad = cat([prefix.PadMask, suffix.PadMask], 1);
         var mask = AdditiveMask(Allowed(pad, [.. prefix.Blocks, .. suffix.Blocks]));
-        var positions = pad.to_type(ScalarType.Int64).cumsum(1) - 1;
+        var positions = Positions(pad);
         var (_, output) = paligemma_with_expert.forward(prefix.Tokens, suffix.Tokens, positions, mask, suffix.Condition, null, layerOutputs);
         return ActionsOut(output!).MoveToOuterDisposeScope();
     }
@@ -110,7 +110,7 @@ public sealed class Pi0Model : nn.Module
         using (no_grad())
         {
             var prefixMask = AdditiveMask(Allowed(prefix.PadMask, prefix.Blocks));
-            var prefixPositions = prefix.PadMask.to_type(ScalarType.Int64).cumsum(1) - 1;
+            var prefixPositions = Positions(prefix.PadMask);
             paligemma_with_expert.forward(prefix.Tokens, null, prefixPositions, prefixMask, null, cache).Prefix?.Dispose(); // only its cache is used
         }
         var offsets = prefix.PadMask.to_type(ScalarType.Int64).sum(1, keepdim: true);                  // valid prefix tokens
@@ -121,7 +121,7 @@ public sealed class Pi0Model : nn.Module
             // Suffix queries see every valid prefix token, and the suffix by its own blocks.
             var toPrefix = prefix.PadMask.unsqueeze(1).expand(b, s, -1);
             var mask = AdditiveMask(cat([toPrefix, Allowed(suffix.PadMask, suffix.Blocks)], 2));
-            var positions = offsets + suffix.PadMask.to_type(ScalarType.Int64).cumsum(1) - 1;
+            var positions = offsets + Positions(suffix.PadMask);
             var (_, output) = paligemma_with_expert.forward(null, suffix.Tokens, positions, mask, suffix.Condition, cache);
             return ActionsOut(output!);
         }
@@ -165,6 +165,9 @@ public sealed class Pi0Model : nn.Module
         var valid = pad.unsqueeze(1).logical_and(pad.unsqueeze(2));                                    // (B, T, T)
         return valid.logical_and(byBlock.unsqueeze(0)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Positions of tokens (B, T) from their padding mask: <c>cumsum(pad) − 1</c>, so padding repeats the last valid position.</summary>
+    public static Tensor Positions(Tensor pad) => pad.to_type(ScalarType.Int64).cumsum(1) - 1;
 
     /// <summary>(B, T, S) booleans as the additive mask (B, 1, T, S): 0 where allowed, <see cref="MaskValue"/> elsewhere.</summary>
     public static Tensor AdditiveMask(Tensor allowed)
