@@ -104,6 +104,21 @@ internal static class VlaProcess
     public static (string From, string To) OneValidationEpisode(string folder) =>
         (Path.Combine(RepoRoot, "data-samples", "val"), SampleWithCutFrames(Path.Combine(folder, "val-one"), episodes: 1));
 
+    /// <summary>Writes a float32 .npy of <paramref name="shape"/> (values from a fixed sequence) as numpy.save does.</summary>
+    public static string Npy(string path, int[] shape)
+    {
+        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}), }}";
+        int padded = (dict.Length + 11) / 64 * 64 + 64;
+        string header = dict.PadRight(padded - 10 - 1) + "\n";
+        using var file = new BinaryWriter(File.Create(path));
+        file.Write(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 });
+        file.Write((ushort)header.Length);
+        file.Write(System.Text.Encoding.Latin1.GetBytes(header));
+        int count = shape.Aggregate(1, (a, b) => a * b);
+        for (int i = 0; i < count; i++) file.Write((float)Math.Sin(i * 0.7));
+        return path;
+    }
+
     /// <summary>The sample's first frame (a 64×64 PNG).</summary>
     public static byte[] SamplePng()
     {

@@ -16,7 +16,7 @@ internal static class MakeSampleDataCommand
     public static Command Create()
     {
         Out.DefaultValueFactory = _ => "data-samples";
-        var command = new Command("make-sample-data", "Write the synthetic tabletop episode dataset and the tiny sample PaliGemma (deterministic).")
+        var command = new Command("make-sample-data", "Write the synthetic tabletop episode dataset, the tiny sample PaliGemma and the tiny sample pi0 (deterministic).")
         {
             Out, TrainEpisodes, ValEpisodes, ImageSize, Seed,
         };
@@ -49,6 +49,9 @@ internal static class MakeSampleDataCommand
         string modelDir = Path.Combine(output, "tiny-paligemma");
         SampleModelFolder.Write(modelDir, options.Seed);
         Console.WriteLine($"Wrote the sample PaliGemma (random initial weights) and its tokenizer to {modelDir}.");
+        string pi0Dir = Path.Combine(output, "tiny-pi0");
+        Checkpoints.SamplePi0Folder.Write(pi0Dir, options.Seed);
+        Console.WriteLine($"Wrote the sample pi0 (a LeRobot policy folder, random weights) to {pi0Dir}.");
         return CliErrors.Ok;
     }
 }

@@ -89,12 +89,18 @@ public static class Checkpoint
     public static (TrainerState State, VlaConfig Config) ReadState(string directory, IEnumerable<string> required)
     {
         if (!Directory.Exists(directory)) throw new BadInputException($"Checkpoint folder {directory} does not exist.");
-        foreach (var file in required.Prepend(CheckpointFiles.TrainerState))
-            if (!File.Exists(Path.Combine(directory, file)))
-                throw new BadInputException($"{Path.Combine(directory, file)} is missing: {directory} is not a complete checkpoint.");
+        RequireFiles(directory, required.Prepend(CheckpointFiles.TrainerState));
         string path = Path.Combine(directory, CheckpointFiles.TrainerState);
         var state = TrainerState.Load(path);
         return (state, ConfigLoader.Parse(state.ConfigYaml, path + " (config_yaml)"));
+    }
+
+    /// <summary>Throws naming the first of <paramref name="files"/> missing from the checkpoint <paramref name="directory"/>.</summary>
+    public static void RequireFiles(string directory, IEnumerable<string> files)
+    {
+        foreach (var file in files)
+            if (!File.Exists(Path.Combine(directory, file)))
+                throw new BadInputException($"{Path.Combine(directory, file)} is missing: {directory} is not a complete checkpoint.");
     }
 
     /// <summary>
@@ -103,9 +109,14 @@ public static class Checkpoint
     /// </summary>
     public static void CheckCompatible(VlaConfig current, VlaConfig saved, string checkpoint)
     {
+        var (ours, theirs) = (current.Model, saved.Model);
+        foreach (var (key, now, then) in new[] { ("model.policy", ours.Policy, theirs.Policy), ("model.expert_lora", Describe(ours.ExpertLora), Describe(theirs.ExpertLora)) })
+            if (now != then) throw new BadInputException($"{checkpoint} was trained with {key} = {then}, but the config says {now}; the checkpoint does not fit this model.");
         foreach (var (key, a, b) in ConfigKeys.Differences(VlaModelConfig.From(current), VlaModelConfig.From(saved)).Take(1))
             throw new BadInputException($"{checkpoint} was trained with {key} = {b}, but the config says {a}; the checkpoint does not fit this model.");
     }
+
+    private static string Describe(LoraConfig lora) => $"rank {lora.Rank}, alpha {lora.Alpha}, dropout {lora.Dropout}, targets {string.Join(" ", lora.TargetModules.Order())}";
 
     private static Dictionary<string, string> Versions() => new()
     {

@@ -40,23 +40,38 @@ public static class LeRobotPolicyFolder
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return false; }
     }
 
-    /// <summary>Reads the folder onto the CPU; <paramref name="tokenizer"/> names a <c>tokenizer.model</c> (or its folder) when the folder has none.</summary>
-    public static Loaded Load(string directory, string? tokenizer = null)
+    /// <summary>
+    /// What a fine-tune changes of a folder's policy: the robot it is trained for (cameras, state and action values) and the
+    /// chunk; the weights do not depend on them (state and actions are padded to <c>max_state_dim</c> / <c>max_action_dim</c>).
+    /// </summary>
+    public sealed record Robot(int Cameras, int StateDim, int ActionDim, int ChunkSize, int NumInferenceSteps);
+
+    /// <summary>
+    /// Reads the folder onto the CPU; <paramref name="tokenizer"/> names a <c>tokenizer.model</c> (or its folder) when the folder
+    /// has none; <paramref name="robot"/>, when given, replaces the robot and chunk its <c>config.json</c> declares.
+    /// </summary>
+    public static Loaded Load(string directory, string? tokenizer = null, Robot? robot = null)
     {
         TorchRuntime.EnsureReady();
         var description = Describe(directory);
         var tokens = LoadTokenizer(directory, tokenizer);
         var stats = ReadStats(directory, description);
+        var config = robot is null ? description.Config : description.Config with { ChunkSize = robot.ChunkSize, NumInferenceSteps = robot.NumInferenceSteps };
+        if (robot is not null && (robot.StateDim > config.MaxStateDim || robot.ActionDim > config.MaxActionDim))
+            throw new BadInputException($"{directory}: the policy reads at most {config.MaxStateDim} state and predicts {config.MaxActionDim} action values (max_state_dim, max_action_dim); the robot has {robot.StateDim} and {robot.ActionDim}.");
         Func<Pi0Config, ExpertSuffix> family = description.Family == "pi0" ? c => new Pi0Suffix(c) : c => new Pi05Suffix(c);
-        var model = new Pi0Model(description.Config, family, initialize: false); // every large weight is loaded next
+        var model = new Pi0Model(config, family, initialize: false); // every large weight is loaded next
         try
         {
             Pi0Weights.Load(model, directory);
             model.eval();
             PolicyTransform transform = description.Family == "pi0"
-                ? new Pi0Transform(tokens, description.Config.TokenizerMaxLength)
-                : new Pi05Transform(tokens, description.Config.TokenizerMaxLength);
-            var policy = new Pi0Policy(model, transform, description.Cameras.Count, description.StateDim, description.ActionDim);
+                ? new Pi0Transform(tokens, config.TokenizerMaxLength)
+                : new Pi05Transform(tokens, config.TokenizerMaxLength);
+            var policy = new Pi0Policy(model, transform, robot?.Cameras ?? description.Cameras.Count, robot?.StateDim ?? description.StateDim, robot?.ActionDim ?? description.ActionDim)
+            {
+                Pretrained = Path.GetFullPath(directory),
+            };
             OpenMpTeam.Release();
             return new Loaded(policy, stats, description.Mode, description.Cameras, Path.GetFullPath(directory));
         }
@@ -66,6 +81,9 @@ public static class LeRobotPolicyFolder
             throw;
         }
     }
+
+    /// <summary>The statistics the folder's processors saved (what <see cref="Load"/> returns, without loading the model).</summary>
+    public static NormalizationStats Stats(string directory) => ReadStats(directory, Describe(directory));
 
     /// <summary>Reads and checks <c>config.json</c>, naming the file and key at fault.</summary>
     public static Description Describe(string directory)

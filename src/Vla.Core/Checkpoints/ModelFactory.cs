@@ -1,6 +1,8 @@
 using TorchSharp;
 using Vla.Config;
+using Vla.Data;
 using Vla.Model;
+using Vla.Model.Pi0;
 using Vla.Model.PaliGemmaFlow;
 using Vla.Model.Tokenization;
 using Vla.Model.Weights;
@@ -22,6 +24,7 @@ public static class ModelFactory
     /// <summary>A new policy for training, as <paramref name="config"/> describes it, its new weights drawn from <paramref name="seed"/>.</summary>
     public static ITrainablePolicy FromConfig(VlaConfig config, long seed, Device? device = null)
     {
+        if (Pi0Factory.Trains(config)) return Pi0Factory.FromConfig(config, seed, device);
         string modelDir = PathResolver.ResolveExisting(config.Model.VlmConfig.ModelNameOrPath, config.BaseDirectory)
             ?? throw new BadInputException($"model.vlm_config.model_name_or_path: folder '{config.Model.VlmConfig.ModelNameOrPath}' does not exist.");
         string tokenizerDir = string.IsNullOrEmpty(config.Data.TokenizerNameOrPath) ? modelDir
@@ -43,7 +46,17 @@ public static class ModelFactory
     public static Checkpoint.Loaded FromCheckpoint(string directory, Device? device = null, ScalarType? dtype = null)
     {
         TorchRuntime.EnsureReady();
-        var (state, config) = Checkpoint.ReadState(directory, VlaModelFolder.Required);
+        var (state, config) = Checkpoint.ReadState(directory, []);
+        if (Pi0Factory.Trains(config))
+        {
+            if (dtype is { } asked && asked != ScalarType.Float32)
+                throw new BadInputException($"{directory}: pi0 and pi0.5 checkpoints run in float32 for now (asked for {ModelDtype.Name(asked)}).");
+            Checkpoint.RequireFiles(directory, Pi0CheckpointFiles.Required);
+            var pi0 = new Checkpoint.Loaded(Pi0Factory.FromCheckpoint(directory, config, device), state, config, directory);
+            OpenMpTeam.Release();
+            return pi0;
+        }
+        Checkpoint.RequireFiles(directory, VlaModelFolder.Required);
         var backboneDtype = dtype ?? ModelDtype.Parse(config.Model.VlmConfig.Dtype, $"{directory}: model.vlm_config.dtype");
         config = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { Dtype = ModelDtype.Name(backboneDtype) } } };
         var model = VlaModelFolder.Load(directory, VlaModelConfig.From(config));
@@ -59,14 +72,25 @@ public static class ModelFactory
     /// </summary>
     public static VlaModel Seeded(VlaModelConfig config, PaliGemmaBackbone backbone, PaliGemmaTokenizer tokenizer, long seed)
     {
+        VlaModel? model = null;
+        Seeding(seed, () => model = new VlaModel(config, backbone, tokenizer));
+        return model!;
+    }
+
+    /// <summary>Runs <paramref name="draw"/> holding the process-wide generator, seeded with <paramref name="seed"/> (<see cref="Seeded"/> says why).</summary>
+    public static void Seeding(long seed, Action draw)
+    {
         lock (InitGate)
         {
             manual_seed(seed);
-            var model = new VlaModel(config, backbone, tokenizer);
+            draw();
             OpenMpTeam.Release(); // building is done on this thread; it may be another one that computes (OpenMpTeam says why)
-            return model;
         }
     }
+
+    /// <summary>How a policy's data is normalized with <paramref name="stats"/>: LeRobot's processors' way for pi0 and pi0.5, this workbench's for its own.</summary>
+    public static Normalizer NormalizerFor(ISamplingPolicy policy, NormalizationStats stats, NormalizationMode mode) =>
+        policy is Model.Pi0.Pi0Policy ? Normalizer.LeRobot(stats, mode) : new Normalizer(stats, mode);
 
     /// <summary>
     /// A model with no weights to load (benchmarks, the device self-check): the backbone initialized as Hugging Face

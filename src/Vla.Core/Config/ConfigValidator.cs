@@ -36,9 +36,12 @@ public static class ConfigValidator
             CheckData(p.List, "data.train_parquet_files", d.TrainParquetFiles, config.BaseDirectory, required: true);
         if (requirements.HasFlag(ConfigRequirements.ValData))
             CheckData(p.List, "data.val_parquet_files", d.ValParquetFiles, config.BaseDirectory, required: false);
-        var vlm = config.Model.VlmConfig;
-        if (requirements.HasFlag(ConfigRequirements.Model) && PathResolver.ResolveExisting(vlm.ModelNameOrPath, config.BaseDirectory) is null)
-            p.Add($"model.vlm_config.model_name_or_path: folder '{vlm.ModelNameOrPath}' does not exist.");
+        var model = config.Model;
+        if (requirements.HasFlag(ConfigRequirements.Model) && model.Policy == "paligemma_flow" && PathResolver.ResolveExisting(model.VlmConfig.ModelNameOrPath, config.BaseDirectory) is null)
+            p.Add($"model.vlm_config.model_name_or_path: folder '{model.VlmConfig.ModelNameOrPath}' does not exist.");
+        string? pretrained = model.Policy is "pi0" or "pi05" ? PathResolver.ResolveExisting(model.Pretrained, config.BaseDirectory) : null;
+        if (requirements.HasFlag(ConfigRequirements.Model) && model.Policy is "pi0" or "pi05" && (pretrained is null || !File.Exists(Path.Combine(pretrained, "config.json"))))
+            p.Add($"model.pretrained: '{model.Pretrained}' is not a LeRobot policy folder (a folder with config.json), which model.policy {model.Policy} starts from.");
         return p.List;
     }
 
@@ -80,6 +83,7 @@ public static class ConfigValidator
 
     private static void ModelValues(ProblemList p, ModelConfig model)
     {
+        p.OneOf("model.policy", model.Policy, ["paligemma_flow", "pi0", "pi05"]);
         var vlm = model.VlmConfig;
         p.OneOf("model.vlm_config.dtype", NormalizeDtype(vlm.Dtype), Dtypes);
         p.Positive("model.vlm_config.num_image_tokens", vlm.NumImageTokens);
@@ -101,11 +105,18 @@ public static class ConfigValidator
         p.Positive("model.action_head_config.num_inference_steps", head.NumInferenceSteps);
         foreach (var width in head.MlpHiddenDims) p.Positive("model.action_head_config.mlp_hidden_dims[]", width);
 
-        var lora = model.Lora;
-        p.NonNegative("model.lora.rank", lora.Rank);
-        if (lora.Enabled) p.Positive("model.lora.alpha", lora.Alpha);
-        if (lora.Dropout is < 0 or >= 1) p.Add($"model.lora.dropout must be in [0, 1) (got {lora.Dropout}).");
-        if (lora.Enabled && lora.TargetModules.Count == 0) p.Add("model.lora.target_modules is empty: name at least one projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).");
+        LoraValues(p, "model.lora", model.Lora);
+        LoraValues(p, "model.expert_lora", model.ExpertLora);
+        if (model.ExpertLora.Enabled && model.Policy == "paligemma_flow") p.Add("model.expert_lora is for pi0 and pi05 (model.policy), whose action expert it adapts.");
+        if (model.PretrainedStats && model.Policy == "paligemma_flow") p.Add("model.pretrained_stats is for pi0 and pi05 (model.policy), whose pretrained folder holds statistics.");
+    }
+
+    private static void LoraValues(ProblemList p, string key, LoraConfig lora)
+    {
+        p.NonNegative($"{key}.rank", lora.Rank);
+        if (lora.Enabled) p.Positive($"{key}.alpha", lora.Alpha);
+        if (lora.Dropout is < 0 or >= 1) p.Add($"{key}.dropout must be in [0, 1) (got {lora.Dropout}).");
+        if (lora.Enabled && lora.TargetModules.Count == 0) p.Add($"{key}.target_modules is empty: name at least one projection (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj).");
     }
 
     private static void TrainingValues(ProblemList p, VlaConfig config)
@@ -119,6 +130,7 @@ public static class ConfigValidator
         if (string.IsNullOrWhiteSpace(t.ExperimentName) || t.ExperimentName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
             p.Add($"training.experiment_name must be a plain folder name (got '{t.ExperimentName}').");
 
+        if (t.SaveLerobot && config.Model.Policy == "paligemma_flow") p.Add("training.save_lerobot is for pi0 and pi05 (model.policy): LeRobot has no paligemma_flow policy to load.");
         p.OneOf("optimizer.type", config.Optimizer.Type, ["AdamW"]);
         p.Positive("optimizer.lr", config.Optimizer.Lr);
         p.NonNegative("optimizer.weight_decay", config.Optimizer.WeightDecay);

@@ -36,6 +36,9 @@ public sealed record TrainingConfig
     /// <summary>On SIGTERM or Ctrl-C (Slurm preemption), save the last finished step as <c>checkpoint_epoch_N</c> (with its place in the epoch) before stopping.</summary>
     public bool SaveOnPreempt { get; init; }
 
+    /// <summary>For pi0 and pi0.5: the run's final save also writes a complete LeRobot policy folder (LoRA merged) to <c>&lt;experiment_name&gt;/lerobot</c>.</summary>
+    public bool SaveLerobot { get; init; }
+
     /// <summary>Data parallel: gradients are all-reduced in buckets of about this many megabytes (PyTorch DDP's default, 25).</summary>
     public double DdpBucketMb { get; init; } = 25;
 }

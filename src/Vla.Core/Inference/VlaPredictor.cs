@@ -61,7 +61,12 @@ public sealed class VlaPredictor : IDisposable
             try
             {
                 if (device is not null) folder.Policy.Model.to(device);
-                var data = new DataConfig { NormalizationMode = Normalizer.ModeName(folder.Mode) };
+                // How its data reads: LeRobot's feature names (evaluation over LeRobot datasets finds the cameras by them).
+                var data = new DataConfig
+                {
+                    NormalizationMode = Normalizer.ModeName(folder.Mode), StateDim = folder.Policy.Spec.StateDim, ImageSize = folder.Policy.Spec.ImageSize,
+                    ImageKeys = [.. folder.Cameras], MaxSeqLen = 1,
+                };
                 return new VlaPredictor(folder.Policy, folder.Stats, data, folder.Directory, normalizer: folder.Normalizer);
             }
             catch
@@ -71,7 +76,9 @@ public sealed class VlaPredictor : IDisposable
             }
         }
         var loaded = ModelFactory.FromCheckpoint(checkpointDir, device, dtype);
-        return new VlaPredictor(loaded.Policy, loaded.State.NormalizationStats, loaded.Config.Data, loaded.Directory, loaded.Config);
+        var stats = loaded.State.NormalizationStats;
+        return new VlaPredictor(loaded.Policy, stats, loaded.Config.Data, loaded.Directory, loaded.Config,
+            ModelFactory.NormalizerFor(loaded.Policy, stats, Normalizer.ParseMode(loaded.Config.Data.NormalizationMode)));
     }
 
     /// <summary>The shape of one observation's starting noise: horizon × the policy's noise width.</summary>

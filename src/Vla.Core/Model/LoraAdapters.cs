@@ -23,18 +23,19 @@ public static class LoraAdapters
     private const string PeftPrefix = "base_model.model.";
 
     /// <summary>
-    /// Freezes every weight of <paramref name="backbone"/> and attaches a float32 adapter to each targeted projection, its
-    /// dropout drawing from the model's <paramref name="masks"/>.
-    /// A target that names no projection, or a rank above a targeted layer's width, is a <see cref="BadInputException"/>.
+    /// Freezes every weight of <paramref name="backbone"/> (PaliGemma, or pi0's action expert) and attaches a float32 adapter
+    /// to each targeted projection, its dropout drawing from the model's <paramref name="masks"/>.
+    /// A target that names no projection, or a rank above a targeted layer's width, is a <see cref="BadInputException"/>
+    /// naming <paramref name="key"/>, the config section the adapters come from.
     /// </summary>
-    public static void Attach(PaliGemmaBackbone backbone, LoraConfig config, DropoutMasks masks)
+    public static void Attach(TorchSharp.torch.nn.Module backbone, LoraConfig config, DropoutMasks masks, string key = "model.lora")
     {
         var layers = Projections(backbone);
         foreach (var target in config.TargetModules.Where(t => !layers.Any(l => Matches(t, l.Name))))
         {
             var known = layers.Select(l => Short(l.Name)).Distinct().ToList();
             string hint = Config.ConfigLoader.Suggest(target, known) is string s ? $" Did you mean '{s}'?" : "";
-            throw new BadInputException($"model.lora.target_modules: '{target}' names no projection of the backbone.{hint} Known: {string.Join(", ", known)}.");
+            throw new BadInputException($"{key}.target_modules: '{target}' names no projection of the {(backbone is PaliGemmaBackbone ? "backbone" : "action expert")}.{hint} Known: {string.Join(", ", known)}.");
         }
         foreach (var p in backbone.parameters()) p.requires_grad = false;
         foreach (var (name, layer) in layers.Where(l => config.TargetModules.Any(t => Matches(t, l.Name))))
@@ -42,7 +43,7 @@ public static class LoraAdapters
     }
 
     /// <summary>Folds every adapter of <paramref name="backbone"/> into its base weight (a self-contained export that merges them).</summary>
-    public static void Merge(PaliGemmaBackbone backbone)
+    public static void Merge(TorchSharp.torch.nn.Module backbone)
     {
         foreach (var (_, layer) in Projections(backbone)) layer.MergeAdapter();
     }
@@ -106,7 +107,7 @@ public static class LoraAdapters
         };
     }
 
-    private static List<(string Name, LoraLinear Layer)> Projections(PaliGemmaBackbone backbone) =>
+    private static List<(string Name, LoraLinear Layer)> Projections(TorchSharp.torch.nn.Module backbone) =>
         backbone.named_modules().Where(m => m.module is LoraLinear).Select(m => (m.name, (LoraLinear)m.module)).ToList();
 
     /// <summary>A target's spelling of a layer: its last name, with <c>vision_tower.</c> in front for SigLIP's.</summary>

@@ -69,16 +69,22 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         _masks = masks;
     }
 
+    /// <summary>The weight with the adapter folded in (<c>W + (α / r) B A</c>, rounded to the weight's dtype), a new tensor; the weight itself without an adapter.</summary>
+    public Tensor MergedWeight()
+    {
+        using var noGrad = no_grad();
+        if (lora_A is null || lora_B is null) return weight.detach().clone();
+        using var scope = NewDisposeScope();
+        var delta = lora_B.weight.matmul(lora_A.weight) * _scale;                  // (out, in), float32
+        return (weight.to_type(ScalarType.Float32) + delta).to_type(weight.dtype).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Folds the adapter into the weight (<c>W += (α / r) B A</c>, rounded to the weight's dtype) and removes it.</summary>
     public void MergeAdapter()
     {
         if (lora_A is null || lora_B is null) return;
         using (no_grad())
-        using (NewDisposeScope())
-        {
-            var delta = lora_B.weight.matmul(lora_A.weight) * _scale;          // (out, in), float32
-            weight.copy_((weight.to_type(ScalarType.Float32) + delta).to_type(weight.dtype));
-        }
+        using (var merged = MergedWeight()) weight.copy_(merged);
         // Dropping the registrations leaves the layer as it was before AttachAdapter.
         _internal_submodules.Remove(nameof(lora_A));
         _internal_submodules.Remove(nameof(lora_B));

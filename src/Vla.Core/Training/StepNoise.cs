@@ -26,13 +26,16 @@ public sealed class StepNoise : IDisposable
     /// <param name="Masks">The step's dropout masks.</param>
     public sealed record Draws(Tensor Noise, Tensor Time, DropoutMasks.Source Masks);
 
-    /// <summary>The draws of the step that trains <paramref name="batch"/>, this rank's part of a global batch across <paramref name="group"/>.</summary>
-    public Draws Draw(VlaBatch batch, IProcessGroup group)
+    /// <summary>
+    /// The draws of the step that trains <paramref name="batch"/>, this rank's part of a global batch across <paramref name="group"/>;
+    /// the noise is <paramref name="noiseDim"/> values wide when the policy samples wider than its actions (<see cref="PolicySpec.NoiseDim"/>).
+    /// </summary>
+    public Draws Draw(VlaBatch batch, IProcessGroup group, int? noiseDim = null)
     {
         int local = batch.Size;
         int global = (int)group.AllReduceSum([local])[0];
         var (offset, _) = EpochSampler.Slice(global, group.Rank, group.WorldSize);
-        var noise = FlowMatching.SampleNoise([global, batch.Actions.shape[1], batch.Actions.shape[2]], _generator);
+        var noise = FlowMatching.SampleNoise([global, batch.Actions.shape[1], noiseDim ?? batch.Actions.shape[2]], _generator);
         var time = FlowMatching.SampleTime(global, _generator);
         var device = batch.Actions.device;
         // One draw a step when the model has dropout, whatever the shapes, so every rank's generator stays where one process's is.

@@ -81,7 +81,7 @@ public sealed class TrainStep : IDisposable
         using var scope = NewDisposeScope();
         foreach (var paramGroup in Optimizer.ParamGroups) paramGroup.LearningRate = learningRate;
         var watch = Stopwatch.StartNew();
-        var draws = noise.Draw(batch, _group);
+        var draws = noise.Draw(batch, _group, _policy.Spec.NoiseDim);
         double stepsPerRank = _group.AllReduceSum([batch.ActionMask.sum().item<long>()])[0] / _group.WorldSize;
         float lossValue;
         double forward;

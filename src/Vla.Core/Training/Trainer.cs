@@ -98,6 +98,12 @@ public sealed partial class Trainer : IDisposable
             EndEpoch(epoch, lossSum, batches, stopped, ct);
             if (stopped) break;
         }
+        if (preempted is null && _training.SaveLerobot && _leader && _run.Policy is Model.Pi0.Pi0Policy pi0)
+        {
+            string folder = Path.Combine(_run.ExperimentDir, "lerobot");
+            LeRobotPolicyWriter.Save(pi0, _run.Normalizer.Stats, _run.Normalizer.Mode, Pi0Factory.CameraNames(_run.Config, pi0.Spec.Cameras), folder);
+            _run.Log.Info($"saved {folder} (training.save_lerobot: a LeRobot policy folder of the final weights, LoRA merged)");
+        }
         _run.Log.Info($"time per phase (s): {_times}");
         return new TrainingResult(_run.ExperimentDir, _epochLosses.Count > 0 ? _epochLosses.Keys.Max() : start.Epoch - 1, _steps,
             _epochLosses.Count > 0 ? _epochLosses.Values.Last() : double.NaN, _epochLosses, _lastValidation,

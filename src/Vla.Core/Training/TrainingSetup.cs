@@ -48,6 +48,7 @@ public sealed class TrainingSetup : IDisposable
         bool resuming = options.ResumeCheckpoint is not null;
         ConfigValidator.Validate(config, ConfigRequirements.TrainData | ConfigRequirements.ValData | (resuming ? 0 : ConfigRequirements.Model));
         TorchRuntime.EnsureReady();
+        if (Pi0Factory.Trains(config)) config = Pi0Factory.Adopt(config); // its normalization is the pretrained policy's
         var group = options.ProcessGroup ?? new SingleProcessGroup();
         if (config.Data.BatchSize % group.WorldSize != 0)
             throw new BadInputException($"data.batch_size ({config.Data.BatchSize}) is the global batch and must be divisible by the {group.WorldSize} processes.");
@@ -73,11 +74,11 @@ public sealed class TrainingSetup : IDisposable
             DescribeData(config, group, log, experimentDir, train, val);
             if (resuming) resumed = Resume(options.ResumeCheckpoint!, config, device, log);
             var mode = Normalizer.ParseMode(config.Data.NormalizationMode);
-            var stats = resumed?.State.NormalizationStats ?? LoadOrComputeStats(config, train, experimentDir, log, leader);
+            var stats = resumed?.State.NormalizationStats ?? (config.Model.PretrainedStats ? PretrainedStats(config, log) : LoadOrComputeStats(config, train, experimentDir, log, leader));
             foreach (var warning in NormalizationWarning.Find(stats, mode, val ?? train))
                 log.Info($"warning: normalization: {warning}");
-            var normalizer = new Normalizer(stats, mode);
             policy = resumed?.Policy ?? ModelFactory.FromConfig(config, t.Seed, device);
+            var normalizer = ModelFactory.NormalizerFor(policy, stats, mode);
             policy.GradientCheckpointing = t.GradientCheckpointing; // this run's choice, also when resuming (it changes no result)
             WarnAboutLongPrompts(train, policy.Transform, log);
             WeightBroadcast.FromRoot(policy.Module.parameters(), group);
@@ -128,6 +129,12 @@ public sealed class TrainingSetup : IDisposable
                 log.Info($"data.skip_bad_frames: {data.BrokenFrames.Count} broken {name} frame(s) left out with their windows (first: {data.BrokenFrames[0]})");
         if (config.Data.MaxSeqLen > 1)
             log.Info($"data.max_seq_len is {config.Data.MaxSeqLen}: the policy conditions on the current frame, so only that frame of each window is decoded");
+    }
+
+    private static NormalizationStats PretrainedStats(VlaConfig config, TrainingLog log)
+    {
+        log.Info($"normalization stats from {config.Model.Pretrained} (model.pretrained_stats), {config.Data.NormalizationMode} as its normalization_mapping says");
+        return Pi0Factory.PretrainedStats(config);
     }
 
     private static NormalizationStats LoadOrComputeStats(VlaConfig config, EpisodeDataset train, string experimentDir, TrainingLog log, bool leader)

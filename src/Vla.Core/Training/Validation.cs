@@ -29,7 +29,7 @@ public static class Validation
             using var _ = batch;
             using var guard = NativeCallGuard.Enter();
             using var scope = NewDisposeScope();
-            var (noise, time, start) = WindowNoise.Draw(batch, seed + SeedOffset);
+            var (noise, time, start) = WindowNoise.Draw(batch, seed + SeedOffset, policy.Spec.NoiseDim);
             double count = batch.ActionMask.sum().item<long>();
             loss += LossReduction.MaskedMean(policy.ComputeLoss(batch.Input, batch.Actions, noise, time), batch.ActionMask).item<float>() * count;
             var sampled = policy.SampleActions(batch.Input, steps, noise: start);

@@ -14,10 +14,10 @@ namespace Vla.Training;
 /// </summary>
 public static class WindowNoise
 {
-    /// <summary>Per-window (noise, time, start) for <paramref name="batch"/>, on its device.</summary>
-    public static (Tensor Noise, Tensor Time, Tensor Start) Draw(VlaBatch batch, long seed)
+    /// <summary>Per-window (noise, time, start) for <paramref name="batch"/>, on its device; noise <paramref name="noiseDim"/> wide when given (<see cref="PolicySpec.NoiseDim"/>).</summary>
+    public static (Tensor Noise, Tensor Time, Tensor Start) Draw(VlaBatch batch, long seed, int? noiseDim = null)
     {
-        long horizon = batch.Actions.shape[1], dim = batch.Actions.shape[2];
+        long horizon = batch.Actions.shape[1], dim = noiseDim ?? batch.Actions.shape[2];
         var noise = new List<Tensor>();
         var time = new List<Tensor>();
         var start = new List<Tensor>();

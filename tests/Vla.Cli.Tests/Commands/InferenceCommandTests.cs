@@ -54,7 +54,7 @@ public sealed class InferenceCommandTests : IDisposable
     {
         string folder = Path.Combine(VlaProcess.RepoRoot, "tests", "golden", "pi0-tiny");
         string tokenizer = Path.Combine(VlaProcess.RepoRoot, "data-samples", "tiny-paligemma", "tokenizer.model");
-        string noise = Npy(Path.Combine(_temp.Root, "noise.npy"), [5, 8]);
+        string noise = VlaProcess.Npy(Path.Combine(_temp.Root, "noise.npy"), [5, 8]);
         string[] Args(string output, params string[] more) =>
             ["predict", "--checkpoint", folder, "--image1", Frame(1), "--image2", Frame(2), "--prompt", "pick up the red cube",
              "--state", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "--output", output, .. more];
@@ -70,7 +70,7 @@ public sealed class InferenceCommandTests : IDisposable
         Assert.True(result.ExitCode == 0, result.Stderr);
         Assert.Equal(File.ReadAllText(first), File.ReadAllText(second));
 
-        string narrow = Npy(Path.Combine(_temp.Root, "narrow.npy"), [5, 6]);
+        string narrow = VlaProcess.Npy(Path.Combine(_temp.Root, "narrow.npy"), [5, 6]);
         result = await VlaProcess.RunAsync(Args(second, "--noise", narrow, "--tokenizer", tokenizer));
         Assert.Equal(2, result.ExitCode);
         Assert.Equal($"error: {narrow}: the noise has shape (5, 6); this policy starts from (5, 8).", result.Stderr.Trim());
@@ -78,21 +78,6 @@ public sealed class InferenceCommandTests : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("carries no tokenizer", result.Stderr);
         Assert.Contains("--tokenizer", result.Stderr);
-    }
-
-    /// <summary>Writes a float32 .npy of <paramref name="shape"/> (values from a fixed sequence) as numpy.save does.</summary>
-    private static string Npy(string path, int[] shape)
-    {
-        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}), }}";
-        int padded = (dict.Length + 11) / 64 * 64 + 64;
-        string header = dict.PadRight(padded - 10 - 1) + "\n";
-        using var file = new BinaryWriter(File.Create(path));
-        file.Write(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 });
-        file.Write((ushort)header.Length);
-        file.Write(System.Text.Encoding.Latin1.GetBytes(header));
-        int count = shape.Aggregate(1, (a, b) => a * b);
-        for (int i = 0; i < count; i++) file.Write((float)Math.Sin(i * 0.7));
-        return path;
     }
 
     [Fact]

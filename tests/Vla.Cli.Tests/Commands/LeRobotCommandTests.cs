@@ -79,6 +79,52 @@ public sealed class LeRobotCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pi0_folder_fine_tunes_on_a_LeRobot_dataset_then_evaluates_and_exports_as_a_LeRobot_folder_that_predicts_the_same()
+    {
+        RequireFfmpeg();
+        string config = VlaProcess.RepoConfig(_temp.Root, "pi0_lerobot_g1.yaml", ("../tests/data/lerobot-g1-v21", Sample));
+        var train = await VlaProcess.RunAsync("train", "--config", config, "--epochs", "1", "--max-steps", "4");
+        Assert.True(train.ExitCode == 0, train.Stdout + train.Stderr);
+        Assert.Contains("2 training episodes (799 windows), 1 validation episodes (394 windows)", train.Stdout);
+        Assert.Contains("trainable) on cpu", train.Stdout);
+        string experiment = Path.Combine(_temp.Root, "pi0_lerobot_g1");
+        string checkpoint = Path.Combine(experiment, "checkpoints", "model_best");
+        Assert.True(File.Exists(Path.Combine(checkpoint, "pi0_trained.safetensors")));
+        Assert.True(File.Exists(Path.Combine(experiment, "lerobot", "model.safetensors")), "training.save_lerobot wrote no folder");
+
+        string output = Path.Combine(_temp.Root, "eval");
+        var eval = await VlaProcess.RunAsync("eval", "--checkpoint", checkpoint, "--eval-data", Sample, "--episodes", "43", "--output-dir", output, "--save-predictions");
+        Assert.True(eval.ExitCode == 0, eval.Stdout + eval.Stderr);
+        var lines = File.ReadLines(Path.Combine(output, "predictions.csv")).ToList();
+        Assert.StartsWith("43,0,0,0,", lines[1]);
+        Assert.Contains(lines, l => l.EndsWith(",kRightHandThumbRotation", StringComparison.Ordinal));
+
+        string exported = Path.Combine(_temp.Root, "exported");
+        var export = await VlaProcess.RunAsync("export", "--checkpoint", checkpoint, "--format", "lerobot", "--output", exported);
+        Assert.True(export.ExitCode == 0, export.Stdout + export.Stderr);
+        var exportedConfig = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(exported, "config.json")))!;
+        Assert.Equal("pi0", exportedConfig["type"]!.GetValue<string>());
+        Assert.Equal(26, exportedConfig["output_features"]!["action"]!["shape"]![0]!.GetValue<int>());
+        Assert.NotNull(exportedConfig["input_features"]!["observation.images.cam_high"]);
+
+        // The checkpoint (base + trained tensors, adapters apart) and the exported folder (adapters folded in) predict the same chunk from the same noise.
+        string image = Path.Combine(_temp.Root, "frame.png");
+        File.WriteAllBytes(image, VlaProcess.SamplePng());
+        string noise = VlaProcess.Npy(Path.Combine(_temp.Root, "noise.npy"), [10, 32]);
+        var state = Enumerable.Range(0, 26).Select(i => (0.01 * i).ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var chunks = new List<float[]>();
+        foreach (var folder in new[] { checkpoint, exported })
+        {
+            string json = Path.Combine(_temp.Root, $"chunk-{chunks.Count}.json");
+            var predict = await VlaProcess.RunAsync(["predict", "--checkpoint", folder, "--image1", image, "--prompt", "pick up the box", "--state", .. state, "--noise", noise, "--output", json]);
+            Assert.True(predict.ExitCode == 0, predict.Stdout + predict.Stderr);
+            chunks.Add(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!["actions"]!.AsArray().SelectMany(r => r!.AsArray().Select(v => v!.GetValue<float>())).ToArray());
+        }
+        Assert.Equal(10 * 26, chunks[0].Length);
+        for (int i = 0; i < chunks[0].Length; i++) Assert.True(Math.Abs(chunks[0][i] - chunks[1][i]) <= 1e-4 * (1 + Math.Abs(chunks[0][i])), $"value {i}: {chunks[0][i]} vs {chunks[1][i]}");
+    }
+
+    [Fact]
     public async Task A_missing_video_stops_training_before_anything_is_written()
     {
         string root = Path.Combine(_temp.Root, "copy");

@@ -33,16 +33,25 @@ public sealed class JointTransformer : nn.Module
     /// <summary>The action expert.</summary>
     public ActionExpert Expert => gemma_expert;
 
+    /// <summary>When set, each joint layer (and the vision tower's) is recomputed during backward instead of keeping its activations (training only).</summary>
+    public ActivationCheckpointing? Checkpointing
+    {
+        get => paligemma.Checkpointing;
+        set => paligemma.Checkpointing = value;
+    }
+
     /// <summary>
     /// Runs the layers over <paramref name="prefix"/> (B, P, D_vlm) and/or <paramref name="suffix"/> (B, S, D_expert) at
     /// <paramref name="positions"/> (B, tokens given) under the additive <paramref name="mask"/> (B, 1, tokens given, keys).
     /// With a prefix and a <paramref name="cache"/>, the prefix's rotated keys and values are stored in it; with only a
     /// suffix, the cached ones come first among the keys. <paramref name="condition"/> (B, C) feeds adaptive expert norms.
     /// Returns each given stream's final normed output; <paramref name="layerOutputs"/>, when given, receives each layer's
-    /// outputs (before the final norms), which the caller disposes.
+    /// outputs (before the final norms), which the caller disposes. Without <paramref name="prefixOutput"/> the caller reads only
+    /// the suffix's output: the prefix's is not returned, and under checkpointing its last layer's part that feeds nothing else is
+    /// not recomputed, so those weights get no gradient, as without checkpointing.
     /// </summary>
     public (Tensor? Prefix, Tensor? Suffix) forward(Tensor? prefix, Tensor? suffix, Tensor positions, Tensor mask, Tensor? condition, KvCache? cache,
-                                                   List<(Tensor? Prefix, Tensor? Suffix)>? layerOutputs = null)
+                                                   List<(Tensor? Prefix, Tensor? Suffix)>? layerOutputs = null, bool prefixOutput = true)
     {
         using var scope = NewDisposeScope();
         var text = paligemma.LanguageModel;
@@ -51,10 +60,9 @@ public sealed class JointTransformer : nn.Module
         for (int i = 0; i < text.Config.NumHiddenLayers; i++)
         {
             using var layerScope = NewDisposeScope(); // autograd keeps what backward needs; the rest goes with the layer
-            var streams = new List<Stream>();
-            if (p is not null) streams.Add(Stream.Of(text.Layers[i], p));
-            if (s is not null) streams.Add(Stream.Of(gemma_expert.Layers[i], s, condition));
-            var outputs = Layer(streams, cos, sin, mask, cache, i, storeInCache: p is not null);
+            var outputs = Checkpointing is { } recompute && is_grad_enabled() && cache is null && p is not null && s is not null
+                ? Recomputed(recompute, i, p, s, cos, sin, mask, condition, prefixNeeded: prefixOutput || i < text.Config.NumHiddenLayers - 1)
+                : Layer(Streams(i, p, s, condition), cos, sin, mask, cache, i, storeInCache: p is not null);
             var (previousP, previousS) = (p, s);
             if (p is not null) p = outputs[0].MoveToOuterDisposeScope();
             if (s is not null) s = outputs[^1].MoveToOuterDisposeScope();
@@ -65,9 +73,39 @@ public sealed class JointTransformer : nn.Module
             }
             layerOutputs?.Add((p?.detach().DetachFromDisposeScope(), s?.detach().DetachFromDisposeScope()));
         }
-        var prefixOut = p is null ? null : text.FinalNorm.forward(p).MoveToOuterDisposeScope();
+        var prefixOut = p is null || !prefixOutput ? null : text.FinalNorm.forward(p).MoveToOuterDisposeScope();
         var suffixOut = s is null ? null : gemma_expert.FinalNorm.forward(s, condition).Normed.MoveToOuterDisposeScope();
         return (prefixOut, suffixOut);
+    }
+
+    private List<Stream> Streams(int layer, Tensor? prefix, Tensor? suffix, Tensor? condition)
+    {
+        var streams = new List<Stream>();
+        if (prefix is not null) streams.Add(Stream.Of(paligemma.LanguageModel.Layers[layer], prefix));
+        if (suffix is not null) streams.Add(Stream.Of(gemma_expert.Layers[layer], suffix, condition));
+        return streams;
+    }
+
+    /// <summary>
+    /// Layer <paramref name="layer"/> over both streams through <paramref name="recompute"/>, which takes one output: the two
+    /// outputs travel flattened side by side (B, P·D_vlm + S·D_expert) and are split back. Without <paramref name="prefixNeeded"/>
+    /// only the suffix's output is returned (the prefix's is the input, unchanged, for the caller to ignore).
+    /// </summary>
+    private List<Tensor> Recomputed(ActivationCheckpointing recompute, int layer, Tensor prefix, Tensor suffix, Tensor cos, Tensor sin, Tensor mask,
+                                    Tensor? condition, bool prefixNeeded)
+    {
+        long b = prefix.shape[0], prefixSize = prefixNeeded ? prefix.shape[1] * prefix.shape[2] : 0;
+        var parameters = ActivationCheckpointing.TrainedParameters(paligemma.LanguageModel.Layers[layer])
+            .Concat(ActivationCheckpointing.TrainedParameters(gemma_expert.Layers[layer])).ToList();
+        Tensor[] inputs = condition is null ? [prefix, suffix, cos, sin, mask] : [prefix, suffix, cos, sin, mask, condition];
+        var joined = recompute.Run(t =>
+        {
+            var outputs = Layer(Streams(layer, t[0], t[1], t.Length > 5 ? t[5] : null), t[2], t[3], t[4], null, layer, storeInCache: false);
+            var suffixOut = outputs[1].to_type(outputs[0].dtype).reshape(b, -1);
+            return prefixNeeded ? cat([outputs[0].reshape(b, -1), suffixOut], 1) : suffixOut;
+        }, inputs, parameters);
+        var suffixPart = joined.narrow(1, prefixSize, joined.shape[1] - prefixSize).reshape(suffix.shape).to_type(suffix.dtype);
+        return [prefixNeeded ? joined.narrow(1, 0, prefixSize).reshape(prefix.shape) : prefix.alias(), suffixPart];
     }
 
     private static List<Tensor> Layer(List<Stream> streams, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer, bool storeInCache)

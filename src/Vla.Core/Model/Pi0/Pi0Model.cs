@@ -44,6 +44,9 @@ public sealed class Pi0Model : nn.Module
     /// <summary>The family (<c>pi0</c> or <c>pi05</c>).</summary>
     public ExpertSuffix Family => _suffix;
 
+    /// <summary>PaliGemma and the action expert, attending jointly.</summary>
+    public JointTransformer PaliGemmaWithExpert => paligemma_with_expert;
+
     /// <summary>
     /// The prefix: each camera's image tokens (B, cameras, 3, H, W in [-1, 1]; a camera whose <paramref name="imageMask"/>
     /// (B, cameras) is false is masked out), then the prompt's embeddings times √width. Returns the tokens (B, P, D), their
@@ -81,7 +84,8 @@ public sealed class Pi0Model : nn.Module
         var pad = cat([prefix.PadMask, suffix.PadMask], 1);
         var mask = AdditiveMask(Allowed(pad, [.. prefix.Blocks, .. suffix.Blocks]));
         var positions = Positions(pad);
-        var (_, output) = paligemma_with_expert.forward(prefix.Tokens, suffix.Tokens, positions, mask, suffix.Condition, null, layerOutputs);
+        var (_, output) = paligemma_with_expert.forward(prefix.Tokens, suffix.Tokens, positions, mask, suffix.Condition, null, layerOutputs,
+                                                        prefixOutput: layerOutputs is not null); // the actions read only the suffix
         return ActionsOut(output!).MoveToOuterDisposeScope();
     }
 

@@ -38,6 +38,14 @@ public static class HuggingFaceNames
         return parameter;
     }
 
+    /// <summary>The name transformers ≥ 4.52 gives a backbone parameter (<c>model.language_model.…</c>), as LeRobot's saves carry it.</summary>
+    public static string ToCurrentName(string parameter)
+    {
+        foreach (var (from, to) in Prefixes.Skip(5).Reverse())
+            if (parameter.StartsWith(to, StringComparison.Ordinal)) return from + parameter[to.Length..];
+        return parameter;
+    }
+
     /// <summary>The backbone parameter name for <paramref name="name"/>, or null for a tensor that is deliberately not loaded.</summary>
     public static string? ToParameterName(string name)
     {

@@ -215,16 +215,25 @@ public sealed class SafetensorsFile
     /// Writes <paramref name="tensors"/> (name → CPU tensor, written contiguous in its own dtype) as a
     /// safetensors file, atomically: a temporary file renamed into place.
     /// </summary>
-    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Write(path, tensors.Select(t => new Pending(t.Name, t.Tensor.shape, t.Tensor.dtype, () => t.Tensor, Owned: false)).ToList(), metadata);
+
+    /// <summary>A tensor to write, made only when its bytes are due (<paramref name="Owned"/>: freed once written).</summary>
+    public sealed record Pending(string Name, long[] Shape, ScalarType Dtype, Func<Tensor> Make, bool Owned = true);
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> as <see cref="Write(string, IEnumerable{ValueTuple{string, Tensor}}, IReadOnlyDictionary{string, string}?)"/>
+    /// does, making each one only when its bytes are written, so a model-sized file of derived tensors (merged adapters) costs one tensor of memory at a time.
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<Pending> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var items = tensors.ToList();
         var header = new Dictionary<string, object>();
         if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
         long offset = 0;
-        foreach (var (name, t) in items)
+        foreach (var t in tensors)
         {
-            long bytes = t.numel() * t.ElementSize;
-            header[name] = new { dtype = DtypeName(t.dtype), shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
+            long bytes = t.Shape.Aggregate(1L, (a, b) => a * b) * ElementSize(t.Dtype);
+            header[t.Name] = new { dtype = DtypeName(t.Dtype), shape = t.Shape, data_offsets = new[] { offset, offset + bytes } };
             offset += bytes;
         }
         var json = JsonSerializer.SerializeToUtf8Bytes(header);
@@ -239,13 +248,23 @@ public sealed class SafetensorsFile
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)headerBytes.Length);
             stream.Write(length);
             stream.Write(headerBytes);
-            foreach (var (_, t) in items)
+            foreach (var t in tensors)
             {
                 using var scope = NewDisposeScope(); // the host copy of a device tensor goes at once, not at the next GC
-                stream.Write(t.detach().cpu().contiguous().bytes);
+                var made = t.Make();
+                if (!made.shape.SequenceEqual(t.Shape) || made.dtype != t.Dtype)
+                    throw new InvalidOperationException($"{t.Name} was declared [{string.Join(", ", t.Shape)}] {t.Dtype} but made [{string.Join(", ", made.shape)}] {made.dtype}.");
+                if (!t.Owned) made.DetachFromDisposeScope();
+                stream.Write(made.detach().cpu().contiguous().bytes);
             }
         });
     }
+
+    private static long ElementSize(ScalarType type) => type switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8, ScalarType.Float32 or ScalarType.Int32 => 4, ScalarType.BFloat16 or ScalarType.Float16 => 2,
+        ScalarType.Byte or ScalarType.Bool => 1, _ => throw new ArgumentOutOfRangeException(nameof(type), type, "no safetensors dtype"),
+    };
 
     private static string DtypeName(ScalarType type) => type switch
     {
