@@ -46,9 +46,8 @@ def bf16(t):
     return t.to(torch.bfloat16).to(torch.float32)
 
 
-def full_weights(pi05, seed):
-    """The released key set with HF-style random values (N(0, 0.02) matrices, small norms), rounded to BF16."""
-    g = torch.Generator().manual_seed(seed)
+def key_shapes(pi05):
+    """Every tensor of a LeRobot pi0 / pi0.5 model.safetensors (without the model. prefix) and its shape, for ref's sizes."""
     shapes = {}
     v, d = ref.VISION, ref.VISION["hidden_size"]
     pre = "paligemma_with_expert.paligemma.model.vision_tower.vision_model."
@@ -97,6 +96,13 @@ def full_weights(pi05, seed):
         shapes["state_proj.weight"], shapes["state_proj.bias"] = (e, ref.MAX_STATE), (e,)
         shapes["action_time_mlp_in.weight"], shapes["action_time_mlp_in.bias"] = (e, 2 * e), (e,)
         shapes["action_time_mlp_out.weight"], shapes["action_time_mlp_out.bias"] = (e, e), (e,)
+    return shapes
+
+
+def full_weights(pi05, seed):
+    """The released key set with HF-style random values (N(0, 0.02) matrices, small norms), rounded to BF16."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = key_shapes(pi05)
     w = {}
     for name, shape in shapes.items():
         t = torch.randn(*shape, generator=g)
@@ -142,7 +148,8 @@ def affine(stats, feature, mode):
     if mode == "MEAN_STD":
         return stats[f"{feature}.mean"], (1.0 / (stats[f"{feature}.std"].double() + 1e-8)).float(), 0.0
     lo, hi = stats[f"{feature}.q01"], stats[f"{feature}.q99"]
-    return lo, 2 / (hi - lo), -1.0
+    spread = hi - lo
+    return lo, 2 / torch.where(spread == 0, torch.tensor(1e-8), spread), -1.0   # LeRobot's zero spread is 1e-8
 
 
 def main():
