@@ -13,8 +13,14 @@ namespace Vla.Server;
 /// <param name="Prompt">The instruction.</param>
 public sealed record ObservationLayout(string Name, string Camera1, string Camera2, IReadOnlyList<string> State, string Prompt)
 {
-    /// <summary>Ours: <c>image_1</c>, <c>image_2</c>, <c>state</c>, <c>prompt</c>.</summary>
-    public static readonly ObservationLayout Vla = new("vla", "image_1", "image_2", ["state"], "prompt");
+    /// <summary>Cameras 3, 4, … for policies that read more than two (released pi0 reads three).</summary>
+    public IReadOnlyList<string> MoreCameras { get; init; } = [];
+
+    /// <summary>The key of camera <paramref name="index"/> (0 is the main camera), or null when the layout has none.</summary>
+    public string? Camera(int index) => index switch { 0 => Camera1, 1 => Camera2, _ => index - 2 < MoreCameras.Count ? MoreCameras[index - 2] : null };
+
+    /// <summary>Ours: <c>image_1</c>, <c>image_2</c> (… <c>image_6</c>), <c>state</c>, <c>prompt</c>.</summary>
+    public static readonly ObservationLayout Vla = new("vla", "image_1", "image_2", ["state"], "prompt") { MoreCameras = ["image_3", "image_4", "image_5", "image_6"] };
 
     /// <summary>openpi's LIBERO client: <c>observation/image</c>, <c>observation/wrist_image</c>, <c>observation/state</c>.</summary>
     public static readonly ObservationLayout Libero = new("libero", "observation/image", "observation/wrist_image", ["observation/state"], "prompt");
@@ -24,13 +30,13 @@ public sealed record ObservationLayout(string Name, string Camera1, string Camer
         ["observation/joint_position", "observation/gripper_position"], "prompt");
 
     /// <summary>openpi's ALOHA client: <c>images</c> holds CHW frames by camera (the high camera is the main one, the left wrist the second).</summary>
-    public static readonly ObservationLayout Aloha = new("aloha", "images/cam_high", "images/cam_left_wrist", ["state"], "prompt");
+    public static readonly ObservationLayout Aloha = new("aloha", "images/cam_high", "images/cam_left_wrist", ["state"], "prompt") { MoreCameras = ["images/cam_right_wrist"] };
 
     /// <summary>The layouts recognised without an observation map, tried in this order by their main camera key.</summary>
     public static readonly IReadOnlyList<ObservationLayout> Known = [Vla, Libero, Droid, Aloha];
 
     /// <summary>
-    /// Reads an observation map, a YAML file: a map from wire key to role (<c>image_1</c>, <c>image_2</c>, <c>state</c>, <c>prompt</c>);
+    /// Reads an observation map, a YAML file: a map from wire key to role (<c>image_1</c>, <c>image_2</c>, … <c>image_6</c>, <c>state</c>, <c>prompt</c>);
     /// several keys mapped to <c>state</c> are concatenated in the file's order.
     /// </summary>
     public static ObservationLayout FromYaml(string path)
@@ -49,6 +55,7 @@ public sealed record ObservationLayout(string Name, string Camera1, string Camer
         if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode map)
             throw new BadInputException($"{path} must be a map from observation key to image_1, image_2, state or prompt.");
         string? camera1 = null, camera2 = null, prompt = null;
+        var more = new SortedDictionary<int, string>();
         var state = new List<string>();
         foreach (var (keyNode, valueNode) in map.Children)
         {
@@ -60,11 +67,14 @@ public sealed record ObservationLayout(string Name, string Camera1, string Camer
                 case "image_2": camera2 = key; break;
                 case "state": state.Add(key); break;
                 case "prompt": prompt = key; break;
-                default: throw new BadInputException($"{path}: key '{key}' maps to '{role}'; use image_1, image_2, state or prompt.");
+                case "image_3" or "image_4" or "image_5" or "image_6": more[role[^1] - '0'] = key; break;
+                default: throw new BadInputException($"{path}: key '{key}' maps to '{role}'; use image_1 … image_6, state or prompt.");
             }
         }
         if (camera1 is null) throw new BadInputException($"{path} maps no key to image_1 (the main camera).");
-        return new ObservationLayout(Path.GetFileName(path), camera1, camera2 ?? "image_2", state.Count == 0 ? ["state"] : state, prompt ?? "prompt");
+        if (more.Count > 0 && more.Keys.Max() - 2 != more.Count)
+            throw new BadInputException($"{path} maps image_{more.Keys.Max()} but not every camera before it.");
+        return new ObservationLayout(Path.GetFileName(path), camera1, camera2 ?? "image_2", state.Count == 0 ? ["state"] : state, prompt ?? "prompt") { MoreCameras = [.. more.Values] };
     }
 }
 
@@ -76,11 +86,12 @@ public sealed record PolicyRequest(RobotObservation Observation, RtcRequest? Rtc
 /// in [0, 1] or encoded PNG/JPEG bytes, the state as arrays or numbers, the prompt as a string. Every error names the key.
 /// </summary>
 /// <param name="StateDim">State values the policy expects (0: the policy takes no state).</param>
-/// <param name="UsesWrist">Whether the policy needs the second camera.</param>
+/// <param name="Cameras">Cameras the policy reads.</param>
+/// <param name="MasksMissing">Whether cameras after the main one may be missing (the policy masks them out).</param>
 /// <param name="ActionDim">Values per action (prev_chunk's rows).</param>
 /// <param name="Horizon">Steps per chunk (prev_chunk is checked against it).</param>
 /// <param name="Layout">Fixed layout (an observation map), or null to recognise <see cref="ObservationLayout.Known"/> by their main camera key.</param>
-public sealed record ObservationReader(int StateDim, bool UsesWrist, int ActionDim, int Horizon, ObservationLayout? Layout = null)
+public sealed record ObservationReader(int StateDim, int Cameras, bool MasksMissing, int ActionDim, int Horizon, ObservationLayout? Layout = null)
 {
     /// <summary>Largest image side accepted from the wire.</summary>
     public const int MaxSide = 4096;
@@ -96,8 +107,7 @@ public sealed record ObservationReader(int StateDim, bool UsesWrist, int ActionD
     public PolicyRequest Read(IReadOnlyDictionary<string, object?> message)
     {
         var layout = LayoutOf(message);
-        var camera1 = Image(message, layout.Camera1);
-        var camera2 = UsesWrist ? Image(message, layout.Camera2) : null;
+        var cameras = Enumerable.Range(0, Cameras).Select(c => CameraOf(message, layout, c)).ToList();
         float[]? state = null;
         if (StateDim > 0)
         {
@@ -114,7 +124,21 @@ public sealed record ObservationReader(int StateDim, bool UsesWrist, int ActionD
             null => throw new BadInputException($"The observation has no '{layout.Prompt}': the policy needs the instruction as a string."),
             var other => throw new BadInputException($"'{layout.Prompt}' is {Describe(other)}, not the instruction as a non-empty string."),
         };
-        return new PolicyRequest(new RobotObservation([camera1], camera2 is null ? null : [camera2], prompt, state), Rtc(message));
+        var observation = new RobotObservation([cameras[0]!], cameras.Count > 1 && cameras[1] is { } wrist ? [wrist] : null, prompt, state)
+        {
+            MoreCameras = cameras.Skip(2).Select(c => c is null ? (IReadOnlyList<CameraFrame>)[] : [c]).ToList(),
+        };
+        return new PolicyRequest(observation, Rtc(message));
+    }
+
+    /// <summary>Camera <paramref name="index"/>'s image, or null for one a masking policy may go without.</summary>
+    private CameraFrame? CameraOf(IReadOnlyDictionary<string, object?> message, ObservationLayout layout, int index)
+    {
+        string? key = layout.Camera(index);
+        if (index > 0 && MasksMissing && (key is null || Find(message, key) is null)) return null;
+        if (key is null)
+            throw new BadInputException($"The policy reads {Cameras} cameras, and the '{layout.Name}' layout names only {index}; an observation map can name image_{index + 1}.");
+        return Image(message, key);
     }
 
     private RtcRequest? Rtc(IReadOnlyDictionary<string, object?> message)

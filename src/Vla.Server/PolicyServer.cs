@@ -53,7 +53,7 @@ public sealed class PolicyServer : IAsyncDisposable
         Predictor = predictor;
         var spec = predictor.Spec;
         int stateDim = spec.ReadsState ? spec.StateDim : 0;
-        _protocol = new OpenPiProtocol(new ObservationReader(stateDim, spec.Cameras == 2, spec.ActionDim, spec.Horizon, options.Layout), options.Wording);
+        _protocol = new OpenPiProtocol(new ObservationReader(stateDim, spec.Cameras, spec.MasksMissingCameras, spec.ActionDim, spec.Horizon, options.Layout), options.Wording);
         _maxBytes = (long)(options.MaxMessageMb * 1024 * 1024);
         _batcher = new MicroBatcher(predictor, options.Steps, options.MaxBatch, TimeSpan.FromMilliseconds(options.BatchWindowMs), () => Connections);
         Metadata = ServerMetadata.For(predictor, options, stateDim);

@@ -13,7 +13,7 @@ public static class ServerMetadata
     {
         var spec = predictor.Spec;
         var layouts = options.Layout is { } fixedLayout ? [fixedLayout] : ObservationLayout.Known;
-        bool wrist = spec.Cameras == 2;
+        bool wrist = spec.Cameras >= 2;
         var metadata = new Dictionary<string, object?>
         {
             ["server"] = "vla",
@@ -24,10 +24,12 @@ public static class ServerMetadata
             ["image_size"] = spec.ImageSize,
             ["num_inference_steps"] = options.Steps ?? spec.NumInferenceSteps,
             ["cameras"] = spec.Cameras,
+            ["missing_cameras"] = spec.MasksMissingCameras ? "masked" : "refused", // a camera after the main one an observation lacks
             ["observation_layouts"] = layouts.ToDictionary(l => l.Name, l => (object?)new Dictionary<string, object?>
             {
                 ["image_1"] = l.Camera1,
                 ["image_2"] = wrist ? l.Camera2 : null,
+                ["more_images"] = Enumerable.Range(2, Math.Max(0, spec.Cameras - 2)).Select(c => (object?)l.Camera(c)).ToList(),
                 ["state"] = stateDim > 0 ? l.State.Cast<object?>().ToList() : new List<object?>(),
                 ["prompt"] = l.Prompt,
             }),

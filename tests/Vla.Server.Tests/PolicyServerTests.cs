@@ -236,4 +236,35 @@ public sealed class PolicyServerTests
         Assert.Equal(Chunk47, reply.Actions.Shape);
         Assert.All(reply.Actions.ToFloats(), v => Assert.Equal(1f, v, 1e-5f));   // the middle of [-1, 3], every step
     }
+
+    [Fact]
+    public async Task A_pi0_folder_reading_three_cameras_is_served_to_clients_that_send_two_or_three()
+    {
+        string folder = Path.Combine(RepoPaths.Root, "data-samples", "tiny-pi0");
+        var loaded = Vla.Checkpoints.LeRobotPolicyFolder.Load(folder, robot: new(Cameras: 3, StateDim: 7, ActionDim: 7, ChunkSize: 4, NumInferenceSteps: 2));
+        using var predictor = new VlaPredictor(loaded.Policy, loaded.Stats, new Vla.Config.DataConfig { StateDim = 7, ImageSize = 64 }, folder, normalizer: loaded.Normalizer);
+        await using var server = await StartAsync(predictor);
+        await using var client = await VlaPolicyClient.ConnectAsync(server.Uri);
+        Assert.Equal("pi0", client.Metadata["policy"]);
+        Assert.Equal(3L, client.Metadata["cameras"]);
+        Assert.Equal("masked", client.Metadata["missing_cameras"]);
+        var layouts = (IReadOnlyDictionary<string, object?>)client.Metadata["observation_layouts"]!;
+        Assert.Equal(["image_3"], ((IReadOnlyList<object?>)((IReadOnlyDictionary<string, object?>)layouts["vla"]!)["more_images"]!).Cast<string>());
+        Assert.Equal(["images/cam_right_wrist"], ((IReadOnlyList<object?>)((IReadOnlyDictionary<string, object?>)layouts["aloha"]!)["more_images"]!).Cast<string>());
+
+        var three = Ours();
+        three["image_3"] = Frames.Hwc(64, 64);
+        var libero = new Dictionary<string, object?>
+        {
+            ["observation/image"] = Frames.Hwc(224, 224), ["observation/wrist_image"] = Frames.Hwc(224, 224), ["observation/state"] = NdArray.FromFloats(Frames.State), ["prompt"] = "x",
+        };
+        var mainOnly = Ours();
+        mainOnly.Remove("image_2");
+        foreach (var observation in new[] { three, libero, mainOnly })
+        {
+            var reply = await client.InferAsync(observation);
+            Assert.Equal(Chunk47, reply.Actions.Shape);
+            Assert.All(reply.Actions.ToFloats(), v => Assert.True(float.IsFinite(v)));
+        }
+    }
 }

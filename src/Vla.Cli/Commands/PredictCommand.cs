@@ -38,6 +38,7 @@ internal static class PredictCommand
     {
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
             parse.GetValue(CommonOptions.Tokenizer));
+        predictor.Notice = message => Console.Error.WriteLine($"note: {message}");
         float[]? noise = null;
         if (parse.GetValue(Noise) is { } noisePath)
         {

@@ -42,6 +42,7 @@ internal static class ServeCommand
         using var predictor = VlaPredictor.Load(parse.GetValue(CommonOptions.Checkpoint)!, CommonOptions.InferenceDevice(parse), CommonOptions.InferenceDtype(parse),
             parse.GetValue(CommonOptions.Tokenizer));
         predictor.Rtc = CommonOptions.RtcSettings(parse);
+        predictor.Notice = message => Console.Error.WriteLine($"note: {message}");
         await using var server = new PolicyServer(predictor, options);
         using var stop = new CancellationTokenSource();
         var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM }.Select(signal => PosixSignalRegistration.Create(signal, context =>

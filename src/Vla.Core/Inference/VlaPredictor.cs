@@ -84,6 +84,11 @@ public sealed class VlaPredictor : IDisposable
     /// <summary>The shape of one observation's starting noise: horizon × the policy's noise width.</summary>
     public long[] NoiseShape => [Spec.Horizon, Spec.NoiseDim ?? Spec.ActionDim];
 
+    /// <summary>Where the predictor says, once, what it does with a camera an observation lacks (a policy that masks missing cameras).</summary>
+    public Action<string>? Notice { get; set; }
+
+    private int _missingCameraNoticed;
+
     /// <summary>How real-time chunking guides (<see cref="RtcSettings"/>), for every request with an <see cref="RtcRequest"/>.</summary>
     public RtcSettings Rtc { get; set; } = new();
 
@@ -141,9 +146,13 @@ public sealed class VlaPredictor : IDisposable
             CheckObservation(o, i);
             for (int c = 0; c < layout.Cameras; c++)
             {
-                // The policy conditions on the current frame: the newest one given for each camera.
-                var frames = o.Camera(c)!;
                 long offset = ((long)i * layout.Cameras + c) * layout.ImageFloats;
+                if (o.Camera(c) is not { Count: > 0 } frames)
+                {
+                    MaskMissing(b, i, c, offset);
+                    continue;
+                }
+                // The policy conditions on the current frame: the newest one given for each camera.
                 try
                 {
                     frames[^1].Preprocess(layout.ImageSize, Data.MaxImagePixels, b.Images.AsSpan((int)offset, layout.ImageFloats));
@@ -163,6 +172,17 @@ public sealed class VlaPredictor : IDisposable
         }
         b.Tokens = Policy.Transform.EncodePrompts(b.Prompts, b.State);
         return b;
+    }
+
+    /// <summary>Marks camera <paramref name="camera"/> of observation <paramref name="index"/> missing: an image of −1 whose tokens the policy masks out.</summary>
+    private void MaskMissing(BatchBuffers b, int index, int camera, long offset)
+    {
+        var layout = b.Layout;
+        b.ImageMask ??= Enumerable.Repeat(true, b.Size * layout.Cameras).ToArray();
+        b.ImageMask[index * layout.Cameras + camera] = false;
+        b.Images.AsSpan((int)offset, layout.ImageFloats).Fill(-1f);
+        if (Interlocked.Exchange(ref _missingCameraNoticed, 1) == 0)
+            Notice?.Invoke($"Observation {index} has no image for camera {camera + 1} of the {layout.Cameras} the policy reads: it is masked out, as LeRobot does with a missing camera (said once).");
     }
 
     /// <summary>The normalized previous chunks and prefix weights of the requests that ask for real-time chunking, or nulls.</summary>
@@ -186,9 +206,9 @@ public sealed class VlaPredictor : IDisposable
     {
         var spec = Spec;
         if (o.Camera1.Count == 0) throw new BadInputException($"Observation {index} has no main-camera image.");
-        if (spec.Cameras == 2 && (o.Camera2 is null || o.Camera2.Count == 0))
+        if (spec.Cameras == 2 && !spec.MasksMissingCameras && (o.Camera2 is null || o.Camera2.Count == 0))
             throw new BadInputException($"Observation {index}: the model was trained with the wrist camera (use_aux_camera), so it needs image_2 frames too.");
-        if (spec.Cameras > 2)
+        if (spec.Cameras > 2 && !spec.MasksMissingCameras)
             for (int c = 1; c < spec.Cameras; c++)
                 if (o.Camera(c) is not { Count: > 0 })
                     throw new BadInputException($"Observation {index}: the policy reads {spec.Cameras} cameras, and camera {c + 1} has no frames.");

@@ -14,4 +14,8 @@ namespace Vla.Model;
 /// <param name="Images">(Count, cameras, 3, size, size) in [-1, 1], row-major.</param>
 /// <param name="States">(Count, state_dim), normalized.</param>
 /// <param name="Tokens">The prompts' token ids and padding mask.</param>
-public sealed record PolicyArrays(int Count, int Cameras, int ImageSize, int StateDim, float[] Images, float[] States, TokenBatch Tokens);
+public sealed record PolicyArrays(int Count, int Cameras, int ImageSize, int StateDim, float[] Images, float[] States, TokenBatch Tokens)
+{
+    /// <summary>(Count, cameras): false for a camera the observation lacks (its image is to be masked out), or null when all are there.</summary>
+    public bool[]? ImageMask { get; init; }
+}

@@ -35,7 +35,10 @@ public abstract class PolicyTransform
             Move(tensor(arrays.Images, [n, arrays.Cameras, 3, arrays.ImageSize, arrays.ImageSize]), device),
             Move(tensor(arrays.Tokens.Ids, [n, length]), device),
             Move(tensor(arrays.Tokens.Mask, [n, length]), device),
-            Move(tensor(arrays.States, [n, arrays.StateDim]), device));
+            Move(tensor(arrays.States, [n, arrays.StateDim]), device))
+        {
+            ImageMask = arrays.ImageMask is null ? null : Move(tensor(arrays.ImageMask, [n, arrays.Cameras]), device),
+        };
     }
 
     /// <summary>A transform that tokenizes nothing: batches for data pipelines measured or tested without a policy.</summary>

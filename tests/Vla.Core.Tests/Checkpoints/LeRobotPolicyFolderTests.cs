@@ -103,11 +103,19 @@ public sealed class LeRobotPolicyFolderTests
         var red = TestFiles.Png(32, 32, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10));
         var blue = TestFiles.Png(32, 32, new SixLabors.ImageSharp.PixelFormats.Rgb24(10, 10, 200));
         var observation = new RobotObservation([red], [red], "pick up the red cube", [0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f]);
-        var error = Assert.Throws<BadInputException>(() => predictor.Predict(observation, seed: 1));
-        Assert.Equal("Observation 0: the policy reads 3 cameras, and camera 3 has no frames.", error.Message);
+        var notices = new List<string>();
+        predictor.Notice = notices.Add;
         var withRed = predictor.Predict(observation with { MoreCameras = [[red]] }, seed: 1);
         var withBlue = predictor.Predict(observation with { MoreCameras = [[blue]] }, seed: 1);
         Assert.NotEqual(withRed.Values, withBlue.Values); // the third camera's image reaches the model
+        Assert.Empty(notices);
+
+        // A camera the observation lacks is masked out, as LeRobot does, and said once.
+        var without = predictor.Predict(observation, seed: 1);
+        Assert.NotEqual(withRed.Values, without.Values);
+        Assert.Equal(without.Values, predictor.Predict(observation, seed: 1).Values);
+        Assert.Equal(["Observation 0 has no image for camera 3 of the 3 the policy reads: it is masked out, as LeRobot does with a missing camera (said once)."], notices);
+        Assert.All(without.Values, v => Assert.True(float.IsFinite(v)));
     }
 
     [Theory]

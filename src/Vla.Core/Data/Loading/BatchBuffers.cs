@@ -39,9 +39,14 @@ public sealed class BatchBuffers
     public string[] Prompts { get; }
     /// <summary>The instructions' token ids and padding mask (B, L), made by the policy's transform.</summary>
     public TokenBatch? Tokens { get; set; }
+    /// <summary>(B, cameras): false for a camera an observation lacks, or null when all are there (the predictor sets it).</summary>
+    public bool[]? ImageMask { get; set; }
     /// <summary>Where each window comes from.</summary>
     public Window[] Windows { get; }
 
     /// <summary>The policy's part of the batch, wrapping these arrays (tokens empty until <see cref="Tokens"/> is set).</summary>
-    public PolicyArrays PolicyArrays => new(Size, Layout.Cameras, Layout.ImageSize, Layout.StateDim, Images, State, Tokens ?? new TokenBatch([], [], Size, 0, 0));
+    public PolicyArrays PolicyArrays => new(Size, Layout.Cameras, Layout.ImageSize, Layout.StateDim, Images, State, Tokens ?? new TokenBatch([], [], Size, 0, 0))
+    {
+        ImageMask = ImageMask,
+    };
 }
