@@ -18,12 +18,11 @@ namespace Vla.Checkpoints;
 /// </summary>
 public static class LeRobotPolicyFolder
 {
-    /// <summary>A loaded folder: the policy, the statistics its processors normalize with, how, and LeRobot's normalizer over them.</summary>
-    public sealed record Loaded(Pi0Policy Policy, NormalizationStats Stats, NormalizationMode Mode, IReadOnlyList<string> Cameras, string Directory)
-    {
-        /// <summary>The normalization LeRobot's processors compute for these statistics (<see cref="Normalizer.LeRobot"/>).</summary>
-        public Normalizer Normalizer => Normalizer.LeRobot(Stats, Mode);
-    }
+    /// <summary>
+    /// A loaded folder: the policy, the statistics its processors normalize with, how, and the normalizer of the code that
+    /// trained it (<see cref="Normalizer.LeRobot"/>, or <see cref="Normalizer.OpenPi"/> for an openpi checkpoint).
+    /// </summary>
+    public sealed record Loaded(Pi0Policy Policy, NormalizationStats Stats, NormalizationMode Mode, IReadOnlyList<string> Cameras, string Directory, Normalizer Normalizer);
 
     /// <summary>
     /// The folder's description read from its <c>config.json</c>. <see cref="Cameras"/> are the visual features in order (then
@@ -31,9 +30,13 @@ public static class LeRobotPolicyFolder
     /// </summary>
     public sealed record Description(string Family, Pi0Config Config, IReadOnlyList<string> Cameras, int StateDim, int ActionDim, NormalizationMode Mode);
 
-    /// <summary>Whether <paramref name="directory"/> holds a LeRobot pi0 or pi0.5 folder (a <c>config.json</c> whose <c>type</c> is one of them).</summary>
+    /// <summary>
+    /// Whether <paramref name="directory"/> holds a LeRobot pi0 or pi0.5 folder (a <c>config.json</c> whose <c>type</c> is one of
+    /// them) or an openpi one (<see cref="OpenPiPolicyFolder"/>), which loads the same way.
+    /// </summary>
     public static bool Is(string directory)
     {
+        if (OpenPiPolicyFolder.Is(directory)) return true;
         string path = Path.Combine(directory, "config.json");
         if (!File.Exists(path)) return false;
         try { return JsonNode.Parse(File.ReadAllText(path))?["type"]?.GetValue<string>() is "pi0" or "pi05"; }
@@ -53,9 +56,10 @@ public static class LeRobotPolicyFolder
     public static Loaded Load(string directory, string? tokenizer = null, Robot? robot = null)
     {
         TorchRuntime.EnsureReady();
-        var description = Describe(directory);
+        bool openpi = OpenPiPolicyFolder.Is(directory);
+        var (description, stats) = openpi ? OpenPiPolicyFolder.Describe(directory) : (Describe(directory), null);
+        stats ??= ReadStats(directory, description);
         var tokens = LoadTokenizer(directory, tokenizer);
-        var stats = ReadStats(directory, description);
         var config = robot is null ? description.Config : description.Config with { ChunkSize = robot.ChunkSize, NumInferenceSteps = robot.NumInferenceSteps };
         if (robot is not null && (robot.StateDim > config.MaxStateDim || robot.ActionDim > config.MaxActionDim))
             throw new BadInputException($"{directory}: the policy reads at most {config.MaxStateDim} state and predicts {config.MaxActionDim} action values (max_state_dim, max_action_dim); the robot has {robot.StateDim} and {robot.ActionDim}.");
@@ -73,7 +77,8 @@ public static class LeRobotPolicyFolder
                 Pretrained = Path.GetFullPath(directory),
             };
             OpenMpTeam.Release();
-            return new Loaded(policy, stats, description.Mode, description.Cameras, Path.GetFullPath(directory));
+            var normalizer = openpi ? Normalizer.OpenPi(stats, description.Mode) : Normalizer.LeRobot(stats, description.Mode);
+            return new Loaded(policy, stats, description.Mode, description.Cameras, Path.GetFullPath(directory), normalizer);
         }
         catch
         {
@@ -83,7 +88,11 @@ public static class LeRobotPolicyFolder
     }
 
     /// <summary>The statistics the folder's processors saved (what <see cref="Load"/> returns, without loading the model).</summary>
-    public static NormalizationStats Stats(string directory) => ReadStats(directory, Describe(directory));
+    public static NormalizationStats Stats(string directory) =>
+        OpenPiPolicyFolder.Is(directory) ? OpenPiPolicyFolder.Describe(directory).Stats : ReadStats(directory, Describe(directory));
+
+    /// <summary>The description of a LeRobot folder (<see cref="Describe(string)"/>) or of an openpi one (<see cref="OpenPiPolicyFolder.Describe"/>).</summary>
+    public static Description DescribeAny(string directory) => OpenPiPolicyFolder.Is(directory) ? OpenPiPolicyFolder.Describe(directory).Description : Describe(directory);
 
     /// <summary>Reads and checks <c>config.json</c>, naming the file and key at fault.</summary>
     public static Description Describe(string directory)
@@ -139,7 +148,7 @@ public static class LeRobotPolicyFolder
     /// The model's shape: the released one for <c>paligemma_variant: gemma_2b</c> and <c>action_expert_variant: gemma_300m</c>
     /// (the only variants LeRobot accepts); the tiny models of this project's tests give theirs under <c>test_shapes</c>.
     /// </summary>
-    private static Pi0Config Shape(JsonObject json, string path, string family)
+    internal static Pi0Config Shape(JsonObject json, string path, string family)
     {
         int tokens = Int(json, "tokenizer_max_length", path, family == "pi0" ? 48 : 200);
         if (json["test_shapes"] is JsonObject test) return TestShapes(test, path) with { TokenizerMaxLength = tokens };

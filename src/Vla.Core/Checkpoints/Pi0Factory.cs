@@ -23,7 +23,7 @@ public static class Pi0Factory
     /// </summary>
     public static VlaConfig Adopt(VlaConfig config)
     {
-        var description = LeRobotPolicyFolder.Describe(Pretrained(config));
+        var description = LeRobotPolicyFolder.DescribeAny(Pretrained(config));
         if (description.Family != config.Model.Policy)
             throw new BadInputException($"model.pretrained: {Pretrained(config)} holds a {description.Family} policy, but model.policy is {config.Model.Policy}.");
         return config with { Data = config.Data with { NormalizationMode = Normalizer.ModeName(description.Mode) } };

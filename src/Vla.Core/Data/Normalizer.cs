@@ -65,6 +65,22 @@ public sealed class Normalizer
         return new Map(offset, scale, shift);
     });
 
+    /// <summary>
+    /// The normalization of openpi's transforms (<c>Normalize</c> / <c>Unnormalize</c>, eps 1e-6), for policies trained there:
+    /// z-score <c>(x − mean) / (std + 1e-6)</c>, quantile <c>2 (x − q01) / (q99 − q01 + 1e-6) − 1</c>, and their exact inverses.
+    /// </summary>
+    public static Normalizer OpenPi(NormalizationStats stats, NormalizationMode mode) => new(stats, mode, (s, m) =>
+    {
+        if (m == NormalizationMode.MinMax) throw new ArgumentException("openpi normalizes by mean and std or by quantiles.", nameof(mode));
+        const double eps = 1e-6;
+        var (offset, scale, shift) = (new float[s.Dim], new float[s.Dim], new float[s.Dim]);
+        for (int d = 0; d < s.Dim; d++)
+            (offset[d], scale[d], shift[d]) = m == NormalizationMode.ZScore
+                ? (s.Mean[d], (float)(1 / ((double)s.Std[d] + eps)), 0f)
+                : (s.Q01[d], (float)(2 / ((double)s.Q99[d] - s.Q01[d] + eps)), -1f);
+        return new Map(offset, scale, shift);
+    });
+
     /// <summary>Parses the config spelling (<c>min_max</c>, <c>z_score</c>, <c>quantile</c>).</summary>
     public static NormalizationMode ParseMode(string mode) => mode switch
     {

@@ -118,6 +118,52 @@ public sealed class LeRobotPolicyFolderTests
         Assert.All(without.Values, v => Assert.True(float.IsFinite(v)));
     }
 
+    [Fact]
+    public void An_openpi_checkpoint_loads_with_its_norm_stats_three_camera_slots_and_openpis_normalization()
+    {
+        using var folder = new TempFolder();
+        File.Copy(Path.Combine(Pi0, "model.safetensors"), folder.PathOf("model.safetensors"));
+        var lerobot = JsonNode.Parse(File.ReadAllText(Path.Combine(Pi0, "config.json")))!.AsObject();
+        File.WriteAllText(folder.PathOf("config.json"), new JsonObject
+        {
+            ["action_dim"] = 8, ["action_horizon"] = 5, ["paligemma_variant"] = "gemma_2b", ["action_expert_variant"] = "gemma_300m", ["precision"] = "float32",
+            ["max_token_len"] = 8, ["test_shapes"] = lerobot["test_shapes"]!.DeepClone(),
+        }.ToJsonString());
+        var golden = LeRobotPolicyFolder.Load(Pi0, SampleTokenizer);
+        golden.Policy.Dispose();
+        JsonObject Stats(Vla.Data.DimensionStats d) => new()
+        {
+            ["mean"] = new JsonArray(d.Mean.Select(v => (JsonNode)v).ToArray()), ["std"] = new JsonArray(d.Std.Select(v => (JsonNode)v).ToArray()),
+            ["q01"] = new JsonArray(d.Q01.Select(v => (JsonNode)v).ToArray()), ["q99"] = new JsonArray(d.Q99.Select(v => (JsonNode)v).ToArray()),
+        };
+        Directory.CreateDirectory(folder.PathOf("assets/trossen"));
+        Assert.Contains("holds no norm_stats.json", Assert.Throws<BadInputException>(() => LeRobotPolicyFolder.Load(folder.Root, SampleTokenizer)).Message);
+        File.WriteAllText(folder.PathOf("assets/trossen/norm_stats.json"),
+            new JsonObject { ["norm_stats"] = new JsonObject { ["state"] = Stats(golden.Stats.State), ["actions"] = Stats(golden.Stats.Action) } }.ToJsonString());
+
+        Assert.True(LeRobotPolicyFolder.Is(folder.Root));
+        var loaded = LeRobotPolicyFolder.Load(folder.Root, SampleTokenizer);
+        using var policy = loaded.Policy;
+        Assert.Equal(("pi0", 3, 6, 6, 5, NormalizationMode.ZScore), (policy.Spec.Family, policy.Spec.Cameras, policy.Spec.StateDim, policy.Spec.ActionDim, policy.Spec.Horizon, loaded.Mode));
+        Assert.Equal(OpenPiPolicyFolder.Cameras, loaded.Cameras);
+        var state = new[] { 1f, 2f, 3f, 4f, 5f, 6f };
+        var normalized = state.ToArray();
+        loaded.Normalizer.NormalizeState(normalized);
+        for (int d = 0; d < 6; d++)                                                        // openpi's (x - mean) / (std + 1e-6)
+            Assert.Equal((state[d] - golden.Stats.State.Mean[d]) / (golden.Stats.State.Std[d] + 1e-6), normalized[d], 5);
+
+        // The golden inputs with a third, missing camera: masked tokens change nothing, so the chunk is the reference's.
+        using var scope = NewDisposeScope();
+        var reference = SafetensorsFile.Open(Path.Combine(Golden, "pi0_reference.safetensors"));
+        var images = reference.Read("images");
+        var input = new Vla.Model.PolicyInput(cat([images, images.narrow(1, 0, 1)], 1), reference.Read("tokens").to_type(ScalarType.Int64),
+            reference.Read("token_masks").to_type(ScalarType.Bool), reference.Read("state").narrow(1, 0, 6))
+        {
+            ImageMask = cat([reference.Read("image_masks").to_type(ScalarType.Bool), zeros(images.shape[0], 1, ScalarType.Bool)], 1),
+        };
+        Tolerance.Close(reference.Read("pi0.chunk").narrow(2, 0, 6), policy.SampleActions(input, 3, noise: reference.Read("noise")), what: "chunk with a third, masked camera");
+    }
+
     [Theory]
     [InlineData("type", "\"act\"", "not a policy this workbench loads")]
     [InlineData("output_features", "{}", "feature 'action'")]
