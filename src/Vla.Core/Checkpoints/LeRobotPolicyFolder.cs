@@ -51,10 +51,13 @@ public static class LeRobotPolicyFolder
 
     /// <summary>
     /// Reads the folder onto the CPU; <paramref name="tokenizer"/> names a <c>tokenizer.model</c> (or its folder) when the folder
-    /// has none; <paramref name="robot"/>, when given, replaces the robot and chunk its <c>config.json</c> declares.
+    /// has none; <paramref name="robot"/>, when given, replaces the robot and chunk its <c>config.json</c> declares;
+    /// <paramref name="dtype"/> is what the transformers compute in (<see cref="Pi0Model.StoreIn"/>; float32 by default).
     /// </summary>
-    public static Loaded Load(string directory, string? tokenizer = null, Robot? robot = null)
+    public static Loaded Load(string directory, string? tokenizer = null, Robot? robot = null, ScalarType dtype = ScalarType.Float32)
     {
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+            throw new BadInputException($"{directory}: pi0 and pi0.5 run in float32 or bfloat16 (asked for {ModelDtype.Name(dtype)}).");
         TorchRuntime.EnsureReady();
         bool openpi = OpenPiPolicyFolder.Is(directory);
         var (description, stats) = openpi ? OpenPiPolicyFolder.Describe(directory) : (Describe(directory), null);
@@ -67,6 +70,7 @@ public static class LeRobotPolicyFolder
         var model = new Pi0Model(config, family, initialize: false); // every large weight is loaded next
         try
         {
+            if (dtype != ScalarType.Float32) model.StoreIn(dtype);                // before loading: a bfloat16 file is read straight into bfloat16
             Pi0Weights.Load(model, directory);
             model.eval();
             PolicyTransform transform = description.Family == "pi0"

@@ -73,7 +73,7 @@ public static class LeRobotPolicyWriter
             ["output_features"] = new JsonObject { ["action"] = Feature("ACTION", spec.ActionDim) },
             ["paligemma_variant"] = "gemma_2b",
             ["action_expert_variant"] = "gemma_300m",
-            ["dtype"] = "float32",
+            ["dtype"] = spec.Dtype,
             ["chunk_size"] = config.ChunkSize,
             ["n_action_steps"] = config.ChunkSize,
             ["max_state_dim"] = config.MaxStateDim,

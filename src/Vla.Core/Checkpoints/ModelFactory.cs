@@ -49,8 +49,7 @@ public static class ModelFactory
         var (state, config) = Checkpoint.ReadState(directory, []);
         if (Pi0Factory.Trains(config))
         {
-            if (dtype is { } asked && asked != ScalarType.Float32)
-                throw new BadInputException($"{directory}: pi0 and pi0.5 checkpoints run in float32 for now (asked for {ModelDtype.Name(asked)}).");
+            if (dtype is { } asked) config = config with { Model = config.Model with { VlmConfig = config.Model.VlmConfig with { Dtype = ModelDtype.Name(asked) } } };
             Checkpoint.RequireFiles(directory, Pi0CheckpointFiles.Required);
             var pi0 = new Checkpoint.Loaded(Pi0Factory.FromCheckpoint(directory, config, device), state, config, directory);
             OpenMpTeam.Release();

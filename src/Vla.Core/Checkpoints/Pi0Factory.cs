@@ -68,10 +68,11 @@ public static class Pi0Factory
     private static Pi0Policy Build(VlaConfig config, string pretrained, string? tokenizer, long seed, Device? device)
     {
         var (data, model, head) = (config.Data, config.Model, config.Model.ActionHeadConfig);
-        if (ModelDtype.Parse(model.VlmConfig.Dtype) != ScalarType.Float32)
-            throw new BadInputException($"model.vlm_config.dtype: pi0 and pi0.5 train in float32 for now (got {model.VlmConfig.Dtype}).");
+        var dtype = ModelDtype.Parse(model.VlmConfig.Dtype);
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+            throw new BadInputException($"model.vlm_config.dtype: pi0 and pi0.5 run in float32 or bfloat16 (got {model.VlmConfig.Dtype}).");
         var robot = new LeRobotPolicyFolder.Robot(model.VlmConfig.UseAuxCamera ? 2 : 1, data.StateDim, head.PerActionDim, head.Horizon, head.NumInferenceSteps);
-        var policy = LeRobotPolicyFolder.Load(pretrained, tokenizer, robot).Policy;
+        var policy = LeRobotPolicyFolder.Load(pretrained, tokenizer, robot, dtype).Policy;
         try
         {
             if (policy.Spec.ImageSize != data.ImageSize)

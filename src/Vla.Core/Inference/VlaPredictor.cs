@@ -55,9 +55,7 @@ public sealed class VlaPredictor : IDisposable
     {
         if (LeRobotPolicyFolder.Is(checkpointDir))
         {
-            if (dtype is { } asked && asked != ScalarType.Float32)
-                throw new BadInputException($"{checkpointDir}: pi0 and pi0.5 folders run in float32 for now (asked for {ModelDtype.Name(asked)}).");
-            var folder = LeRobotPolicyFolder.Load(checkpointDir, tokenizer);
+            var folder = LeRobotPolicyFolder.Load(checkpointDir, tokenizer, dtype: dtype ?? ScalarType.Float32);
             try
             {
                 if (device is not null) folder.Policy.Model.to(device);

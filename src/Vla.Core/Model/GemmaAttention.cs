@@ -72,6 +72,9 @@ public sealed class GemmaAttention : nn.Module
         return nn.functional.scaled_dot_product_attention(queries, keys, values, mask).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The dtype its projections are stored and compute in.</summary>
+    public ScalarType Dtype => q_proj.Weight.dtype;
+
     /// <summary>The output projection of merged heads (B, T, heads · head_dim) → (B, T, D).</summary>
     public Tensor Output(Tensor merged) => o_proj.forward(merged);
 }

@@ -40,6 +40,9 @@ public sealed class GemmaDecoder : nn.Module
     /// <summary>The embedding table, shared with the output projection.</summary>
     public Tensor EmbeddingWeight => embed_tokens.Weight;
 
+    /// <summary>The token table as a module (to store it in another dtype).</summary>
+    public nn.Module EmbedTokens => embed_tokens;
+
     /// <summary>Looks up token embeddings (B, T) → (B, T, D), unscaled.</summary>
     public Tensor Embed(Tensor tokenIds) => embed_tokens.forward(tokenIds);
 

@@ -33,6 +33,9 @@ public sealed class JointTransformer : nn.Module
     /// <summary>The action expert.</summary>
     public ActionExpert Expert => gemma_expert;
 
+    /// <summary>The dtype of the transformers' projections (the streams and the mask are cast to it).</summary>
+    public ScalarType Dtype => gemma_expert.Layers[0].Attention.Dtype;
+
     /// <summary>When set, each joint layer (and the vision tower's) is recomputed during backward instead of keeping its activations (training only).</summary>
     public ActivationCheckpointing? Checkpointing
     {
@@ -56,6 +59,8 @@ public sealed class JointTransformer : nn.Module
         using var scope = NewDisposeScope();
         var text = paligemma.LanguageModel;
         var (cos, sin) = RotaryEmbedding.CosSin(positions, text.Config.HeadDim, text.Config.RopeTheta);
+        var dtype = Dtype;
+        (prefix, suffix, mask) = (prefix?.to_type(dtype), suffix?.to_type(dtype), mask.to_type(dtype)); // no copy when they already are
         Tensor? p = prefix, s = suffix;
         for (int i = 0; i < text.Config.NumHiddenLayers; i++)
         {

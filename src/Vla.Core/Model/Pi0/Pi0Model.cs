@@ -47,6 +47,26 @@ public sealed class Pi0Model : nn.Module
     /// <summary>PaliGemma and the action expert, attending jointly.</summary>
     public JointTransformer PaliGemmaWithExpert => paligemma_with_expert;
 
+    /// <summary>The dtype the language model's and the expert's projections are stored and compute in.</summary>
+    public ScalarType Dtype => paligemma_with_expert.Dtype;
+
+    /// <summary>
+    /// Stores the language model's token table and the projections of both transformers in <paramref name="dtype"/> (bfloat16
+    /// halves the weights); the vision tower, the projector, every norm and the action, state and time projections stay in
+    /// float32, as LeRobot keeps the vision path and the norms (it also rounds the small action and time projections, which
+    /// stay exact here). Call it before loading weights to read a bfloat16 file straight into bfloat16.
+    /// </summary>
+    public void StoreIn(ScalarType dtype)
+    {
+        var (text, expert) = (paligemma_with_expert.PaliGemma.LanguageModel, paligemma_with_expert.Expert);
+        text.EmbedTokens.to(dtype);
+        foreach (var (attention, mlp) in text.Layers.Select(l => (l.Attention, l.Mlp)).Concat(expert.Layers.Select(l => (l.Attention, l.Mlp))))
+        {
+            attention.to(dtype);
+            mlp.to(dtype);
+        }
+    }
+
     /// <summary>
     /// The prefix: each camera's image tokens (B, cameras, 3, H, W in [-1, 1]; a camera whose <paramref name="imageMask"/>
     /// (B, cameras) is false is masked out), then the prompt's embeddings times √width. Returns the tokens (B, P, D), their
@@ -66,6 +86,7 @@ public sealed class Pi0Model : nn.Module
             pads.Add(imageMask.select(1, c).to_type(ScalarType.Bool).unsqueeze(1).expand(b, features.shape[1]));
         }
         var text = backbone.LanguageModel.Embed(tokenIds);
+        for (int c = 0; c < tokens.Count; c++) tokens[c] = tokens[c].to_type(text.dtype);                 // the float32 vision path, rounded to the model's dtype
         tokens.Add(text * tensor(Math.Sqrt(backbone.Config.Text.HiddenSize), text.dtype, text.device));
         pads.Add(tokenMask.to_type(ScalarType.Bool));
         var all = cat(tokens, 1);
