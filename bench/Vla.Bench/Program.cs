@@ -59,11 +59,17 @@ async Task<int> RunAsync(string what)
         case "scale":
             ScaleBench.Run(repoRoot);
             return 0;
+        case "pi0":
+            Pi0Bench.Run(repoRoot);
+            return 0;
+        case "pi0-phase":
+            Pi0Bench.RunPhase(repoRoot, args[1], args[2]);
+            return 0;
         case "scale-phase":
             ScaleBench.RunPhase(repoRoot, args[1], args[2]);
             return 0;
         default:
-            Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, blas, steps, rss, scale, allreduce)");
+            Console.Error.WriteLine($"unknown benchmark '{what}' (known: compare, data, lerobot, serve, backbone, train, predict, blas, steps, rss, scale, pi0, allreduce)");
             return 2;
     }
 }

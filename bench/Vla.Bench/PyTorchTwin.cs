@@ -22,10 +22,10 @@ internal sealed class PyTorchTwin : IDisposable
     public string Version { get; }
     public string Blas { get; }
 
-    public PyTorchTwin(string repoRoot, int threads)
+    public PyTorchTwin(string repoRoot, int threads, string script = "vla_twin.py")
     {
         if (!File.Exists(Python)) throw new InvalidOperationException($"{Python} is missing: apt-get install python3-torch libopenblas0-pthread");
-        var start = new ProcessStartInfo(Python, [Path.Combine(repoRoot, "bench", "pytorch", "vla_twin.py")])
+        var start = new ProcessStartInfo(Python, [Path.Combine(repoRoot, "bench", "pytorch", script)])
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
@@ -58,6 +58,9 @@ internal sealed class PyTorchTwin : IDisposable
     }
 
     public void Drop(string key) => Ask(new JsonObject { ["op"] = "drop", ["key"] = key });
+
+    /// <summary>Sends one request and returns the reply (a twin's own operations).</summary>
+    public JsonNode Request(JsonObject request) => Ask(request);
 
     private JsonNode Ask(JsonObject request)
     {

@@ -13,9 +13,11 @@ import argparse
 import json
 import math
 import os
+import mmap
 import struct
 import subprocess
 import sys
+import warnings
 
 import numpy
 import sentencepiece
@@ -28,25 +30,26 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_pi0_golden as ref  # noqa: E402
 import pi0_full_parity as full  # noqa: E402  (key_shapes, affine)
 
-DTYPES = {"F32": numpy.float32, "F64": numpy.float64, "I64": numpy.int64}
+DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64, "I64": torch.int64}
 
 
-def read_safetensors(path):
+def read_safetensors(path, dtype_for=lambda name: torch.float32):
+    """Every tensor of a safetensors file, each copied out of a memory map into dtype_for(its name) (float32 unless said)."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-        data = f.read()
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     out = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = entry["data_offsets"]
-        if entry["dtype"] == "BF16":
-            raw = numpy.frombuffer(data[start:end], dtype=numpy.uint16).astype(numpy.uint32) << 16
-            array = raw.view(numpy.float32)
-        else:
-            array = numpy.frombuffer(data[start:end], dtype=DTYPES[entry["dtype"]])
-        out[name] = torch.from_numpy(array.copy()).reshape(entry["shape"]).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # frombuffer over a read-only map: every tensor is copied out of it below
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            start, end = entry["data_offsets"]
+            dtype = DTYPES[entry["dtype"]]
+            count = (end - start) // torch.tensor([], dtype=dtype).element_size()
+            t = torch.frombuffer(mapped, dtype=dtype, count=count, offset=8 + n + start).reshape(entry["shape"])
+            out[name] = t.to(dtype_for(name), copy=True)
     return out
 
 

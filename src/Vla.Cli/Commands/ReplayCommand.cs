@@ -39,7 +39,7 @@ internal static class ReplayCommand
         predictor.Rtc = CommonOptions.RtcSettings(parse);
         var options = DataOptions.From(predictor.Data, predictor.Spec.Cameras == 2) with
         {
-            PerActionDim = null, VerifyImages = false, Episodes = CommonOptions.EpisodeSelection(parse), Format = "auto",
+            PerActionDim = null, VerifyImages = false, Episodes = CommonOptions.EpisodeSelection(parse), Format = "auto", ImageFit = predictor.Spec.ImageFit,
         };
         var dataset = await EpisodeDataset.OpenAsync([parse.GetValue(Data)!], options, ct: ct);
         var replay = new ReplayOptions(parse.GetValue(Delay), parse.GetValue(Execute), parse.GetValue(Rtc), parse.GetValue(ExecutionHorizon),

@@ -136,7 +136,8 @@ public static class LeRobotPolicyWriter
         }
         var config = policy.Model.Config;
         long[] unused = [config.PaliGemma.Text.VocabSize, config.Expert.HiddenSize];                        // the expert's lm_head: no forward reads it
-        tensors.Add(new SafetensorsFile.Pending("model." + Pi0Weights.KnownUnused[0], unused, ScalarType.Float32, () => zeros(unused)));
+        var dtype = policy.Model.Dtype;                                                                        // in the model's dtype, as LeRobot saves it
+        tensors.Add(new SafetensorsFile.Pending("model." + Pi0Weights.KnownUnused[0], unused, dtype, () => zeros(unused, dtype)));
         return tensors;
     }
 

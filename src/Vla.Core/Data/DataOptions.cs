@@ -50,6 +50,9 @@ public sealed record DataOptions
     /// <summary>Side of the square that video frames are decoded to (the vision tower's input size).</summary>
     public int ImageSize { get; init; } = 224;
 
+    /// <summary>How video frames are made square when they are decoded (pi0 and pi0.5 pad them, as LeRobot does).</summary>
+    public ImageFit ImageFit { get; init; }
+
     /// <summary>Bytes of decoded video frames kept in memory.</summary>
     public long VideoCacheBytes { get; init; } = 1024L << 20;
 
@@ -67,7 +70,11 @@ public sealed record DataOptions
 
     /// <summary>The options a run configuration implies for its training (or, with <paramref name="validation"/>, its validation) data.</summary>
     public static DataOptions From(VlaConfig config, bool validation = false) =>
-        From(config.Data, config.Model.VlmConfig.UseAuxCamera, validation) with { PerActionDim = config.Model.ActionHeadConfig.PerActionDim };
+        From(config.Data, config.Model.VlmConfig.UseAuxCamera, validation) with
+        {
+            PerActionDim = config.Model.ActionHeadConfig.PerActionDim,
+            ImageFit = config.Model.Policy is "pi0" or "pi05" ? ImageFit.Pad : ImageFit.Stretch,
+        };
 
     /// <summary>The options a <c>data:</c> section implies for a policy that reads the wrist camera when <paramref name="secondCamera"/>.</summary>
     public static DataOptions From(DataConfig data, bool secondCamera, bool validation = false) => new()

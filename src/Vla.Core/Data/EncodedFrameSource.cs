@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using Vla.Config;
 
 namespace Vla.Data;
 
@@ -13,7 +14,7 @@ public sealed class EncodedFrameSource(ImageStore images, IReadOnlyList<string> 
     public IReadOnlyList<string> Cameras { get; } = cameras;
 
     /// <inheritdoc/>
-    public DataProblem? Preprocess(Episode episode, int step, int camera, int size, long maxPixels, Span<float> chw)
+    public DataProblem? Preprocess(Episode episode, int step, int camera, int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch)
     {
         var record = episode.Steps[step];
         var bytes = Images.Get(record, camera);
@@ -21,7 +22,7 @@ public sealed class EncodedFrameSource(ImageStore images, IReadOnlyList<string> 
         if (bytes is null) return new DataProblem(file, record.Row, Cameras[camera - 1], "the image is missing.");
         try
         {
-            ImagePreprocessor.Preprocess(bytes, size, maxPixels, chw);
+            ImagePreprocessor.Preprocess(bytes, size, maxPixels, chw, fit);
             return null;
         }
         catch (InvalidDataException e)

@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using Vla.Config;
 
 namespace Vla.Data;
 
@@ -17,8 +18,9 @@ public interface IFrameSource
     /// Writes the frame of <paramref name="step"/> of <paramref name="episode"/> from <paramref name="camera"/> into
     /// <paramref name="chw"/> as the vision tower's input (3 × size × size, [-1, 1]); returns the problem instead when the
     /// frame is missing or broken. Whole-file faults (a missing video, an unusable codec) throw <see cref="Runtime.BadInputException"/>.
+    /// Frames of another shape are made square as <paramref name="fit"/> says.
     /// </summary>
-    DataProblem? Preprocess(Episode episode, int step, int camera, int size, long maxPixels, Span<float> chw);
+    DataProblem? Preprocess(Episode episode, int step, int camera, int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch);
 
     /// <summary>The frame as RGB pixels (for viewers), or null when the row has none; throws <see cref="InvalidDataException"/> when it is broken.</summary>
     Image<Rgb24>? Load(Episode episode, int step, int camera, long maxPixels);

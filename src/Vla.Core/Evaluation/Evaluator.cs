@@ -79,7 +79,7 @@ public static class Evaluator
         var predictor = run.Predictor;
         var spec = predictor.Spec;
         // The checkpoint's keys and cameras, but each evaluation path's own format and the episodes asked for here.
-        var dataOptions = DataOptions.From(predictor.Data, spec.Cameras == 2) with { PerActionDim = null, VerifyImages = false, Episodes = run.Options.Episodes, Format = "auto" };
+        var dataOptions = DataOptions.From(predictor.Data, spec.Cameras == 2) with { PerActionDim = null, VerifyImages = false, Episodes = run.Options.Episodes, Format = "auto", ImageFit = spec.ImageFit };
         var dataset = await EpisodeDataset.OpenAsync([path], dataOptions, ct: ct);
         var names = dataset.ActionNames ?? predictor.Normalizer.Stats.Action.Names;
         if (dataset.ActionDim != spec.ActionDim)

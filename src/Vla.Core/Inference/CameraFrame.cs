@@ -1,13 +1,14 @@
 using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using Vla.Config;
 using Vla.Data;
 
 namespace Vla.Inference;
 
 /// <summary>
 /// One camera frame as the policy receives it: encoded PNG/JPEG bytes (files, the dataset) or raw 8-bit RGB pixels
-/// (what robots and openpi's clients send). Either way it is resized bicubically to the tower's size, as training did.
+/// (what robots and openpi's clients send). Either way it is made square as the policy's training data was (<see cref="ImageFit"/>).
 /// A <c>byte[]</c> converts to an encoded frame, so <c>new RobotObservation([png], …)</c> reads as before.
 /// </summary>
 public abstract record CameraFrame
@@ -16,10 +17,10 @@ public abstract record CameraFrame
     public static implicit operator CameraFrame(byte[] encoded) => new EncodedFrame(encoded);
 
     /// <summary>
-    /// Writes the frame resized to <paramref name="size"/>² into <paramref name="chw"/> (3·size² floats in [−1, 1],
-    /// channels first); throws <see cref="InvalidDataException"/> with the reason when the frame is unusable.
+    /// Writes the frame made square (<paramref name="fit"/>) at <paramref name="size"/>² into <paramref name="chw"/> (3·size² floats
+    /// in [−1, 1], channels first); throws <see cref="InvalidDataException"/> with the reason when the frame is unusable.
     /// </summary>
-    public abstract void Preprocess(int size, long maxPixels, Span<float> chw);
+    public abstract void Preprocess(int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch);
 }
 
 /// <summary>A PNG or JPEG image.</summary>
@@ -27,7 +28,7 @@ public abstract record CameraFrame
 public sealed record EncodedFrame(byte[] Bytes) : CameraFrame
 {
     /// <inheritdoc/>
-    public override void Preprocess(int size, long maxPixels, Span<float> chw) => ImagePreprocessor.Preprocess(Bytes, size, maxPixels, chw);
+    public override void Preprocess(int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch) => ImagePreprocessor.Preprocess(Bytes, size, maxPixels, chw, fit);
 }
 
 /// <summary>Raw RGB pixels, 8 bits per channel, row after row (height, width, 3).</summary>
@@ -51,21 +52,20 @@ public sealed record RgbFrame(byte[] Pixels, int Height, int Width) : CameraFram
     }
 
     /// <inheritdoc/>
-    public override void Preprocess(int size, long maxPixels, Span<float> chw)
+    public override void Preprocess(int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch)
     {
         if (Height <= 0 || Width <= 0 || Pixels.Length != 3L * Height * Width)
             throw new InvalidDataException($"a {Height}×{Width} RGB frame needs {3L * Height * Width} bytes, got {Pixels.Length}.");
         if ((long)Height * Width > maxPixels)
             throw new InvalidDataException($"the frame is {Width}×{Height} = {(long)Width * Height} pixels, above the limit of {maxPixels} (data.max_image_pixels).");
         var pixels = MemoryMarshal.Cast<byte, Rgb24>(Pixels.AsSpan());
-        if (Height == size && Width == size)
+        if (Height == size && Width == size) ImagePreprocessor.WriteChw(pixels, chw);
+        else if (fit == ImageFit.Pad) ImagePreprocessor.WritePadded(pixels, Width, Height, size, chw);
+        else
         {
-            ImagePreprocessor.WriteChw(pixels, chw);
-            return;
+            using var image = Image.LoadPixelData<Rgb24>(pixels, Width, Height);
+            ImagePreprocessor.Write(image, size, fit, chw);
         }
-        using var image = Image.LoadPixelData<Rgb24>(pixels, Width, Height);
-        ImagePreprocessor.Resize(image, size);
-        ImagePreprocessor.WriteChw(image, chw);
     }
 }
 
@@ -77,8 +77,8 @@ public sealed record RgbFrame(byte[] Pixels, int Height, int Width) : CameraFram
 public sealed record DatasetFrame(IFrameSource Source, Episode Episode, int Step, int Camera) : CameraFrame
 {
     /// <inheritdoc/>
-    public override void Preprocess(int size, long maxPixels, Span<float> chw)
+    public override void Preprocess(int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch)
     {
-        if (Source.Preprocess(Episode, Step, Camera, size, maxPixels, chw) is { } problem) throw new InvalidDataException(problem.ToString());
+        if (Source.Preprocess(Episode, Step, Camera, size, maxPixels, chw, fit) is { } problem) throw new InvalidDataException(problem.ToString());
     }
 }

@@ -153,7 +153,7 @@ public sealed class VlaPredictor : IDisposable
                 // The policy conditions on the current frame: the newest one given for each camera.
                 try
                 {
-                    frames[^1].Preprocess(layout.ImageSize, Data.MaxImagePixels, b.Images.AsSpan((int)offset, layout.ImageFloats));
+                    frames[^1].Preprocess(layout.ImageSize, Data.MaxImagePixels, b.Images.AsSpan((int)offset, layout.ImageFloats), layout.Fit);
                 }
                 catch (InvalidDataException e)
                 {

@@ -99,6 +99,14 @@ public sealed class LeRobotCommandTests : IDisposable
         Assert.StartsWith("43,0,0,0,", lines[1]);
         Assert.Contains(lines, l => l.EndsWith(",kRightHandThumbRotation", StringComparison.Ordinal));
 
+        // Real-time chunking on pi0: the replay plays episode 43's video as a robot would, naive and guided.
+        string replay = Path.Combine(_temp.Root, "replay.json");
+        var played = await VlaProcess.RunAsync("replay", "--checkpoint", checkpoint, "--data", Sample, "--episodes", "43", "--delay", "1", "--execute", "4", "--rtc", "--output", replay);
+        Assert.True(played.ExitCode == 0, played.Stdout + played.Stderr);
+        Assert.Contains("RTC / naive: mean jump", played.Stdout);
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(replay)))
+            Assert.Equal(["naive", "rtc"], json.RootElement.GetProperty("modes").EnumerateArray().Select(m => m.GetProperty("mode").GetString()));
+
         string exported = Path.Combine(_temp.Root, "exported");
         var export = await VlaProcess.RunAsync("export", "--checkpoint", checkpoint, "--format", "lerobot", "--output", exported);
         Assert.True(export.ExitCode == 0, export.Stdout + export.Stderr);

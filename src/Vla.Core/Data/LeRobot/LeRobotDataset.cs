@@ -161,7 +161,7 @@ public static class LeRobotDataset
         if (!video) return new EncodedFrameSource(new ImageStore(files, 512L << 20, cameraKeys.Select(k => new[] { k }).ToList()), cameraKeys);
         var episodes = assembled.Episodes;
         var source = new VideoFrameSource(cameraKeys, [.. assembled.Clips], [.. assembled.Timestamps], episodes.Select(e => e.Id).ToArray(), info.Fps,
-            options.ImageSize, options.VideoCacheBytes);
+            options.ImageSize, options.VideoCacheBytes, options.ImageFit);
         if (options.VerifyImages || options.DecodeImages)
             await VideoChecks.CheckAsync(episodes, assembled.Clips, assembled.Timestamps, info.Fps, problems, ct);
         if (options.DecodeImages && problems.Count == 0)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using FFMpegCore;
 using System.Diagnostics;
+using Vla.Config;
 using Vla.Runtime;
 
 namespace Vla.Data.LeRobot;
@@ -79,7 +80,9 @@ public static partial class VideoDecoder
 
     /// <summary>
     /// Decodes the frames of <paramref name="path"/> whose times lie in [<paramref name="from"/> − tolerance, <paramref name="to"/> + tolerance),
-    /// scaled to <paramref name="size"/>². Times keep the file's clock (<c>-copyts</c>), as v3.0's from/to timestamps do.
+    /// made square at <paramref name="size"/>² as <paramref name="fit"/> says (<see cref="ImageFit.Pad"/>: scaled bilinearly to fit, centred
+    /// on black; ffmpeg's bilinear scaler, close to but not the bit-exact torch interpolation encoded frames get). Times keep the file's
+    /// clock (<c>-copyts</c>), as v3.0's from/to timestamps do.
     /// </summary>
     /// <remarks>
     /// FFMpegCore builds the command and finds the binary; the process is run here and its standard output read straight into
@@ -87,7 +90,7 @@ public static partial class VideoDecoder
     /// <c>ffmpeg -f null</c>'s frame rate on the shared sample against 0.65–0.70 for standard output (bench/README.md, LeRobot).
     /// A cancelled or failed decode kills ffmpeg: no process outlives its request.
     /// </remarks>
-    public static Task<DecodedClip> DecodeAsync(string path, double from, double to, double fps, int size, CancellationToken ct = default)
+    public static Task<DecodedClip> DecodeAsync(string path, double from, double to, double fps, int size, ImageFit fit = ImageFit.Stretch, CancellationToken ct = default)
     {
         if (!File.Exists(path)) throw new BadInputException($"{path}: the video file is missing.");
         double tolerance = 0.5 / fps;
@@ -97,7 +100,7 @@ public static partial class VideoDecoder
         long expected = (long)Math.Ceiling(length * fps) + 2;
         if (expected * frameBytes > Array.MaxLength)
             throw new BadInputException($"{path}: {length:0.#} s of video at {size} px ({expected * frameBytes >> 20} MB) is more than one buffer holds; lower data.image_size.");
-        var info = new ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath(), "-nostdin -nostats -hide_banner " + Arguments(path, start, length, size))
+        var info = new ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath(), "-nostdin -nostats -hide_banner " + Arguments(path, start, length, size, fit))
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
@@ -133,8 +136,11 @@ public static partial class VideoDecoder
     }
 
     /// <summary>ffmpeg's arguments: the span from <paramref name="start"/>, scaled to <paramref name="size"/>², as raw RGB on standard output, each frame's pts logged.</summary>
-    private static string Arguments(string path, double start, double length, int size)
+    private static string Arguments(string path, double start, double length, int size, ImageFit fit)
     {
+        string square = fit == ImageFit.Pad
+            ? $"scale={size}:{size}:force_original_aspect_ratio=decrease:flags=bilinear,pad={size}:{size}:(ow-iw)/2:(oh-ih)/2:black"
+            : $"scale={size}:{size}:flags=bicubic";
         string F(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
         return FFMpegArguments
             .FromFileInput(path, verifyExists: false, o =>
@@ -143,7 +149,7 @@ public static partial class VideoDecoder
                 o.WithCustomArgument($"-t {F(length)}");
             })
             .OutputToFile("pipe:1", overwrite: false, o => o
-                .WithCustomArgument($"-copyts -vsync passthrough -vf scale={size}:{size}:flags=bicubic,showinfo=checksum=0 -pix_fmt rgb24")
+                .WithCustomArgument($"-copyts -vsync passthrough -vf {square},showinfo=checksum=0 -pix_fmt rgb24")
                 .ForceFormat("rawvideo"))
             .Arguments;
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using Vla.Config;
 using Vla.Runtime;
 
 namespace Vla.Data.LeRobot;
@@ -31,6 +32,7 @@ public sealed class VideoFrameSource : IFrameSource
     private readonly double[][] _timestamps;
     private readonly int[] _episodeIds;
     private readonly int _size;
+    private readonly ImageFit _fit;
     private readonly double _fps;
     private readonly BoundedCache<(int Episode, int Camera, int Segment), Matched> _cache;
 
@@ -42,10 +44,12 @@ public sealed class VideoFrameSource : IFrameSource
 
     /// <summary>
     /// A source over <paramref name="clips"/>[episode][camera − 1] with each episode's row timestamps (seconds from its start),
-    /// decoding to <paramref name="size"/>² and keeping up to <paramref name="cacheBytes"/> of frames.
+    /// decoding to <paramref name="size"/>² (made square as <paramref name="fit"/> says) and keeping up to <paramref name="cacheBytes"/> of frames.
     /// </summary>
-    public VideoFrameSource(IReadOnlyList<string> cameras, Clip[][] clips, double[][] timestamps, int[] episodeIds, double fps, int size, long cacheBytes)
+    public VideoFrameSource(IReadOnlyList<string> cameras, Clip[][] clips, double[][] timestamps, int[] episodeIds, double fps, int size, long cacheBytes,
+                            ImageFit fit = ImageFit.Stretch)
     {
+        _fit = fit;
         Cameras = cameras;
         _clips = clips;
         _timestamps = timestamps;
@@ -60,7 +64,8 @@ public sealed class VideoFrameSource : IFrameSource
     public long CachedBytes => _cache.CachedBytes;
 
     /// <inheritdoc/>
-    public DataProblem? Preprocess(Episode episode, int step, int camera, int size, long maxPixels, Span<float> chw)
+    /// <remarks>Frames are decoded square as the source was built to (<paramref name="fit"/> applies to the decoded square only when another size is asked).</remarks>
+    public DataProblem? Preprocess(Episode episode, int step, int camera, int size, long maxPixels, Span<float> chw, ImageFit fit = ImageFit.Stretch)
     {
         var (matched, row) = Get(episode.Index, step, camera);
         if (matched.Problems[row] is { } problem) return problem;
@@ -103,7 +108,7 @@ public sealed class VideoFrameSource : IFrameSource
         var all = _timestamps[episode];
         int first = segment * SegmentRows, count = Math.Min(SegmentRows, all.Length - first);
         var times = all.AsSpan(first, count).ToArray();
-        var clip = await VideoDecoder.DecodeAsync(span.Path, span.From + times[0], span.From + times[^1] + 1 / _fps, _fps, _size);
+        var clip = await VideoDecoder.DecodeAsync(span.Path, span.From + times[0], span.From + times[^1] + 1 / _fps, _fps, _size, _fit);
         var frames = new int[count];
         var problems = new DataProblem?[count];
         string key = Cameras[camera - 1];

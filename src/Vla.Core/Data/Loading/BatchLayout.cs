@@ -13,9 +13,12 @@ namespace Vla.Data.Loading;
 /// <param name="PerActionDim">Values per action step.</param>
 public sealed record BatchLayout(int Cameras, int ImageSize, int StateDim, int Horizon, int PerActionDim)
 {
+    /// <summary>How frames of other shapes are made square.</summary>
+    public Config.ImageFit Fit { get; init; }
+
     /// <summary>Floats in one image (3 × size × size).</summary>
     public int ImageFloats => 3 * ImageSize * ImageSize;
 
     /// <summary>The layout of the batches <paramref name="spec"/>'s policy reads and predicts.</summary>
-    public static BatchLayout Of(PolicySpec spec) => new(spec.Cameras, spec.ImageSize, spec.StateDim, spec.Horizon, spec.ActionDim);
+    public static BatchLayout Of(PolicySpec spec) => new(spec.Cameras, spec.ImageSize, spec.StateDim, spec.Horizon, spec.ActionDim) { Fit = spec.ImageFit };
 }

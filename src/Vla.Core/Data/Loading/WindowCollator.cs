@@ -91,7 +91,7 @@ public sealed class WindowCollator(EpisodeDataset dataset, Normalizer normalizer
     /// <summary>Decodes one frame into <paramref name="destination"/>; false when it is broken and <see cref="LoaderOptions.SkipBadFrames"/> lets it be skipped.</summary>
     private bool DecodeInto(Episode episode, int step, int camera, Span<float> destination)
     {
-        var problem = dataset.Frames.Preprocess(episode, step, camera, layout.ImageSize, options.MaxImagePixels, destination);
+        var problem = dataset.Frames.Preprocess(episode, step, camera, layout.ImageSize, options.MaxImagePixels, destination, layout.Fit);
         if (problem is null) return true;
         if (!options.SkipBadFrames) throw new BadInputException(problem.ToString());
         if (Interlocked.Increment(ref _skipped) == 1) FirstSkippedFrame = problem;

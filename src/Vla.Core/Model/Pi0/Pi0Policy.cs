@@ -28,7 +28,7 @@ public sealed class Pi0Policy : ITrainablePolicy
         {
             Family = model.Family.Family, Cameras = cameras, ImageSize = model.Config.PaliGemma.Vision.ImageSize, StateDim = stateDim,
             ReadsState = true, Horizon = model.Config.ChunkSize, ActionDim = actionDim, NumInferenceSteps = model.Config.NumInferenceSteps,
-            NoiseDim = model.Config.MaxActionDim, Dtype = ModelDtype.Name(model.Dtype), MasksMissingCameras = true,
+            NoiseDim = model.Config.MaxActionDim, Dtype = ModelDtype.Name(model.Dtype), MasksMissingCameras = true, ImageFit = Config.ImageFit.Pad,
         };
         _checkpointing = new ActivationCheckpointing(Dropout);
     }
