@@ -18,8 +18,8 @@ public sealed class NotebookExecutionTests(PackedFeed feed)
     {
         if (notebook.Contains("distributed", StringComparison.Ordinal))
             MpiRequirement.SkipUnlessAvailable();
-        if (notebook.Contains("data", StringComparison.Ordinal))
-            FfmpegRequirement.SkipUnlessAvailable(); // it opens the LeRobot sample's video
+        if (notebook.Contains("data", StringComparison.Ordinal) || notebook.Contains("pi0", StringComparison.Ordinal))
+            FfmpegRequirement.SkipUnlessAvailable(); // it opens (or fine-tunes on) the LeRobot sample's video
         using var folder = new Vla.Tests.TempFolder("vla-nb-out-");
         string output = folder.Root;
         var run = await ChildProcess.RunAsync("dotnet",

@@ -119,10 +119,11 @@ public static class LeRobotPolicyFolder
         if (family is not ("pi0" or "pi05")) throw new BadInputException($"{path}: type '{family}' is not a policy this workbench loads (pi0 or pi05).");
         var features = json["input_features"]?.AsObject() ?? throw new BadInputException($"{path}: 'input_features' is missing.");
         var cameras = features.Where(f => f.Value?["type"]?.GetValue<string>() == "VISUAL").Select(f => f.Key).ToList();
-        // LeRobot lists its always-missing cameras among the features (validate_features); they are masked out, which
-        // observations here cannot say yet.
-        if (Int(json, "empty_cameras", path, 0) != 0 || cameras.Any(c => c.StartsWith("observation.images.empty_camera_", StringComparison.Ordinal)))
-            throw new BadInputException($"{path}: empty_cameras (always-missing cameras) are not supported yet.");
+        // LeRobot lists its always-missing cameras among the features (validate_features adds them when it saves); no
+        // observation has them, so they are masked out as any missing camera is.
+        int empty = Int(json, "empty_cameras", path, 0);
+        if (empty < 0) throw new BadInputException($"{path}: 'empty_cameras' must not be negative (got {empty}).");
+        cameras.AddRange(Enumerable.Range(0, empty).Select(i => $"observation.images.empty_camera_{i}").Where(c => !cameras.Contains(c)).ToList());
         foreach (var key in new[] { "use_relative_actions", "use_proprioceptive_memory", "use_visual_memory" })
             if (json[key]?.GetValue<bool>() == true) throw new BadInputException($"{path}: '{key}' is true, which this workbench does not run yet.");
         if (cameras.Count == 0) throw new BadInputException($"{path}: 'input_features' declares no VISUAL feature.");

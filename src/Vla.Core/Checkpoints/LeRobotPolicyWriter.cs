@@ -118,19 +118,12 @@ public static class LeRobotPolicyWriter
     /// <summary>Every tensor under LeRobot's names, adapters folded in, each made when the file reaches it (one extra copy alive at a time).</summary>
     private static List<SafetensorsFile.Pending> Tensors(Pi0Policy policy)
     {
-        const string backbone = "paligemma_with_expert.paligemma.", expert = "paligemma_with_expert.gemma_expert.";
         var layers = policy.Model.named_modules().Where(m => m.module is LoraLinear).ToDictionary(m => m.name + ".weight", m => (LoraLinear)m.module);
         var tensors = new List<SafetensorsFile.Pending>();
         foreach (var (name, parameter) in policy.Model.named_parameters())
         {
             if (LoraAdapters.IsAdapter(name)) continue;
-            string saved = name switch
-            {
-                backbone + "language_model.embed_tokens.weight" => backbone + "lm_head.weight",                 // the tied table's only copy, as LeRobot saves it
-                _ when name.StartsWith(backbone, StringComparison.Ordinal) => backbone + HuggingFaceNames.ToCurrentName(name[backbone.Length..]),
-                _ when name.StartsWith(expert, StringComparison.Ordinal) => expert + "model." + name[expert.Length..],
-                _ => name,
-            };
+            string saved = Pi0Weights.LeRobotName(name);                                                        // the embedding as lm_head, its only copy
             Func<Tensor> make = layers.TryGetValue(name, out var layer) ? layer.MergedWeight : () => parameter.detach().cpu();
             tensors.Add(new SafetensorsFile.Pending("model." + saved, parameter.shape, parameter.dtype, make));
         }

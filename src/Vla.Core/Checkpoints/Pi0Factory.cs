@@ -71,7 +71,7 @@ public static class Pi0Factory
         var dtype = ModelDtype.Parse(model.VlmConfig.Dtype);
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new BadInputException($"model.vlm_config.dtype: pi0 and pi0.5 run in float32 or bfloat16 (got {model.VlmConfig.Dtype}).");
-        var robot = new LeRobotPolicyFolder.Robot(model.VlmConfig.UseAuxCamera ? 2 : 1, data.StateDim, head.PerActionDim, head.Horizon, head.NumInferenceSteps);
+        var robot = new LeRobotPolicyFolder.Robot(Cameras(config), data.StateDim, head.PerActionDim, head.Horizon, head.NumInferenceSteps);
         var policy = LeRobotPolicyFolder.Load(pretrained, tokenizer, robot, dtype).Policy;
         try
         {
@@ -88,6 +88,10 @@ public static class Pi0Factory
             throw;
         }
     }
+
+    /// <summary>The cameras a run reads: every one <c>data.image_keys</c> names (LeRobot data), else one, or two with <c>use_aux_camera</c>.</summary>
+    public static int Cameras(VlaConfig config) =>
+        config.Data.ImageKeys.Count > 0 && !config.Model.VlmConfig.UseAuxCamera ? config.Data.ImageKeys.Count : config.Model.VlmConfig.UseAuxCamera ? 2 : 1;
 
     /// <summary>The names of the run's cameras as LeRobot features: <c>data.image_keys</c> for LeRobot data, else <c>observation.images.image_N</c>.</summary>
     public static IReadOnlyList<string> CameraNames(VlaConfig config, int cameras) =>

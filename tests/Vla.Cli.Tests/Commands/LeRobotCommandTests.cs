@@ -133,6 +133,38 @@ public sealed class LeRobotCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pi0_fine_tune_reads_every_camera_data_image_keys_names_and_saves_them_as_features()
+    {
+        RequireFfmpeg();
+        // The sample with two more cameras (copies of its one video under other keys), as an ALOHA-like dataset has three.
+        string root = Path.Combine(_temp.Root, "three-cameras");
+        foreach (var file in Directory.EnumerateFiles(Sample, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(root, Path.GetRelativePath(Sample, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var info = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "meta", "info.json")))!.AsObject();
+        string[] keys = ["observation.images.cam_high", "observation.images.cam_left_wrist", "observation.images.cam_right_wrist"];
+        foreach (var key in keys[1..])
+        {
+            info["features"]![key] = info["features"]![keys[0]]!.DeepClone();
+            foreach (var video in Directory.EnumerateFiles(Path.Combine(root, "videos", "chunk-000", keys[0])))
+            {
+                Directory.CreateDirectory(Path.Combine(root, "videos", "chunk-000", key));
+                File.Copy(video, Path.Combine(root, "videos", "chunk-000", key, Path.GetFileName(video)));
+            }
+        }
+        File.WriteAllText(Path.Combine(root, "meta", "info.json"), info.ToJsonString());
+        string config = VlaProcess.RepoConfig(_temp.Root, "pi0_lerobot_g1.yaml", ("../tests/data/lerobot-g1-v21", root),
+            ("image_keys: [observation.images.cam_high]", $"image_keys: [{string.Join(", ", keys)}]"));
+        var train = await VlaProcess.RunAsync("train", "--config", config, "--epochs", "1", "--max-steps", "1");
+        Assert.True(train.ExitCode == 0, train.Stdout + train.Stderr);
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_temp.Root, "pi0_lerobot_g1", "lerobot", "config.json")))!;
+        Assert.Equal(keys, saved["input_features"]!.AsObject().Where(f => f.Value!["type"]!.GetValue<string>() == "VISUAL").Select(f => f.Key));
+    }
+
+    [Fact]
     public async Task A_missing_video_stops_training_before_anything_is_written()
     {
         string root = Path.Combine(_temp.Root, "copy");

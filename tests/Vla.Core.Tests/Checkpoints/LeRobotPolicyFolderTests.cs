@@ -192,12 +192,39 @@ public sealed class LeRobotPolicyFolderTests
         Tolerance.Close(reference.Read("pi0.chunk").narrow(2, 0, 6), policy.SampleActions(input, 3, noise: reference.Read("noise")), what: "chunk with a third, masked camera");
     }
 
+    [Fact]
+    public void Empty_cameras_are_cameras_no_observation_has_and_are_masked()
+    {
+        using var folder = new TempFolder();
+        foreach (var file in Directory.EnumerateFiles(Pi05, "*", SearchOption.AllDirectories))
+        {
+            string target = folder.PathOf(Path.GetRelativePath(Pi05, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var json = JsonNode.Parse(File.ReadAllText(folder.PathOf("config.json")))!.AsObject();
+        json["empty_cameras"] = 1;
+        File.WriteAllText(folder.PathOf("config.json"), json.ToJsonString());
+        Assert.Equal("observation.images.empty_camera_0", LeRobotPolicyFolder.Describe(folder.Root).Cameras[^1]);
+        using var predictor = VlaPredictor.Load(folder.Root);
+        var notices = new List<string>();
+        predictor.Notice = notices.Add;
+        var image = TestFiles.Png(32, 32, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10));
+        var chunk = predictor.Predict(new RobotObservation([image], [image], "pick up the red cube", [0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f]), seed: 1);
+        using var plain = VlaPredictor.Load(Pi05);
+        Assert.Equal(3, predictor.Spec.Cameras);
+        // A camera no token sees changes nothing: the chunk is the two-camera folder's (up to float rounding).
+        var expected = plain.Predict(new RobotObservation([image], [image], "pick up the red cube", [0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f]), seed: 1);
+        for (int i = 0; i < chunk.Values.Length; i++) Assert.True(Math.Abs(expected.Values[i] - chunk.Values[i]) <= 1e-4 * (1 + Math.Abs(expected.Values[i])), $"value {i}");
+        Assert.Single(notices);
+    }
+
     [Theory]
     [InlineData("type", "\"act\"", "not a policy this workbench loads")]
     [InlineData("output_features", "{}", "feature 'action'")]
     [InlineData("paligemma_variant", "\"gemma_7b\"", "not a released shape")]
     [InlineData("normalization_mapping", "{\"STATE\": \"MEAN_STD\", \"ACTION\": \"QUANTILES\"}", "normalizes STATE by MEAN_STD and ACTION by QUANTILES")]
-    [InlineData("empty_cameras", "1", "empty_cameras")]
+    [InlineData("empty_cameras", "-1", "'empty_cameras' must not be negative")]
     [InlineData("use_relative_actions", "true", "'use_relative_actions' is true")]
     [InlineData("chunk_size", "\"fifty\"", "'chunk_size' must be an integer")]
     [InlineData("chunk_size", "0", "'chunk_size' must be positive")]

@@ -85,6 +85,41 @@ public sealed class LeRobotPolicyWriterTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_keeps_adapters_in_PEFTs_layout_and_the_rest_by_name_and_reads_back_to_the_same_chunk()
+    {
+        string source = Path.Combine(Golden, "pi05-tiny");
+        var (vlm, expert) = (new LoraConfig { Rank = 2, Alpha = 4 }, new LoraConfig { Rank = 4, Alpha = 4, TargetModules = ["q_proj", "v_proj"] });
+        Pi0Policy Adapted()
+        {
+            var policy = LeRobotPolicyFolder.Load(source).Policy;
+            policy.AttachAdapters(vlm, expert, freezeVisionTower: true, freezeLanguageModel: false);
+            return policy;
+        }
+        using var trained = Adapted();
+        using (no_grad())
+            foreach (var (_, p) in trained.Model.named_parameters().Where(p => p.parameter.requires_grad))
+                p.add_(randn_like(p) * 0.05);                                                  // as if trained: adapters and projections moved
+        string folder = Path.Combine(_temp.Root, "checkpoint");
+        Directory.CreateDirectory(folder);
+        trained.Save(folder);
+        var adapters = SafetensorsFile.Open(Path.Combine(folder, LoraAdapters.WeightsFile)).Entries.Select(e => e.Name).ToList();
+        Assert.Contains("base_model.model.model.paligemma_with_expert.paligemma.model.language_model.layers.0.self_attn.q_proj.lora_A.weight", adapters);
+        Assert.Contains("base_model.model.model.paligemma_with_expert.gemma_expert.model.layers.1.self_attn.v_proj.lora_B.weight", adapters);
+        Assert.DoesNotContain(SafetensorsFile.Open(Path.Combine(folder, Pi0CheckpointFiles.Weights)).Entries, e => LoraAdapters.IsAdapter(e.Name));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, LoraAdapters.ConfigFile)))!;
+        Assert.Equal((2, 4), (config["r"]!.GetValue<int>(), config["rank_pattern"]![".*gemma_expert.*"]!.GetValue<int>()));
+        Assert.Equal(Path.GetFullPath(source), Pi0CheckpointFiles.Base(folder));
+
+        using var back = Adapted();
+        Pi0CheckpointFiles.Load(back, folder);
+        trained.Model.eval();
+        back.Model.eval();
+        using var noGrad = no_grad();
+        Assert.Equal(trained.SampleActions(Input(), 3, noise: _reference.Read("noise")).data<float>().ToArray(),
+                     back.SampleActions(Input(), 3, noise: _reference.Read("noise")).data<float>().ToArray());
+    }
+
+    [Fact]
     public void The_sample_pi0_folder_is_what_make_sample_data_writes()
     {
         string written = Path.Combine(_temp.Root, "tiny-pi0");

@@ -40,5 +40,18 @@ public static class Pi0Weights
         return family.Rename(name);
     }
 
+    /// <summary>
+    /// LeRobot's name (without its <c>model.</c> prefix) for a parameter of <see cref="Pi0Model"/>: PaliGemma in transformers
+    /// ≥ 4.52's layout, the expert under <c>gemma_expert.model.</c>, the rest as it is; the inverse of <see cref="ParameterName"/>
+    /// (but for the tied embedding, whose only stored copy is <c>paligemma.lm_head.weight</c>).
+    /// </summary>
+    public static string LeRobotName(string parameter)
+    {
+        if (parameter == EmbedTokens.Replace("model.language_model.", "language_model.", StringComparison.Ordinal)) return LmHead;
+        if (parameter.StartsWith(Backbone, StringComparison.Ordinal)) return Backbone + HuggingFaceNames.ToCurrentName(parameter[Backbone.Length..]);
+        if (parameter.StartsWith(Expert, StringComparison.Ordinal)) return Expert + "model." + parameter[Expert.Length..];
+        return parameter;
+    }
+
     private static string Unprefixed(string name) => name.StartsWith("model.", StringComparison.Ordinal) ? name["model.".Length..] : name;
 }
