@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Vla.Config;
 using Vla.Data;
 using Vla.Model;
 using Vla.Model.Pi0;
@@ -22,7 +23,11 @@ public static class LeRobotPolicyFolder
     /// A loaded folder: the policy, the statistics its processors normalize with, how, and the normalizer of the code that
     /// trained it (<see cref="Normalizer.LeRobot"/>, or <see cref="Normalizer.OpenPi"/> for an openpi checkpoint).
     /// </summary>
-    public sealed record Loaded(Pi0Policy Policy, NormalizationStats Stats, NormalizationMode Mode, IReadOnlyList<string> Cameras, string Directory, Normalizer Normalizer);
+    public sealed record Loaded(Pi0Policy Policy, NormalizationStats Stats, NormalizationMode Mode, IReadOnlyList<string> Cameras, string Directory)
+    {
+        /// <summary>The normalization the policy declares over these statistics.</summary>
+        public Normalizer Normalizer => Normalizer.For(Stats, Mode, Policy.Spec.Normalization);
+    }
 
     /// <summary>
     /// The folder's description read from its <c>config.json</c>. <see cref="Cameras"/> are the visual features in order (then
@@ -76,13 +81,13 @@ public static class LeRobotPolicyFolder
             PolicyTransform transform = description.Family == "pi0"
                 ? new Pi0Transform(tokens, config.TokenizerMaxLength)
                 : new Pi05Transform(tokens, config.TokenizerMaxLength);
-            var policy = new Pi0Policy(model, transform, robot?.Cameras ?? description.Cameras.Count, robot?.StateDim ?? description.StateDim, robot?.ActionDim ?? description.ActionDim)
+            var policy = new Pi0Policy(model, transform, robot?.Cameras ?? description.Cameras.Count, robot?.StateDim ?? description.StateDim, robot?.ActionDim ?? description.ActionDim,
+                                       openpi ? NormalizationStyle.OpenPi : NormalizationStyle.LeRobot)
             {
                 Pretrained = Path.GetFullPath(directory),
             };
             OpenMpTeam.Release();
-            var normalizer = openpi ? Normalizer.OpenPi(stats, description.Mode) : Normalizer.LeRobot(stats, description.Mode);
-            return new Loaded(policy, stats, description.Mode, description.Cameras, Path.GetFullPath(directory), normalizer);
+            return new Loaded(policy, stats, description.Mode, description.Cameras, Path.GetFullPath(directory));
         }
         catch
         {

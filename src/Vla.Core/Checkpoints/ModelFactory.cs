@@ -1,6 +1,5 @@
 using TorchSharp;
 using Vla.Config;
-using Vla.Data;
 using Vla.Model;
 using Vla.Model.Pi0;
 using Vla.Model.PaliGemmaFlow;
@@ -86,10 +85,6 @@ public static class ModelFactory
             OpenMpTeam.Release(); // building is done on this thread; it may be another one that computes (OpenMpTeam says why)
         }
     }
-
-    /// <summary>How a policy's data is normalized with <paramref name="stats"/>: LeRobot's processors' way for pi0 and pi0.5, this workbench's for its own.</summary>
-    public static Normalizer NormalizerFor(ISamplingPolicy policy, NormalizationStats stats, NormalizationMode mode) =>
-        policy is Model.Pi0.Pi0Policy ? Normalizer.LeRobot(stats, mode) : new Normalizer(stats, mode);
 
     /// <summary>
     /// A model with no weights to load (benchmarks, the device self-check): the backbone initialized as Hugging Face

@@ -1,3 +1,4 @@
+using Vla.Config;
 using Vla.Runtime;
 
 namespace Vla.Data;
@@ -80,6 +81,14 @@ public sealed class Normalizer
                 : (s.Q01[d], (float)(2 / ((double)s.Q99[d] - s.Q01[d] + eps)), -1f);
         return new Map(offset, scale, shift);
     });
+
+    /// <summary>The normalizer of <paramref name="style"/> over <paramref name="stats"/> as <paramref name="mode"/> says (a policy declares its style).</summary>
+    public static Normalizer For(NormalizationStats stats, NormalizationMode mode, NormalizationStyle style) => style switch
+    {
+        NormalizationStyle.LeRobot => LeRobot(stats, mode),
+        NormalizationStyle.OpenPi => OpenPi(stats, mode),
+        _ => new Normalizer(stats, mode),
+    };
 
     /// <summary>Parses the config spelling (<c>min_max</c>, <c>z_score</c>, <c>quantile</c>).</summary>
     public static NormalizationMode ParseMode(string mode) => mode switch

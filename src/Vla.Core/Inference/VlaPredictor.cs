@@ -40,7 +40,7 @@ public sealed class VlaPredictor : IDisposable
     {
         Policy = policy;
         (policy as ITrainablePolicy)?.Module.eval();
-        Normalizer = normalizer ?? new Normalizer(stats, Normalizer.ParseMode(data.NormalizationMode));
+        Normalizer = normalizer ?? Normalizer.For(stats, Normalizer.ParseMode(data.NormalizationMode), policy.Spec.Normalization);
         Data = data;
         Source = source;
         Config = config;
@@ -76,7 +76,7 @@ public sealed class VlaPredictor : IDisposable
         var loaded = ModelFactory.FromCheckpoint(checkpointDir, device, dtype);
         var stats = loaded.State.NormalizationStats;
         return new VlaPredictor(loaded.Policy, stats, loaded.Config.Data, loaded.Directory, loaded.Config,
-            ModelFactory.NormalizerFor(loaded.Policy, stats, Normalizer.ParseMode(loaded.Config.Data.NormalizationMode)));
+            Normalizer.For(stats, Normalizer.ParseMode(loaded.Config.Data.NormalizationMode), loaded.Policy.Spec.Normalization));
     }
 
     /// <summary>The shape of one observation's starting noise: horizon × the policy's noise width.</summary>

@@ -26,6 +26,8 @@ public sealed record PolicySpec
     public int? NoiseDim { get; init; }
     /// <summary>How frames of other shapes become its square input (<see cref="Config.ImageFit.Stretch"/> unless it says otherwise).</summary>
     public Config.ImageFit ImageFit { get; init; }
+    /// <summary>Whose arithmetic normalizes its state and actions (this workbench's unless it says otherwise).</summary>
+    public Config.NormalizationStyle Normalization { get; init; }
     /// <summary>Whether a camera after the main one may be missing from an observation: the policy masks its tokens out (LeRobot's pi0 and pi0.5).</summary>
     public bool MasksMissingCameras { get; init; }
     /// <summary>The dtype the policy's large weights compute in (<c>float32</c>, <c>bfloat16</c>, <c>float16</c>).</summary>

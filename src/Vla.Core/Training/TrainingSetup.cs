@@ -78,7 +78,7 @@ public sealed class TrainingSetup : IDisposable
             foreach (var warning in NormalizationWarning.Find(stats, mode, val ?? train))
                 log.Info($"warning: normalization: {warning}");
             policy = resumed?.Policy ?? ModelFactory.FromConfig(config, t.Seed, device);
-            var normalizer = ModelFactory.NormalizerFor(policy, stats, mode);
+            var normalizer = Normalizer.For(stats, mode, policy.Spec.Normalization);
             policy.GradientCheckpointing = t.GradientCheckpointing; // this run's choice, also when resuming (it changes no result)
             WarnAboutLongPrompts(train, policy.Transform, log);
             WeightBroadcast.FromRoot(policy.Module.parameters(), group);

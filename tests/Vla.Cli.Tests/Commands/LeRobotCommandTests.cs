@@ -157,7 +157,7 @@ public sealed class LeRobotCommandTests : IDisposable
         }
         File.WriteAllText(Path.Combine(root, "meta", "info.json"), info.ToJsonString());
         string config = VlaProcess.RepoConfig(_temp.Root, "pi0_lerobot_g1.yaml", ("../tests/data/lerobot-g1-v21", root),
-            ("image_keys: [observation.images.cam_high]", $"image_keys: [{string.Join(", ", keys)}]"));
+            ("image_keys: [observation.images.cam_high]", $"image_keys: [{string.Join(", ", keys)}]"), ("val_episodes: [43]", "val_episodes: []"));
         var train = await VlaProcess.RunAsync("train", "--config", config, "--epochs", "1", "--max-steps", "1");
         Assert.True(train.ExitCode == 0, train.Stdout + train.Stderr);
         var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_temp.Root, "pi0_lerobot_g1", "lerobot", "config.json")))!;

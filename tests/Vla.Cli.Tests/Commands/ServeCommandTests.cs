@@ -62,7 +62,7 @@ public sealed class ServeCommandTests
         {
             var result = await VlaProcess.RunAsync("serve", "--checkpoint", SampleCheckpoint.Path, "--obs-map", map);
             Assert.Equal(2, result.ExitCode);
-            Assert.Equal($"error: {map}: key 'rgb' maps to 'camera'; use image_1, image_2, state or prompt.", result.Stderr.Trim());
+            Assert.Equal($"error: {map}: key 'rgb' maps to 'camera'; use image_1 … image_6, state or prompt.", result.Stderr.Trim());
         }
         using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         taken.Start();

@@ -17,9 +17,10 @@ public sealed class Pi0Policy : ITrainablePolicy
 
     /// <summary>
     /// The policy of <paramref name="model"/> for a robot with <paramref name="cameras"/> cameras, <paramref name="stateDim"/>
-    /// state and <paramref name="actionDim"/> action values, prompts made by <paramref name="transform"/>.
+    /// state and <paramref name="actionDim"/> action values, prompts made by <paramref name="transform"/>, normalized as the code
+    /// that trained it does (<paramref name="normalization"/>: LeRobot's unless said).
     /// </summary>
-    public Pi0Policy(Pi0Model model, PolicyTransform transform, int cameras, int stateDim, int actionDim)
+    public Pi0Policy(Pi0Model model, PolicyTransform transform, int cameras, int stateDim, int actionDim, NormalizationStyle normalization = NormalizationStyle.LeRobot)
     {
         Model = model;
         Transform = transform;
@@ -28,7 +29,7 @@ public sealed class Pi0Policy : ITrainablePolicy
         {
             Family = model.Family.Family, Cameras = cameras, ImageSize = model.Config.PaliGemma.Vision.ImageSize, StateDim = stateDim,
             ReadsState = true, Horizon = model.Config.ChunkSize, ActionDim = actionDim, NumInferenceSteps = model.Config.NumInferenceSteps,
-            NoiseDim = model.Config.MaxActionDim, Dtype = ModelDtype.Name(model.Dtype), MasksMissingCameras = true, ImageFit = Config.ImageFit.Pad,
+            NoiseDim = model.Config.MaxActionDim, Dtype = ModelDtype.Name(model.Dtype), MasksMissingCameras = true, ImageFit = ImageFit.Pad, Normalization = normalization,
         };
         _checkpointing = new ActivationCheckpointing(Dropout);
     }

@@ -91,7 +91,7 @@ public sealed class Pi0GoldenTests : IDisposable
                                                         Ref("state").narrow(1, 0, 6)) { ImageMask = Ref("image_masks").to_type(ScalarType.Bool) });
         var chunk = policy.SampleActions(input.Input, Tiny.NumInferenceSteps, noise: Ref("noise"));
         Tolerance.Close(Ref($"{family}.chunk").narrow(2, 0, 6), chunk, what: "chunk");
-        Assert.Equal(new PolicySpec { Family = family, Cameras = 2, ImageSize = 32, StateDim = 6, ReadsState = true, Horizon = 5, ActionDim = 6, NumInferenceSteps = 3, NoiseDim = 8, MasksMissingCameras = true, ImageFit = Vla.Config.ImageFit.Pad, Dtype = "float32" },
+        Assert.Equal(new PolicySpec { Family = family, Cameras = 2, ImageSize = 32, StateDim = 6, ReadsState = true, Horizon = 5, ActionDim = 6, NumInferenceSteps = 3, NoiseDim = 8, MasksMissingCameras = true, ImageFit = Vla.Config.ImageFit.Pad, Normalization = Vla.Config.NormalizationStyle.LeRobot, Dtype = "float32" },
                      policy.Spec);
         var error = Assert.Throws<ArgumentException>(() => policy.SampleActions(input.Input, 3, noise: Ref("noise").narrow(2, 0, 6)));
         Assert.Contains("chunk_size × max_action_dim", error.Message);
