@@ -6,7 +6,8 @@ namespace Vla.Cli.Commands;
 
 /// <summary>
 /// <c>vla export --checkpoint DIR --output DIR [--merge-lora] [--format vla|lerobot]</c>: a self-contained copy of a checkpoint
-/// for inference, in this workbench's layout or, for pi0 and pi0.5, as a LeRobot policy folder (LoRA merged).
+/// for inference, in this workbench's layout or, for pi0 and pi0.5, as a LeRobot policy folder (LoRA merged); a LeRobot or
+/// openpi pi0/pi0.5 folder given as the checkpoint is rewritten as a LeRobot folder (an openpi checkpoint converted).
 /// </summary>
 internal static class ExportCommand
 {
@@ -18,7 +19,7 @@ internal static class ExportCommand
     {
         var command = new Command("export", "Write a self-contained copy of a checkpoint (base model included, optionally with LoRA merged) that eval, predict and caption load.")
         {
-            CommonOptions.Checkpoint, Output, MergeLora, Format,
+            CommonOptions.Checkpoint, Output, MergeLora, Format, CommonOptions.Tokenizer,
         };
         Format.DefaultValueFactory = _ => "vla";
         Format.AcceptOnlyFromAmong("vla", "lerobot");
@@ -34,6 +35,7 @@ internal static class ExportCommand
         string target = Full(output);
         if (target == Full(source) || target.StartsWith(Full(source) + "/", StringComparison.Ordinal))
             throw new Runtime.BadInputException($"--output {output} is the checkpoint or inside it; export into another folder.");
+        if (LeRobotPolicyFolder.Is(source)) return RewriteFolder(parse, source, output);
         var checkpoint = ModelFactory.FromCheckpoint(source);
         using var policy = checkpoint.Policy;
         if (policy is Model.PaliGemmaFlow.VlaModel { Backbone.SourceFolder: string baseFolder } && Full(baseFolder) == target)
@@ -44,6 +46,18 @@ internal static class ExportCommand
         Checkpoint.Export(checkpoint, output, merge);
         string what = !lora ? "no LoRA adapters" : merge ? $"LoRA rank {checkpoint.Config.Model.Lora.Rank} merged into the base" : $"LoRA rank {checkpoint.Config.Model.Lora.Rank} adapters kept apart";
         AnsiConsole.MarkupLine($"Exported [bold]{Markup.Escape(source)}[/] to [bold]{Markup.Escape(output)}[/] ({what}).");
+        return CliErrors.Ok;
+    }
+
+    /// <summary>A LeRobot or openpi folder written again as a LeRobot folder (<c>--format lerobot</c>, the only one that applies).</summary>
+    private static int RewriteFolder(ParseResult parse, string source, string output)
+    {
+        if (parse.GetValue(Format) != "lerobot")
+            throw new Runtime.BadInputException($"{source} is a pi0/pi0.5 policy folder, not a checkpoint of this workbench: it can be written again with --format lerobot.");
+        var loaded = LeRobotPolicyFolder.Load(source, parse.GetValue(CommonOptions.Tokenizer));
+        using var policy = loaded.Policy;
+        LeRobotPolicyWriter.Save(policy, loaded.Stats, loaded.Mode, loaded.Cameras, output);
+        AnsiConsole.MarkupLine($"Wrote [bold]{Markup.Escape(source)}[/] to [bold]{Markup.Escape(output)}[/] as a LeRobot {policy.Spec.Family} folder.");
         return CliErrors.Ok;
     }
 

@@ -17,7 +17,7 @@ namespace Vla.Checkpoints;
 public static class OpenPiPolicyFolder
 {
     /// <summary>openpi's image slots, in order (a robot with fewer cameras leaves the rest masked).</summary>
-    public static readonly IReadOnlyList<string> Cameras = ["base_0_rgb", "left_wrist_0_rgb", "right_wrist_0_rgb"];
+    public static readonly IReadOnlyList<string> Cameras = ["observation.images.base_0_rgb", "observation.images.left_wrist_0_rgb", "observation.images.right_wrist_0_rgb"];
 
     /// <summary>Whether <paramref name="directory"/> holds an openpi checkpoint: a <c>config.json</c> with <c>action_horizon</c> and no <c>type</c>, and an <c>assets</c> folder.</summary>
     public static bool Is(string directory)

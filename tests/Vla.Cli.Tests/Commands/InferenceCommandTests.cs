@@ -78,6 +78,20 @@ public sealed class InferenceCommandTests : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("carries no tokenizer", result.Stderr);
         Assert.Contains("--tokenizer", result.Stderr);
+
+        // A released folder without a tokenizer, written again as a complete LeRobot folder (tokenizer/ included): the same chunk.
+        string rewritten = Path.Combine(_temp.Root, "rewritten");
+        result = await VlaProcess.RunAsync("export", "--checkpoint", folder, "--format", "lerobot", "--tokenizer", tokenizer, "--output", rewritten);
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.True(File.Exists(Path.Combine(rewritten, "tokenizer", "tokenizer.model")));
+        string third = Path.Combine(_temp.Root, "c.json");
+        result = await VlaProcess.RunAsync(["predict", "--checkpoint", rewritten, "--image1", Frame(1), "--image2", Frame(2), "--prompt", "pick up the red cube",
+                                            "--state", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "--output", third, "--noise", noise]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Equal(File.ReadAllText(first), File.ReadAllText(third));
+        result = await VlaProcess.RunAsync("export", "--checkpoint", folder, "--tokenizer", tokenizer, "--output", Path.Combine(_temp.Root, "vla-format"));
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--format lerobot", result.Stderr);
     }
 
     [Fact]
