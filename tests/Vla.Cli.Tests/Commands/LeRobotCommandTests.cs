@@ -114,6 +114,12 @@ public sealed class LeRobotCommandTests : IDisposable
         Assert.Equal("pi0", exportedConfig["type"]!.GetValue<string>());
         Assert.Equal(26, exportedConfig["output_features"]!["action"]!["shape"]![0]!.GetValue<int>());
         Assert.NotNull(exportedConfig["input_features"]!["observation.images.cam_high"]);
+        // The exported folder evaluates in place, its cameras found by their LeRobot keys, as the checkpoint did.
+        var evalFolder = await VlaProcess.RunAsync("eval", "--checkpoint", exported, "--eval-data", Sample, "--episodes", "43", "--batch-size", "8",
+            "--output-dir", Path.Combine(_temp.Root, "eval-exported"));
+        Assert.True(evalFolder.ExitCode == 0, evalFolder.Stdout + evalFolder.Stderr);
+        double Mse(string folder) => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "metrics.json")))!["overall"]!["mse"]!.GetValue<double>();
+        Assert.Equal(Mse(output), Mse(Path.Combine(_temp.Root, "eval-exported")), 5);
 
         // The checkpoint (base + trained tensors, adapters apart) and the exported folder (adapters folded in) predict the same chunk from the same noise.
         string image = Path.Combine(_temp.Root, "frame.png");
