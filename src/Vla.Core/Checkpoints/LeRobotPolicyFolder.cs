@@ -66,7 +66,7 @@ public static class LeRobotPolicyFolder
         TorchRuntime.EnsureReady();
         bool openpi = OpenPiPolicyFolder.Is(directory);
         var (description, stats) = openpi ? OpenPiPolicyFolder.Describe(directory) : (Describe(directory), null);
-        stats ??= ReadStats(directory, description);
+        stats ??= LeRobotProcessorStats.Read(directory, description);
         var tokens = LoadTokenizer(directory, tokenizer);
         var config = robot is null ? description.Config : description.Config with { ChunkSize = robot.ChunkSize, NumInferenceSteps = robot.NumInferenceSteps };
         if (robot is not null && (robot.StateDim > config.MaxStateDim || robot.ActionDim > config.MaxActionDim))
@@ -98,7 +98,7 @@ public static class LeRobotPolicyFolder
 
     /// <summary>The statistics the folder's processors saved (what <see cref="Load"/> returns, without loading the model).</summary>
     public static NormalizationStats Stats(string directory) =>
-        OpenPiPolicyFolder.Is(directory) ? OpenPiPolicyFolder.Describe(directory).Stats : ReadStats(directory, Describe(directory));
+        OpenPiPolicyFolder.Is(directory) ? OpenPiPolicyFolder.Describe(directory).Stats : LeRobotProcessorStats.Read(directory, Describe(directory));
 
     /// <summary>The description of a LeRobot folder (<see cref="Describe(string)"/>) or of an openpi one (<see cref="OpenPiPolicyFolder.Describe"/>).</summary>
     public static Description DescribeAny(string directory) => OpenPiPolicyFolder.Is(directory) ? OpenPiPolicyFolder.Describe(directory).Description : Describe(directory);
@@ -209,57 +209,6 @@ public static class LeRobotPolicyFolder
             "QUANTILES" => NormalizationMode.Quantile,
             "MIN_MAX" => NormalizationMode.MinMax,
             _ => throw new BadInputException($"{path}: normalization_mapping {state} for STATE and ACTION is not supported (MEAN_STD, QUANTILES or MIN_MAX)."),
-        };
-    }
-
-    /// <summary>
-    /// The statistics the processors saved: the normalizer's state file (named by <c>policy_preprocessor.json</c>) for the
-    /// state and the unnormalizer's (<c>policy_postprocessor.json</c>) for the action, keyed <c>feature.stat</c>.
-    /// </summary>
-    private static NormalizationStats ReadStats(string directory, Description description)
-    {
-        var state = StatsOf(directory, "policy_preprocessor.json", "normalizer_processor", "observation.state", description.StateDim);
-        var action = StatsOf(directory, "policy_postprocessor.json", "unnormalizer_processor", "action", description.ActionDim);
-        var stats = new NormalizationStats { State = state, Action = action };
-        stats.Require(description.Mode, Path.Combine(directory, "policy_preprocessor.json"));
-        return stats;
-    }
-
-    private static DimensionStats StatsOf(string directory, string pipeline, string registryName, string feature, int dim)
-    {
-        string path = Path.Combine(directory, pipeline);
-        if (!File.Exists(path)) throw new BadInputException($"{directory} has no {pipeline}, which holds the statistics the policy was trained with.");
-        string file;
-        try
-        {
-            var steps = JsonNode.Parse(File.ReadAllText(path))?["steps"]?.AsArray() ?? throw new BadInputException($"{path}: 'steps' is missing.");
-            file = steps.FirstOrDefault(s => s?["registry_name"]?.GetValue<string>() == registryName)?["state_file"]?.GetValue<string>()
-                ?? throw new BadInputException($"{path}: no '{registryName}' step with a state_file.");
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
-        {
-            throw new BadInputException($"{path}: not a LeRobot processor file ({e.Message.TrimEnd('.')}).", e);
-        }
-        if (Path.GetFileName(file) != file) throw new BadInputException($"{path}: state_file '{file}' must be a file in the folder itself.");
-        string statsPath = Path.Combine(directory, file);
-        if (!File.Exists(statsPath)) throw new BadInputException($"{path} names {file}, which is not in {directory}.");
-        var tensors = SafetensorsFile.Open(statsPath);
-        var names = tensors.Entries.Select(e => e.Name).ToHashSet();
-        float[]? Read(string stat)
-        {
-            string name = $"{feature}.{stat}";
-            if (!names.Contains(name)) return null;
-            using var scope = NewDisposeScope();
-            var values = tensors.Read(name).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-            if (values.Length != dim) throw new BadInputException($"{statsPath}: '{name}' has {values.Length} values, but the feature has {dim}.");
-            return values;
-        }
-        var mean = Read("mean") ?? throw new BadInputException($"{statsPath}: '{feature}.mean' is missing.");
-        var std = Read("std") ?? throw new BadInputException($"{statsPath}: '{feature}.std' is missing.");
-        var (q01, q99) = (Read("q01"), Read("q99"));
-        return new DimensionStats
-        {
-            Mean = mean, Std = std, Min = Read("min") ?? q01 ?? mean, Max = Read("max") ?? q99 ?? mean, Q01 = q01 ?? [], Q99 = q99 ?? [], Count = 0,
         };
     }
 
