@@ -143,13 +143,7 @@ public sealed class LeRobotCommandTests : IDisposable
     {
         RequireFfmpeg();
         // The sample with two more cameras (copies of its one video under other keys), as an ALOHA-like dataset has three.
-        string root = Path.Combine(_temp.Root, "three-cameras");
-        foreach (var file in Directory.EnumerateFiles(Sample, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(root, Path.GetRelativePath(Sample, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        string root = _temp.Copy(Sample, "three-cameras");
         var info = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "meta", "info.json")))!.AsObject();
         string[] keys = ["observation.images.cam_high", "observation.images.cam_left_wrist", "observation.images.cam_right_wrist"];
         foreach (var key in keys[1..])
@@ -173,13 +167,7 @@ public sealed class LeRobotCommandTests : IDisposable
     [Fact]
     public async Task A_missing_video_stops_training_before_anything_is_written()
     {
-        string root = Path.Combine(_temp.Root, "copy");
-        foreach (var file in Directory.EnumerateFiles(Sample, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(root, Path.GetRelativePath(Sample, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        string root = _temp.Copy(Sample, "copy");
         string video = Path.Combine(root, "videos", "chunk-000", "observation.images.cam_high", "episode_000042.mp4");
         File.Delete(video);
         var result = await VlaProcess.RunAsync("train", "--config", Config(root));

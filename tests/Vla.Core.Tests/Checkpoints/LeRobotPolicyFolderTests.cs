@@ -117,12 +117,7 @@ public sealed class LeRobotPolicyFolderTests
     public void A_policy_with_three_cameras_reads_the_third_from_the_observation()
     {
         using var folder = new TempFolder();
-        foreach (var file in Directory.EnumerateFiles(Pi05, "*", SearchOption.AllDirectories))
-        {
-            string target = folder.PathOf(Path.GetRelativePath(Pi05, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        folder.Copy(Pi05);
         var json = JsonNode.Parse(File.ReadAllText(folder.PathOf("config.json")))!.AsObject();
         json["input_features"]!["observation.images.right_wrist_0_rgb"] = JsonNode.Parse("{\"type\": \"VISUAL\", \"shape\": [3, 32, 32]}");
         File.WriteAllText(folder.PathOf("config.json"), json.ToJsonString());
@@ -196,12 +191,7 @@ public sealed class LeRobotPolicyFolderTests
     public void Empty_cameras_are_cameras_no_observation_has_and_are_masked()
     {
         using var folder = new TempFolder();
-        foreach (var file in Directory.EnumerateFiles(Pi05, "*", SearchOption.AllDirectories))
-        {
-            string target = folder.PathOf(Path.GetRelativePath(Pi05, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        folder.Copy(Pi05);
         var json = JsonNode.Parse(File.ReadAllText(folder.PathOf("config.json")))!.AsObject();
         json["empty_cameras"] = 1;
         File.WriteAllText(folder.PathOf("config.json"), json.ToJsonString());
