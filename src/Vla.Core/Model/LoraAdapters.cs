@@ -81,31 +81,41 @@ public static class LoraAdapters
     /// full-matches against module names, so it selects exactly the layers that have adapters here (the decoder's
     /// or the vision tower's), in either transformers layout.
     /// </summary>
-    public static JsonObject PeftConfig(LoraConfig config, string baseModel)
+    public static JsonObject PeftConfig(LoraConfig config, string baseModel) =>
+        PeftConfig(config, baseModel, TargetPattern(config, ".*language_model", ".*vision_tower"));
+
+    /// <summary>
+    /// The regular expression PEFT full-matches for <paramref name="config"/>'s targets: the plain ones under modules matching
+    /// <paramref name="language"/>, the <c>vision_tower.</c> ones under <paramref name="vision"/>.
+    /// </summary>
+    public static string TargetPattern(LoraConfig config, string language, string vision)
     {
-        var language = config.TargetModules.Where(t => !t.StartsWith(VisionPrefix, StringComparison.Ordinal)).ToList();
-        var vision = config.TargetModules.Where(t => t.StartsWith(VisionPrefix, StringComparison.Ordinal)).Select(t => t[VisionPrefix.Length..]).ToList();
+        var plain = config.TargetModules.Where(t => !t.StartsWith(VisionPrefix, StringComparison.Ordinal)).ToList();
+        var tower = config.TargetModules.Where(t => t.StartsWith(VisionPrefix, StringComparison.Ordinal)).Select(t => t[VisionPrefix.Length..]).ToList();
         var patterns = new List<string>();
-        if (language.Count > 0) patterns.Add($@".*language_model.*\.({string.Join("|", language)})");
-        if (vision.Count > 0) patterns.Add($@".*vision_tower.*\.({string.Join("|", vision)})");
-        return new JsonObject
-        {
-            ["peft_type"] = "LORA",
-            ["task_type"] = null,
-            ["base_model_name_or_path"] = baseModel,
-            ["r"] = config.Rank,
-            ["lora_alpha"] = config.Alpha,
-            ["lora_dropout"] = config.Dropout,
-            ["target_modules"] = string.Join("|", patterns),
-            ["bias"] = "none",
-            ["fan_in_fan_out"] = false,
-            ["inference_mode"] = true,
-            ["init_lora_weights"] = true,
-            ["use_rslora"] = false,
-            ["use_dora"] = false,
-            ["modules_to_save"] = null,
-        };
+        if (plain.Count > 0) patterns.Add($@"{language}.*\.({string.Join("|", plain)})");
+        if (tower.Count > 0) patterns.Add($@"{vision}.*\.({string.Join("|", tower)})");
+        return string.Join("|", patterns);
     }
+
+    /// <summary>PEFT's <c>LoraConfig</c> for adapters of <paramref name="config"/>'s rank and alpha on the modules <paramref name="targets"/> matches.</summary>
+    public static JsonObject PeftConfig(LoraConfig config, string baseModel, string targets) => new()
+    {
+        ["peft_type"] = "LORA",
+        ["task_type"] = null,
+        ["base_model_name_or_path"] = baseModel,
+        ["r"] = config.Rank,
+        ["lora_alpha"] = config.Alpha,
+        ["lora_dropout"] = config.Dropout,
+        ["target_modules"] = targets,
+        ["bias"] = "none",
+        ["fan_in_fan_out"] = false,
+        ["inference_mode"] = true,
+        ["init_lora_weights"] = true,
+        ["use_rslora"] = false,
+        ["use_dora"] = false,
+        ["modules_to_save"] = null,
+    };
 
     private static List<(string Name, LoraLinear Layer)> Projections(TorchSharp.torch.nn.Module backbone) =>
         backbone.named_modules().Where(m => m.module is LoraLinear).Select(m => (m.name, (LoraLinear)m.module)).ToList();

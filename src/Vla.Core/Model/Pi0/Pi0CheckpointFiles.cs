@@ -72,21 +72,11 @@ public static class Pi0CheckpointFiles
     /// </summary>
     public static JsonObject PeftConfig(LoraConfig vlm, LoraConfig expert, string baseModel)
     {
-        static string Targets(LoraConfig lora, string language, string vision)
-        {
-            var plain = lora.TargetModules.Where(t => !t.StartsWith("vision_tower.", StringComparison.Ordinal)).ToList();
-            var tower = lora.TargetModules.Where(t => t.StartsWith("vision_tower.", StringComparison.Ordinal)).Select(t => t["vision_tower.".Length..]).ToList();
-            var patterns = new List<string>();
-            if (plain.Count > 0) patterns.Add($@"{language}.*\.({string.Join("|", plain)})");
-            if (tower.Count > 0) patterns.Add($@"{vision}.*\.({string.Join("|", tower)})");
-            return string.Join("|", patterns);
-        }
         var targets = new List<string>();
-        if (vlm.Enabled) targets.Add(Targets(vlm, @".*paligemma\.model\.language_model", @".*paligemma\.model\.vision_tower"));
-        if (expert.Enabled) targets.Add(Targets(expert, @".*gemma_expert\.model", @".*gemma_expert\.model"));
+        if (vlm.Enabled) targets.Add(LoraAdapters.TargetPattern(vlm, @".*paligemma\.model\.language_model", @".*paligemma\.model\.vision_tower"));
+        if (expert.Enabled) targets.Add(LoraAdapters.TargetPattern(expert, @".*gemma_expert\.model", @".*gemma_expert\.model"));
         var main = vlm.Enabled ? vlm : expert;
-        var config = LoraAdapters.PeftConfig(main, baseModel);
-        config["target_modules"] = string.Join("|", targets);
+        var config = LoraAdapters.PeftConfig(main, baseModel, string.Join("|", targets));
         if (vlm.Enabled && expert.Enabled)
         {
             config["rank_pattern"] = new JsonObject { [".*gemma_expert.*"] = expert.Rank };
