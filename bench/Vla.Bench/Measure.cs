@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 
 namespace Vla.Bench;
 
@@ -17,6 +18,29 @@ internal static class Measure
             times[i] = watch.Elapsed.TotalSeconds;
         }
         return times;
+    }
+
+    /// <summary>This process's peak resident memory (VmHWM), in GB.</summary>
+    public static double PeakRssGb() => ProcStatusMb("VmHWM") / 1024.0;
+
+    /// <summary>
+    /// Runs <paramref name="phase"/> of a benchmark part in a fresh process of this benchmark (<c>Vla.Bench &lt;verb&gt; &lt;phase&gt;
+    /// &lt;folder&gt;</c>), so its peak memory is its own; echoes its output and returns the JSON line it prints last.
+    /// </summary>
+    public static JsonObject Phase(string verb, string phase, string folder)
+    {
+        Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] phase {phase} …");
+        var start = new ProcessStartInfo("dotnet", [typeof(Measure).Assembly.Location, verb, phase, folder]) { RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        string? last = null;
+        while (process.StandardOutput.ReadLine() is string line)
+        {
+            Console.WriteLine($"  {line}");
+            if (line.StartsWith('{')) last = line;
+        }
+        process.WaitForExit();
+        if (process.ExitCode != 0 || last is null) throw new InvalidOperationException($"{verb} {phase} failed (exit {process.ExitCode}).");
+        return JsonNode.Parse(last)!.AsObject();
     }
 
     /// <summary>A size field of /proc/self/status (VmRSS, VmHWM, …), in MB.</summary>

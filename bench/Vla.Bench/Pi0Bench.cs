@@ -60,21 +60,7 @@ internal static class Pi0Bench
         }
     }
 
-    private static JsonObject Phase(string repoRoot, string phase, string folder)
-    {
-        Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] phase {phase} …");
-        var start = new ProcessStartInfo("dotnet", [typeof(Pi0Bench).Assembly.Location, "pi0-phase", phase, folder]) { RedirectStandardOutput = true };
-        using var process = Process.Start(start)!;
-        string? last = null;
-        while (process.StandardOutput.ReadLine() is string line)
-        {
-            Console.WriteLine($"  {line}");
-            if (line.StartsWith('{')) last = line;
-        }
-        process.WaitForExit();
-        if (process.ExitCode != 0 || last is null) throw new InvalidOperationException($"pi0 phase {phase} failed (exit {process.ExitCode}).");
-        return JsonNode.Parse(last)!.AsObject();
-    }
+    private static JsonObject Phase(string repoRoot, string phase, string folder) => Measure.Phase("pi0-phase", phase, folder);
 
     /// <summary>One phase, in this process (called by <see cref="Phase"/>).</summary>
     public static void RunPhase(string repoRoot, string phase, string folder)
@@ -136,14 +122,14 @@ internal static class Pi0Bench
     {
         var watch = Stopwatch.StartNew();
         using var policy = LeRobotPolicyFolder.Load(folder, dtype: dtype).Policy;
-        double loadS = watch.Elapsed.TotalSeconds, loadPeak = PeakRssGb();
+        double loadS = watch.Elapsed.TotalSeconds, loadPeak = Measure.PeakRssGb();
         using var scope = NewDisposeScope();
         var input = Input(policy);
         var runs = Enumerable.Range(0, 3).Select(_ => ChunkSeconds(policy, input)).ToArray();
         return new JsonObject
         {
             ["dtype"] = ModelDtype.Name(dtype), ["load_s"] = Round(loadS), ["load_peak_rss_gb"] = Round(loadPeak), ["chunk_first_s"] = Round(runs[0]),
-            ["chunk_s"] = Round(Measure.Median(runs[1..])), ["peak_rss_gb"] = Round(PeakRssGb()),
+            ["chunk_s"] = Round(Measure.Median(runs[1..])), ["peak_rss_gb"] = Round(Measure.PeakRssGb()),
         };
     }
 
@@ -215,11 +201,9 @@ internal static class Pi0Bench
         return new JsonObject
         {
             ["expert_lora_rank"] = expertRank, ["load_s"] = Round(loadS), ["trainable_parameters"] = trainable, ["trainable_fraction"] = Math.Round((double)trainable / total, 5),
-            ["first_step_s"] = Round(times[0]), ["step_s"] = Round(times[1]), ["peak_rss_gb"] = Round(PeakRssGb()), ["goal_gb"] = expertRank > 0 ? 12 : null,
+            ["first_step_s"] = Round(times[0]), ["step_s"] = Round(times[1]), ["peak_rss_gb"] = Round(Measure.PeakRssGb()), ["goal_gb"] = expertRank > 0 ? 12 : null,
         };
     }
-
-    private static double PeakRssGb() => Measure.ProcStatusMb("VmHWM") / 1024.0;
 
     private static double Round(double value) => Math.Round(value, 2);
 }

@@ -77,23 +77,7 @@ internal static class ScaleBench
         }
     }
 
-    /// <summary>Runs one phase in a fresh process of this benchmark and returns the JSON line it prints last.</summary>
-    private static JsonObject Phase(string repoRoot, string phase, string folder)
-    {
-        Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] phase {phase} …");
-        string dll = typeof(ScaleBench).Assembly.Location;
-        var start = new ProcessStartInfo("dotnet", [dll, "scale-phase", phase, folder]) { RedirectStandardOutput = true };
-        using var process = Process.Start(start)!;
-        string? last = null;
-        while (process.StandardOutput.ReadLine() is string line)
-        {
-            Console.WriteLine($"  {line}");
-            if (line.StartsWith('{')) last = line;
-        }
-        process.WaitForExit();
-        if (process.ExitCode != 0 || last is null) throw new InvalidOperationException($"scale phase {phase} failed (exit {process.ExitCode}).");
-        return JsonNode.Parse(last)!.AsObject();
-    }
+    private static JsonObject Phase(string repoRoot, string phase, string folder) => Measure.Phase("scale-phase", phase, folder);
 
     /// <summary>One phase, in this process (called by <see cref="Phase"/>).</summary>
     public static void RunPhase(string repoRoot, string phase, string folder)
@@ -150,7 +134,7 @@ internal static class ScaleBench
         var watch = Stopwatch.StartNew();
         var backbone = ModelWeights.LoadBackbone(folder, ScalarType.BFloat16);
         double loadS = watch.Elapsed.TotalSeconds;
-        double loadPeak = PeakRssGb();
+        double loadPeak = Measure.PeakRssGb();
         backbone.eval();
         var tokenizer = PaliGemmaTokenizer.Load(folder);
         var config = Config(repoRoot, folder, checkpointing: false);
@@ -184,7 +168,7 @@ internal static class ScaleBench
         {
             ["load_s"] = loadS, ["load_peak_rss_gb"] = loadPeak, ["caption_first_token_s"] = captions[0], ["caption_first_token_warm_s"] = Measure.Median(captions[1..]),
             ["backbone_s"] = Measure.Median(runs.Select(r => r.Backbone).ToArray()), ["chunk_latency_s"] = Measure.Median(runs.Select(r => r.Chunk).ToArray()),
-            ["head_10_steps_s"] = Measure.Median(runs.Select(r => r.Chunk - r.Backbone).ToArray()), ["peak_rss_gb"] = PeakRssGb(),
+            ["head_10_steps_s"] = Measure.Median(runs.Select(r => r.Chunk - r.Backbone).ToArray()), ["peak_rss_gb"] = Measure.PeakRssGb(),
         };
     }
 
@@ -212,11 +196,9 @@ internal static class ScaleBench
         return new JsonObject
         {
             ["checkpointing"] = checkpointing, ["batch"] = batch, ["step_s"] = Measure.Median(times[1..]), ["first_step_s"] = times[0],
-            ["peak_rss_gb"] = PeakRssGb(), ["trainable_parameters"] = trainable, ["trainable_fraction"] = (double)trainable / total,
+            ["peak_rss_gb"] = Measure.PeakRssGb(), ["trainable_parameters"] = trainable, ["trainable_fraction"] = (double)trainable / total,
         };
     }
-
-    private static double PeakRssGb() => Measure.ProcStatusMb("VmHWM") / 1024.0;
 
     private static double Number(JsonObject o, string key) => o[key]!.GetValue<double>();
 
